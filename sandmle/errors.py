@@ -1,0 +1,22 @@
+"""Error types shared across sandmle.
+
+- `UserError`: a user's bad input (a config, a task folder, a CLI argument). The CLI prints
+  its message as one line and exits with status 2.
+- `MetricError`: a metric asked of inputs where it is undefined or malformed (AUC with one
+  class, mismatched lengths). A `UserError`, so the CLI reports it the same way.
+- `InvalidSubmission`: an agent's submission that cannot be graded. The grader turns it into
+  an invalid `Grade`; it never escapes `grade_submission`.
+Infrastructure failures (a bug, a missing build) raise ordinary exceptions.
+"""
+
+
+class UserError(Exception):
+    """Bad input from a user: reported as one line, non-zero exit."""
+
+
+class MetricError(UserError, ValueError):
+    """A metric is undefined or its inputs are malformed."""
+
+
+class InvalidSubmission(Exception):
+    """A submission that cannot be graded; its message is the one-line reason."""

@@ -1,0 +1,8 @@
+"""Metrics: Cython kernels behind a Python registry.
+
+`compute(name, y_true, y_pred, **params) -> float`; `METRICS[name]` gives the direction and
+submission kind. Only this package imports the compiled kernels (sandmle._native.metrics).
+"""
+from sandmle.metrics.registry import KINDS, METRICS, Metric
+
+__all__ = ["KINDS", "METRICS", "Metric"]

@@ -1,0 +1,64 @@
+"""Build sandmle: the Python package plus its Cython kernels from csrc/.
+
+Compiler directives are set once here. `SANDMLE_CYTHON_DEBUG=1 pip install -e .` turns
+bounds checks, wraparound and initialisation checks back on for a debug build.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, find_packages, setup
+
+DEBUG = os.environ.get("SANDMLE_CYTHON_DEBUG", "0") == "1"
+
+DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": not DEBUG,
+    "nonecheck": DEBUG,
+    "embedsignature": True,
+}
+
+# One extension per csrc/<name>.pyx, importable as sandmle._native.<name>.
+EXTENSIONS = [
+    Extension(
+        f"sandmle._native.{path.stem}",
+        [str(path)],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+    )
+    for path in sorted(Path("csrc").glob("*.pyx"))
+]
+
+TRAIN = ["torch>=2.4", "accelerate>=1.0", "transformers>=4.45", "tokenizers>=0.20"]
+
+setup(
+    name="sandmle",
+    version="0.1.0",
+    description="Synthetic micro-scale ML-engineering tasks, a sandbox and GRPO for MLE agents",
+    python_requires=">=3.11",
+    packages=find_packages(include=["sandmle", "sandmle.*"]),
+    package_data={"sandmle": ["seeds/*.json", "synth/seeds/*.json", "*.pxd"]},
+    ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES),
+    install_requires=[
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "scikit-learn>=1.4",
+        "polars>=1.0",
+        "pandas>=2.1",
+        "rich>=13",
+        "pillow>=10",
+        "matplotlib>=3.8",
+        "openai>=1.40",
+    ],
+    extras_require={
+        "train": TRAIN,
+        "vllm": TRAIN + ["vllm>=0.8"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"],
+    },
+    entry_points={"console_scripts": ["sandmle=sandmle.cli:main"]},
+)
