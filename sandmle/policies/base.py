@@ -1,0 +1,91 @@
+"""The policy interface: what every model backend (scripted, openai, hf, vllm) provides.
+
+A policy turns a batch of conversations (OpenAI-style messages: `role`, `content`) into one
+`Generation` per conversation. A failed request is data (`finish_reason="error"`), never an
+exception, so one bad call cannot stop a rollout. `sync_weights` pushes trained weights into
+the generator (a no-op where the backend shares the trained model, an error where it cannot).
+
+Stop strings are kept in `Generation.text`: backends whose engine strips them append them
+again (`cut_at_stop`), so the rollout parser always sees the closing tag.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, str]
+FINISH_REASONS = ("stop", "length", "error")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 1024
+    stop: tuple[str, ...] = ()          # e.g. ("</tool_call>", "</answer>"); kept in the text
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if isinstance(self.stop, str) or any(not s for s in self.stop):
+            raise ValueError(f"stop must be a tuple of non-empty strings, got {self.stop!r}")
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: tuple[int, ...] | None = None    # completion token ids, when the backend knows them
+    logprobs: tuple[float, ...] | None = None   # per completion token (behaviour policy)
+    finish_reason: str = "stop"                 # "stop" | "length" | "error"
+    error: str | None = None                    # set when finish_reason == "error"
+
+    def __post_init__(self) -> None:
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"finish_reason must be one of {FINISH_REASONS}, got {self.finish_reason!r}")
+        if (self.finish_reason == "error") != (self.error is not None):
+            raise ValueError("error must be set exactly when finish_reason is 'error'")
+
+    @classmethod
+    def failed(cls, error: str) -> "Generation":
+        return cls(text="", finish_reason="error", error=error)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+
+    def generate(self, conversations: list[list[Message]],
+                 sampling: SamplingParams) -> list[Generation]:
+        """One Generation per conversation; failures are Generations with finish_reason 'error'."""
+        ...
+
+    def sync_weights(self, model: Any) -> None:
+        """Push trained weights into the generator (no-op where the model is shared)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut `text` just after the earliest stop string; return (text, whether one was found)."""
+    best = None
+    for s in stop:
+        i = text.find(s)
+        if i >= 0 and (best is None or i + len(s) < best):
+            best = i + len(s)
+    if best is None:
+        return text, False
+    return text[:best], True
+
+
+def make_policy(spec: str, **kw: Any) -> Policy:
+    """Build a policy from a spec string; see `sandmle.policies.make_policy`."""
+    from sandmle.policies import make_policy as _make
+
+    return _make(spec, **kw)
