@@ -1,0 +1,108 @@
+"""`sandmle bank`: inspect and export task banks.
+
+    sandmle bank stats BANK [--json] [--chart FILE.png]
+    sandmle bank export BANK --format sandmle-release|mlebench --out DIR
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+EXPORT_HELP = """Formats:
+  sandmle-release  SandMLE's released layout: <DIR>/<task_id>/prepared/public/ with the data,
+                   description.md, sample_submission.csv, evaluator.py and answer.csv.
+                   `python evaluator.py --submission_path X`, run from that folder, prints the
+                   score and thresholds as JSON (exit 1 on an invalid submission).
+                   Known flaw of that layout: answer.csv sits in the folder the agent can read,
+                   so an agent can copy the answers; hide it in your scaffold or use mlebench.
+  mlebench         MLE-bench's layout: prepared/public/ (agent-visible) and prepared/private/
+                   (answers.csv, leaderboard.csv of the simulated leaderboard), with
+                   description.md, leaderboard.csv and config.yaml beside prepared/."""
+
+
+def register(subparsers) -> None:
+    import argparse
+
+    parser = subparsers.add_parser("bank", help="statistics and export of a task bank")
+    commands = parser.add_subparsers(dest="bank_command", metavar="COMMAND", parser_class=type(parser))
+    stats = commands.add_parser("stats", help="modality, domain, metric and size mix, and the funnel")
+    stats.add_argument("bank", type=Path, metavar="BANK")
+    stats.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    stats.add_argument("--chart", type=Path, default=None, metavar="FILE.png", help="also write a PNG chart")
+    stats.set_defaults(handler=run_stats)
+    export = commands.add_parser("export", help="write a bank in another benchmark's layout",
+                                 description="Export every task of BANK to DIR.", epilog=EXPORT_HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("bank", type=Path, metavar="BANK")
+    export.add_argument("--format", required=True, choices=("sandmle-release", "mlebench"), dest="fmt")
+    export.add_argument("--out", required=True, type=Path, metavar="DIR")
+    export.add_argument("--overwrite", action="store_true", help="replace task folders already in DIR")
+    export.add_argument("--json", action="store_true", help="print one JSON object")
+    export.set_defaults(handler=run_export)
+
+
+def run_stats(args) -> int:
+    from sandmle.synth.bank import bank_stats, write_chart
+
+    stats = bank_stats(args.bank)
+    if args.chart is not None:
+        write_chart(stats, args.chart)
+    if args.json:
+        from sandmle.console import print_json
+
+        print_json(stats)
+        return 0
+    print_stats(stats, args.chart)
+    return 0
+
+
+def print_stats(stats, chart: Path | None) -> None:
+    from rich.table import Table
+
+    from sandmle.console import make_console
+
+    console = make_console()
+    console.print(f"[bold]{stats.path}[/]: {stats.num_tasks} tasks, train rows {stats.train_rows_min}-"
+                  f"{stats.train_rows_max}, {stats.test_rows_total} test rows in all")
+    for title, counts in (("modality", stats.by_modality), ("domain", stats.by_domain),
+                          ("metric", stats.by_metric), ("train rows", stats.by_train_rows)):
+        table = Table(title=title)
+        table.add_column(title)
+        table.add_column("tasks", justify="right")
+        table.add_column("share", justify="right")
+        for name, n in counts.items():
+            table.add_row(name, str(n), f"{n / stats.num_tasks:.0%}")
+        console.print(table)
+    if stats.funnel:
+        f = stats.funnel
+        table = Table(title="funnel")
+        table.add_column("stage")
+        table.add_column("tasks", justify="right")
+        table.add_row("attempted", str(f["attempted"]))
+        for name, n in f["cumulative"]:
+            table.add_row(name, str(n))
+        table.add_row("accepted", str(f["accepted"]))
+        console.print(table)
+        rates = Table(title="acceptance by modality")
+        for column in ("modality", "attempted", "accepted", "rate"):
+            rates.add_column(column, justify="left" if column == "modality" else "right")
+        for modality, row in f["by_modality"].items():
+            rate = row["accepted"] / row["attempted"] if row["attempted"] else 0.0
+            rates.add_row(modality, str(row["attempted"]), str(row["accepted"]), f"{rate:.0%}")
+        console.print(rates)
+    if chart is not None:
+        console.print(f"chart written to {chart}")
+
+
+def run_export(args) -> int:
+    from sandmle.synth.export import export_bank
+
+    written = export_bank(args.bank, args.fmt, args.out, overwrite=args.overwrite)
+    if args.json:
+        from sandmle.console import print_json
+
+        print_json({"format": args.fmt, "out": str(args.out), "tasks": [p.name for p in written]})
+        return 0
+    from sandmle.console import make_console
+
+    make_console().print(f"exported {len(written)} tasks to {args.out} ({args.fmt})")
+    return 0

@@ -1,0 +1,278 @@
+"""Calibration: a simulated leaderboard sets a task's medal thresholds.
+
+A population of reference solutions (`sandmle.synth.solutions.reference_solutions`, >= 20
+model families and settings, some deliberately weak) runs in the sandbox pool on the task's
+public files; each submission is graded on the hidden answers. The valid scores form a
+leaderboard, and MLE-bench's medal rule (REFERENCE §4, `sandmle.leaderboard.medal_thresholds`)
+turns it into the median, bronze, silver and gold thresholds -- the paper's ML Developer role
+(REFERENCE §2), with measured baselines instead of a language model's guesses.
+
+A crashed, timed-out or invalid solution is a leaderboard row with `valid=False` and a reason,
+never an exception. Calibration works on any staged task folder (task.json with placeholder
+thresholds, public/, private/answers.csv), so a different generator can reuse it.
+
+    board = calibrate_folder(task_dir, pool)        # or calibrate(generated, pub, priv, pool)
+    board.thresholds, board.write_csv(task_dir / "private" / "leaderboard.csv")
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shutil
+import tempfile
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sandmle.task import TASK_FILE, Task, TaskSpec, Thresholds, load_task, write_json_atomic
+
+LEADERBOARD_FILE = "leaderboard.csv"
+MEDIAN_SUBMISSION_FILE = "median_submission.csv"   # the submission whose score sits at the median
+SUBMISSION_FILE = "submission.csv"
+LEADERBOARD_COLUMNS = ("name", "family", "strength", "score", "valid", "wall_s", "reason")
+MIN_VALID = 10            # fewer valid scores than this gives no meaningful medal ranks
+SOLUTION_TIMEOUT_S = 30.0 # reference solutions take < ~1 s on micro data; this only stops a hang
+SOLUTION_MEMORY_MB = 2048
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a simulated leaderboard."""
+
+    name: str
+    family: str
+    strength: str
+    score: float | None
+    valid: bool
+    wall_s: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A task's simulated leaderboard, best entry first, invalid entries last."""
+
+    entries: tuple[Entry, ...]
+    is_lower_better: bool
+    thresholds: Thresholds | None     # None when fewer than `min_valid` entries are valid
+    min_valid: int = MIN_VALID
+
+    @property
+    def valid_entries(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.valid)
+
+    @property
+    def scores(self) -> list[float]:
+        return [e.score for e in self.valid_entries]
+
+    @property
+    def problem(self) -> str | None:
+        """Why this leaderboard cannot calibrate a task, or None."""
+        if self.thresholds is not None:
+            return None
+        reasons = sorted({e.reason.splitlines()[0][:80] for e in self.entries if not e.valid and e.reason})
+        hint = f" (e.g. {reasons[0]})" if reasons else ""
+        return (f"only {len(self.valid_entries)} of {len(self.entries)} reference solutions "
+                f"scored (need {self.min_valid}){hint}")
+
+    def median_entry(self) -> Entry | None:
+        """The valid entry whose score is nearest the median threshold."""
+        if self.thresholds is None:
+            return None
+        target = self.thresholds.median
+        return min(self.valid_entries, key=lambda e: (abs(e.score - target), e.name))
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(LEADERBOARD_COLUMNS)
+        for e in self.entries:
+            writer.writerow([e.name, e.family, e.strength, "" if e.score is None else repr(e.score),
+                             int(e.valid), f"{e.wall_s:.4f}", e.reason or ""])
+        return out.getvalue()
+
+    def write_csv(self, path: Path) -> None:
+        _write_text_atomic(Path(path), self.to_csv())
+
+
+def read_leaderboard(path: Path, is_lower_better: bool, min_valid: int = MIN_VALID) -> Leaderboard:
+    """Load a leaderboard.csv written by `Leaderboard.write_csv` and recompute its thresholds."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    entries = tuple(
+        Entry(name=r["name"], family=r["family"], strength=r["strength"],
+              score=float(r["score"]) if r["score"] else None, valid=r["valid"] == "1",
+              wall_s=float(r["wall_s"]), reason=r.get("reason") or None)
+        for r in rows)
+    return make_leaderboard(entries, is_lower_better, min_valid)
+
+
+def make_leaderboard(entries: Iterable[Entry], is_lower_better: bool, min_valid: int = MIN_VALID) -> Leaderboard:
+    """Sort entries best first (ties by name) and apply the medal rule to the valid scores."""
+    from sandmle.leaderboard import medal_thresholds
+
+    entries = list(entries)
+    sign = 1.0 if is_lower_better else -1.0
+    valid = sorted((e for e in entries if e.valid), key=lambda e: (sign * e.score, e.name))
+    invalid = sorted((e for e in entries if not e.valid), key=lambda e: e.name)
+    thresholds = None
+    if len(valid) >= max(min_valid, 1):
+        thresholds = medal_thresholds([e.score for e in valid], is_lower_better)
+    return Leaderboard(entries=tuple(valid + invalid), is_lower_better=is_lower_better,
+                       thresholds=thresholds, min_valid=min_valid)
+
+
+def solution_limits(timeout_s: float = SOLUTION_TIMEOUT_S):
+    from sandmle.sandbox.job import Limits
+
+    return Limits(timeout_s=timeout_s, memory_mb=SOLUTION_MEMORY_MB, threads=1, output_bytes=4096)
+
+
+def _job_failure(result) -> str | None:
+    """One line saying why a sandbox run produced no gradable submission, or None."""
+    if result.timed_out:
+        return f"timed out after {result.wall_s:.1f} s"
+    if result.memory_exceeded:
+        return "exceeded the memory limit"
+    if result.exit_code != 0:
+        lines = [ln for ln in (result.stderr_tail or "").splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else ""
+        how = f"exit code {result.exit_code}" if result.exit_code is not None else f"signal {result.signal}"
+        return f"crashed ({how}){': ' + last[:160] if last else ''}"
+    return None
+
+
+def run_solution(task: Task, solution, pool, limits, runs_dir: Path, keep: Path | None = None) -> Entry:
+    """Run one reference solution in the pool and grade its submission (never raises for
+    a failing solution). `keep`: where to copy the submission file, if any."""
+    from sandmle.grading import grade_submission
+    from sandmle.sandbox.job import Job
+
+    work_dir = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{_safe(solution.name)}."))
+    try:
+        job = Job(work_dir=str(work_dir), public_dir=str(task.public_dir), code=solution.code,
+                  limits=limits, seed=0, name=f"{task.id}:{solution.name}")
+        result = pool.run(job)
+        failure = _job_failure(result)
+        submission = work_dir / SUBMISSION_FILE
+        if failure is None and not submission.is_file():
+            failure = f"wrote no {SUBMISSION_FILE}"
+        if failure is not None:
+            return Entry(solution.name, solution.family, solution.strength, None, False,
+                         result.wall_s, failure)
+        grade = grade_submission(task, submission)
+        if keep is not None and grade.valid:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(submission, keep / f"{_safe(solution.name)}.csv")
+        return Entry(solution.name, solution.family, solution.strength,
+                     grade.score if grade.valid else None, bool(grade.valid), result.wall_s,
+                     None if grade.valid else f"invalid submission: {grade.reason}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = None, *,
+                     executor: Executor | None = None, timeout_s: float = SOLUTION_TIMEOUT_S,
+                     min_valid: int = MIN_VALID, runs_dir: Path | None = None) -> Leaderboard:
+    """Run the reference population on a staged task folder and build its leaderboard.
+
+    Writes private/leaderboard.csv and private/median_submission.csv (the submission of the
+    entry nearest the median, used by verification's bootstrap), and, when the medal rule
+    applies, the thresholds into task.json. `executor` submits the jobs (share one across
+    tasks so the pool's workers stay busy); by default one thread per solution.
+    """
+    task_dir = Path(task_dir)
+    task = load_task(task_dir)
+    if solutions is None:
+        from sandmle.synth.solutions import reference_solutions
+
+        solutions = reference_solutions(task.spec)
+    names = [s.name for s in solutions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"reference solution names must be unique, got duplicates in {names}")
+    limits = solution_limits(timeout_s)
+    own_runs = runs_dir is None
+    runs = Path(tempfile.mkdtemp(prefix=f"sandmle-calibrate-{_safe(task.id)}.")) if own_runs else Path(runs_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    kept = Path(tempfile.mkdtemp(dir=runs, prefix="kept."))
+    own_executor = executor is None
+    ex = executor or ThreadPoolExecutor(max_workers=max(1, len(solutions)), thread_name_prefix="calibrate")
+    try:
+        futures = [ex.submit(run_solution, task, s, pool, limits, runs, kept) for s in solutions]
+        board = make_leaderboard([f.result() for f in futures], task.spec.is_lower_better, min_valid)
+        board.write_csv(task.private_dir / LEADERBOARD_FILE)
+        median = board.median_entry()
+        if median is not None:
+            _copy_atomic(kept / f"{_safe(median.name)}.csv", task.private_dir / MEDIAN_SUBMISSION_FILE)
+            write_thresholds(task_dir, board.thresholds)
+        return board
+    finally:
+        if own_executor:
+            ex.shutdown(wait=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        if own_runs:
+            shutil.rmtree(runs, ignore_errors=True)
+
+
+def calibrate(generated, public_dir: Path, private_dir: Path, pool, **kwargs) -> Leaderboard:
+    """Calibrate a generated task staged as `<root>/public` + `<root>/private`.
+
+    Writes `<root>/task.json` from the generated spec when it is not there yet, then runs
+    `calibrate_folder(<root>, pool, **kwargs)`.
+    """
+    public_dir, private_dir = Path(public_dir), Path(private_dir)
+    root = public_dir.parent
+    if public_dir != root / "public" or private_dir != root / "private":
+        raise ValueError(f"public and private folders must be <root>/public and <root>/private, "
+                         f"got {public_dir} and {private_dir}")
+    if not (root / TASK_FILE).is_file():
+        write_json_atomic(root / TASK_FILE, staged_spec(generated.spec).to_json())
+    return calibrate_folder(root, pool, **kwargs)
+
+
+def staged_spec(spec: TaskSpec) -> TaskSpec:
+    """The spec as staged before calibration: thresholds not yet known (all equal)."""
+    return replace(spec, thresholds=Thresholds(0.0, 0.0, 0.0, 0.0))
+
+
+def write_thresholds(task_dir: Path, thresholds: Thresholds) -> None:
+    """Replace the thresholds in a task folder's task.json (atomically)."""
+    path = Path(task_dir) / TASK_FILE
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    values = thresholds.as_tuple()
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"thresholds must be finite, got {thresholds}")
+    data["thresholds"] = {"median": values[0], "bronze": values[1], "silver": values[2], "gold": values[3]}
+    write_json_atomic(path, data)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "solution"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,451 @@
+"""The synthesis pipeline: seeds -> generated tasks -> calibrated, verified task bank.
+
+    report = synthesize("modality:tabular", num_tasks=40, out_dir=Path("bank"), workers=2)
+
+`num_tasks` tasks are attempted, round-robin over the selected seeds; the k-th task of seed
+`s` gets random seed `derive_seed(seed, s, k)` and the id `<s>-<domain>-<k>`. Each task is
+generated, staged under `BANK/.staging/`, calibrated against a simulated leaderboard in one
+shared sandbox pool (`sandmle.synth.calibrate`), verified (`sandmle.synth.verify`) and then
+renamed into `BANK/<task_id>/` in one step; a rejected task is appended to
+`BANK/_rejected.jsonl` with its reason and its folder removed. `BANK/_funnel.json` keeps the
+funnel over every finished task (like the paper's 1200 -> 1119 -> 1106 -> 912).
+
+Re-running resumes: tasks already accepted or rejected are skipped, and a killed run leaves
+no half-written task (the staging folder is cleared on start). Tasks overlap: several are in
+flight at once and each submits its 20+ solution jobs from a shared thread pool, so every
+sandbox worker stays busy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from sandmle.errors import UserError
+from sandmle.task import TASK_FILE, load_task, write_json_atomic
+
+FUNNEL_FILE = "_funnel.json"
+REJECTED_FILE = "_rejected.jsonl"
+STAGING_DIR = ".staging"
+PRELOAD = ("numpy", "pandas", "scipy", "sklearn.linear_model", "sklearn.ensemble", "sklearn.tree",
+           "sklearn.neighbors", "sklearn.naive_bayes", "sklearn.svm", "sklearn.preprocessing",
+           "sklearn.feature_extraction.text", "sklearn.neural_network", "sklearn.pipeline",
+           "sklearn.impute", "sklearn.compose", "sklearn.decomposition", "PIL.Image")
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    seed_id: str
+    index: int              # k: the task's number among those made from this seed
+    random_seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.seed_id}/{self.random_seed}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one task: its stage results, kept in the funnel and rejected log."""
+
+    seed_id: str
+    index: int
+    random_seed: int
+    task_id: str | None
+    modality: str
+    accepted: bool
+    stage: str                          # last stage reached: "generate", "calibrate", "verify", "accepted"
+    reason: str | None = None           # first failure, one line
+    checks: tuple[dict, ...] = ()       # CheckResult.to_json() of every check run
+    valid_solutions: int = 0
+    total_solutions: int = 0
+    wall_s: float = 0.0
+    domain: str = ""
+    metric: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checks"] = list(self.checks)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Outcome":
+        data = dict(data)
+        data["checks"] = tuple(data.get("checks", ()))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Counts over every finished task of a bank."""
+
+    attempted: int
+    generated: int
+    calibrated: int
+    check_passes: dict[str, int]        # per check: tasks passing it (out of `calibrated`)
+    cumulative: tuple[tuple[str, int], ...]   # generated -> calibrated -> each check in turn
+    accepted: int
+    by_modality: dict[str, dict[str, int]]    # modality -> {"generated": n, "accepted": n}
+    rejected_by_stage: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cumulative"] = [list(x) for x in self.cumulative]
+        return data
+
+    def line(self) -> str:
+        """generated 40 -> calibrated 39 -> ... -> accepted 35"""
+        parts = [f"attempted {self.attempted}"] + [f"{name} {n}" for name, n in self.cumulative]
+        parts.append(f"accepted {self.accepted}")
+        return " -> ".join(parts)
+
+
+@dataclass(frozen=True)
+class SynthReport:
+    out_dir: str
+    random_seed: int
+    planned: int
+    skipped: int                        # finished in an earlier run
+    processed: int                      # finished in this run
+    accepted_now: int
+    wall_s: float
+    funnel: Funnel
+    rejected_now: tuple[Outcome, ...] = field(default_factory=tuple)
+
+    @property
+    def tasks_per_min(self) -> float:
+        return 60.0 * self.processed / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def accepted_per_min(self) -> float:
+        return 60.0 * self.accepted_now / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out_dir": self.out_dir, "random_seed": self.random_seed, "planned": self.planned,
+                "skipped": self.skipped, "processed": self.processed, "accepted_now": self.accepted_now,
+                "wall_s": round(self.wall_s, 3), "tasks_per_min": round(self.tasks_per_min, 2),
+                "accepted_per_min": round(self.accepted_per_min, 2), "funnel": self.funnel.to_json(),
+                "rejected_now": [o.to_json() for o in self.rejected_now]}
+
+
+def derive_seed(seed: int, seed_id: str, index: int) -> int:
+    """The random seed of task `index` of seed task `seed_id` in a run with `seed` (31 bits)."""
+    digest = hashlib.sha256(f"sandmle-synth:{seed}:{seed_id}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def plan_tasks(seed_ids: list[str], num_tasks: int, seed: int) -> list[PlannedTask]:
+    """Round-robin over the seeds: task k is the (k // len(seeds))-th of seed k % len(seeds)."""
+    if not seed_ids:
+        raise UserError("no seeds selected")
+    if num_tasks < 0:
+        raise UserError(f"--num-tasks must be >= 0, got {num_tasks}")
+    return [PlannedTask(seed_ids[k % len(seed_ids)], k // len(seed_ids),
+                        derive_seed(seed, seed_ids[k % len(seed_ids)], k // len(seed_ids)))
+            for k in range(num_tasks)]
+
+
+def task_id_for(seed_id: str, domain: str, index: int) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in domain.lower()).strip("-") or "general"
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return f"{seed_id}-{slug}-{index}"
+
+
+# ---- bank state ------------------------------------------------------------------------------
+
+def read_outcomes(out_dir: Path) -> list[Outcome]:
+    """Every finished task of a bank: accepted folders, then the rejected log."""
+    outcomes = []
+    for path in sorted(out_dir.iterdir()) if out_dir.is_dir() else ():
+        record = path / "private" / "outcome.json"
+        if path.is_dir() and not path.name.startswith((".", "_")) and record.is_file():
+            outcomes.append(Outcome.from_json(json.loads(record.read_text(encoding="utf-8"))))
+    return outcomes + read_rejected(out_dir)
+
+
+def read_rejected(out_dir: Path) -> list[Outcome]:
+    path = out_dir / REJECTED_FILE
+    if not path.is_file():
+        return []
+    outcomes = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            outcomes.append(Outcome.from_json(json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
+            continue      # only a killed run's last, partial line can be malformed
+    return outcomes
+
+
+def _repair_rejected(out_dir: Path) -> None:
+    """Drop a partial last line left by a killed run (rewrite the log atomically)."""
+    path = out_dir / REJECTED_FILE
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    good = [o.to_json() for o in read_rejected(out_dir)]
+    fixed = "".join(json.dumps(o, sort_keys=True) + "\n" for o in good)
+    if fixed != text:
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{REJECTED_FILE}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(fixed)
+        os.replace(tmp, path)
+
+
+def compute_funnel(outcomes: list[Outcome], checks: tuple[str, ...] | None = None) -> Funnel:
+    from sandmle.synth.verify import CHECKS
+
+    checks = CHECKS if checks is None else checks
+    generated = [o for o in outcomes if o.stage != "generate"]
+    calibrated = [o for o in generated if o.stage != "calibrate"]
+
+    def passed(o: Outcome, name: str) -> bool:
+        return any(c["name"] == name and c["passed"] for c in o.checks)
+
+    check_passes = {name: sum(passed(o, name) for o in calibrated) for name in checks}
+    cumulative = [("generated", len(generated)), ("calibrated", len(calibrated))]
+    alive = calibrated
+    for name in checks:
+        alive = [o for o in alive if passed(o, name)]
+        cumulative.append((name, len(alive)))
+    by_modality: dict[str, dict[str, int]] = {}
+    for o in outcomes:
+        row = by_modality.setdefault(o.modality, {"attempted": 0, "generated": 0, "accepted": 0})
+        row["attempted"] += 1
+        row["generated"] += o.stage != "generate"
+        row["accepted"] += o.accepted
+    rejected_by_stage: dict[str, int] = {}
+    for o in outcomes:
+        if not o.accepted:
+            rejected_by_stage[o.stage] = rejected_by_stage.get(o.stage, 0) + 1
+    return Funnel(attempted=len(outcomes), generated=len(generated), calibrated=len(calibrated),
+                  check_passes=check_passes, cumulative=tuple(cumulative),
+                  accepted=sum(o.accepted for o in outcomes),
+                  by_modality=dict(sorted(by_modality.items())),
+                  rejected_by_stage=dict(sorted(rejected_by_stage.items())))
+
+
+def read_funnel(out_dir: Path) -> Funnel:
+    return compute_funnel(read_outcomes(Path(out_dir)))
+
+
+# ---- one task --------------------------------------------------------------------------------
+
+class _Bank:
+    """The bank folder as the run writes it (thread-safe appends and renames)."""
+
+    def __init__(self, out_dir: Path, seed: int) -> None:
+        self.out_dir = out_dir
+        self.staging = out_dir / STAGING_DIR
+        self.lock = threading.Lock()
+        self.seed = seed
+
+    def stage_dir(self, planned: PlannedTask) -> Path:
+        path = self.staging / f"{planned.seed_id}-{planned.index}-{planned.random_seed}"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def accept(self, staged: Path, outcome: Outcome) -> None:
+        write_json_atomic(staged / "private" / "outcome.json", outcome.to_json())
+        dest = self.out_dir / outcome.task_id
+        with self.lock:
+            if dest.exists():
+                raise RuntimeError(f"{dest} already exists but its plan entry {outcome.seed_id}/"
+                                   f"{outcome.random_seed} was not recorded as finished")
+            os.replace(staged, dest)
+
+    def reject(self, staged: Path | None, outcome: Outcome) -> None:
+        line = json.dumps(outcome.to_json(), sort_keys=True) + "\n"
+        with self.lock:
+            with open(self.out_dir / REJECTED_FILE, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
+
+
+def generate_planned(planned: PlannedTask, seeds: dict):
+    """Generate a planned task with its final id `<seed>-<domain>-<k>`."""
+    from sandmle.synth.generated import generate_task
+
+    dna = seeds[planned.seed_id]
+    generated = generate_task(dna, planned.random_seed)
+    task_id = task_id_for(dna.id, generated.domain, planned.index)
+    if generated.spec.id != task_id:
+        generated = generate_task(dna, planned.random_seed, task_id=task_id)
+    return generated
+
+
+def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
+                 timeout_s: float) -> Outcome:
+    """Generate, stage, calibrate, verify and file one task; failures become a rejected Outcome."""
+    from sandmle.synth.calibrate import calibrate_folder, staged_spec
+    from sandmle.synth.verify import verify, write_verification
+
+    start = time.perf_counter()
+    dna = seeds[planned.seed_id]
+    base = dict(seed_id=planned.seed_id, index=planned.index, random_seed=planned.random_seed,
+                modality=dna.modality, metric=dna.metric)
+    try:
+        generated = generate_planned(planned, seeds)
+    except Exception as exc:        # a generator failure is a funnel stage, not a crash of the run
+        outcome = Outcome(**base, task_id=None, accepted=False, stage="generate", reason=_first_line(exc),
+                          wall_s=time.perf_counter() - start)
+        bank.reject(None, outcome)
+        return outcome
+    spec = generated.spec
+    base.update(task_id=spec.id, domain=generated.domain, modality=spec.modality, metric=spec.metric)
+    staged = bank.stage_dir(planned)
+    (staged / "public").mkdir()
+    (staged / "private").mkdir()
+    generated.write(staged / "public", staged / "private")
+    write_json_atomic(staged / TASK_FILE, staged_spec(spec).to_json())
+    try:
+        board = calibrate_folder(staged, pool, executor=executor, timeout_s=timeout_s,
+                                 runs_dir=bank.staging / "runs")
+    except Exception as exc:        # e.g. the staged folder does not load
+        outcome = Outcome(**base, accepted=False, stage="calibrate", reason=_first_line(exc),
+                          wall_s=time.perf_counter() - start)
+        bank.reject(staged, outcome)
+        return outcome
+    counts = dict(valid_solutions=len(board.valid_entries), total_solutions=len(board.entries))
+    if board.thresholds is None:
+        outcome = Outcome(**base, **counts, accepted=False, stage="calibrate", reason=board.problem,
+                          wall_s=time.perf_counter() - start)
+        bank.reject(staged, outcome)
+        return outcome
+    results = verify(staged)
+    write_verification(staged, results)
+    failed = [r for r in results if not r.passed]
+    checks = tuple(r.to_json() for r in results)
+    if failed:
+        outcome = Outcome(**base, **counts, accepted=False, stage="verify", checks=checks,
+                          reason=f"{failed[0].name}: {failed[0].reason}", wall_s=time.perf_counter() - start)
+        bank.reject(staged, outcome)
+        return outcome
+    load_task(staged)
+    outcome = Outcome(**base, **counts, accepted=True, stage="accepted", checks=checks,
+                      wall_s=time.perf_counter() - start)
+    bank.accept(staged, outcome)
+    return outcome
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+def _prepare_bank(out_dir: Path, seed: int) -> None:
+    """Create the bank, clear staging left by a killed run, refuse a bank made with another seed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
+    for stray in out_dir.glob(".*.partial"):
+        shutil.rmtree(stray, ignore_errors=True)
+    for stray in out_dir.glob(".*.tmp"):
+        stray.unlink(missing_ok=True)
+    funnel = out_dir / FUNNEL_FILE
+    if funnel.is_file():
+        previous = json.loads(funnel.read_text(encoding="utf-8")).get("random_seed")
+        if previous is not None and previous != seed:
+            raise UserError(f"bank {out_dir} was made with --seed {previous}; rerun with --seed {previous} "
+                            f"or choose another --out")
+    _repair_rejected(out_dir)
+
+
+def write_funnel(out_dir: Path, seed: int, funnel: Funnel) -> None:
+    write_json_atomic(out_dir / FUNNEL_FILE, {"random_seed": seed, **funnel.to_json()})
+
+
+def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int | None = None,
+               seed: int = 0, progress: bool = False, *, timeout_s: float = 30.0,
+               tasks_in_flight: int | None = None,
+               on_outcome: Callable[[Outcome], None] | None = None) -> SynthReport:
+    """Attempt `num_tasks` tasks from the selected seeds into the bank `out_dir` (resumable)."""
+    from sandmle.sandbox.pool import Pool
+    from sandmle.synth.seeds import select_seeds
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    chosen = select_seeds(selector)
+    seeds = {dna.id: dna for dna in chosen}
+    plan = plan_tasks([dna.id for dna in chosen], num_tasks, seed)
+    _prepare_bank(out_dir, seed)
+    known = read_outcomes(out_dir)
+    done = {f"{o.seed_id}/{o.random_seed}" for o in known}
+    todo = [p for p in plan if p.key not in done]
+    workers = max(1, workers or (os.cpu_count() or 1))
+    in_flight = tasks_in_flight or workers + 1
+    bank = _Bank(out_dir, seed)
+    finished: list[Outcome] = []
+    bar = _progress_bar(progress, len(todo))
+    try:
+        if todo:
+            with Pool(num_workers=workers, preload=PRELOAD, isolate=True) as pool, \
+                    ThreadPoolExecutor(max_workers=4 * workers + 4, thread_name_prefix="solution") as jobs, \
+                    ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="task") as tasks:
+                pending = set()
+                queue = list(todo)
+                while queue or pending:
+                    while queue and len(pending) < in_flight:
+                        pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s))
+                    completed, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        outcome = future.result()
+                        finished.append(outcome)
+                        if on_outcome is not None:
+                            on_outcome(outcome)
+                        if bar is not None:
+                            bar.advance(outcome)
+                    write_funnel(out_dir, seed, compute_funnel(known + finished))
+    finally:
+        if bar is not None:
+            bar.stop()
+        shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
+    funnel = read_funnel(out_dir)
+    write_funnel(out_dir, seed, funnel)
+    return SynthReport(out_dir=str(out_dir), random_seed=seed, planned=len(plan),
+                       skipped=len(plan) - len(todo), processed=len(finished),
+                       accepted_now=sum(o.accepted for o in finished),
+                       wall_s=time.perf_counter() - start, funnel=funnel,
+                       rejected_now=tuple(o for o in finished if not o.accepted))
+
+
+class _ProgressBar:
+    def __init__(self, total: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.accepted = self.rejected = 0
+        from rich.console import Console
+
+        self.progress = Progress(TextColumn("[bold]synth[/]"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("[green]{task.fields[accepted]} accepted[/] "
+                                            "[red]{task.fields[rejected]} rejected[/]"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.task = self.progress.add_task("synth", total=total, accepted=0, rejected=0)
+        self.progress.start()
+
+    def advance(self, outcome: Outcome) -> None:
+        self.accepted += outcome.accepted
+        self.rejected += not outcome.accepted
+        self.progress.update(self.task, advance=1, accepted=self.accepted, rejected=self.rejected)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _progress_bar(enabled: bool, total: int) -> _ProgressBar | None:
+    return _ProgressBar(total) if enabled and total else None

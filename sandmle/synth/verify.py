@@ -1,0 +1,289 @@
+"""Verification: the sanity filter every synthetic task passes before it joins a bank.
+
+The paper's MLOps Engineer and sanity filter (REFERENCE §2) as named checks over a calibrated
+task folder; each returns pass/fail with a one-line reason:
+
+- thresholds_monotone: median < bronze < silver < gold, strictly, in the metric's direction.
+- sample_below_median: the sample submission scores strictly worse than the median.
+- oracle_gold: the noise-free oracle prediction (private/oracle.csv) reaches gold.
+- tiers_separable: each gap between adjacent thresholds exceeds the metric's bootstrap
+  standard deviation on the test rows (for the leaderboard's median submission), so a
+  medal means more than luck in the test split.
+- deterministic_regrade: grading the same submission twice gives the same result.
+- no_test_id_in_train: no test id appears in the training data.
+- no_answer_leak: the test data carries no target column, public/ holds no answers-like
+  file, and no public table reproduces the hidden answers.
+- no_duplicate_rows: at most `MAX_DUPLICATE_SHARE` of test rows repeat a training row's
+  features exactly (a labelled copy of a test row leaks its answer).
+
+Checks read only the task folder (task.json, public/, private/), so tasks from any generator
+can be verified:  `results = verify(task_dir)`; `all(r.passed for r in results)`.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sandmle.task import Task, load_task, write_json_atomic
+
+VERIFICATION_FILE = "verification.json"
+ORACLE_FILE = "oracle.csv"
+BOOTSTRAP_RESAMPLES = 200
+MAX_DUPLICATE_SHARE = 0.10
+CHECKS = ("thresholds_monotone", "sample_below_median", "oracle_gold", "tiers_separable",
+          "deterministic_regrade", "no_test_id_in_train", "no_answer_leak", "no_duplicate_rows")
+_ANSWER_NAME = re.compile(r"(answer|solution|ground[_-]?truth|private|oracle|hidden)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    reason: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _ok(name: str, reason: str) -> CheckResult:
+    return CheckResult(name, True, reason)
+
+
+def _fail(name: str, reason: str) -> CheckResult:
+    return CheckResult(name, False, reason)
+
+
+def _better(a: float, b: float, is_lower_better: bool) -> bool:
+    """a strictly better than b."""
+    return a < b if is_lower_better else a > b
+
+
+def check_thresholds_monotone(task: Task) -> CheckResult:
+    t, low = task.spec.thresholds, task.spec.is_lower_better
+    chain = [("median", t.median), ("bronze", t.bronze), ("silver", t.silver), ("gold", t.gold)]
+    for (n1, v1), (n2, v2) in zip(chain, chain[1:]):
+        if not _better(v2, v1, low):
+            word = "below" if low else "above"
+            return _fail("thresholds_monotone", f"{n2} {v2:.5g} is not strictly {word} {n1} {v1:.5g}")
+    return _ok("thresholds_monotone", "median {:.5g} < bronze {:.5g} < silver {:.5g} < gold {:.5g}".format(
+        *t.as_tuple()) if not low else "median {:.5g} > bronze {:.5g} > silver {:.5g} > gold {:.5g}".format(*t.as_tuple()))
+
+
+def check_sample_below_median(task: Task) -> CheckResult:
+    from sandmle.grading import grade_submission
+
+    grade = grade_submission(task, task.sample_submission_path)
+    if not grade.valid:
+        return _fail("sample_below_median", f"the sample submission is invalid: {grade.reason}")
+    median = task.spec.thresholds.median
+    if _better(median, grade.score, task.spec.is_lower_better):
+        return _ok("sample_below_median", f"sample scores {grade.score:.5g}, median {median:.5g}")
+    return _fail("sample_below_median", f"sample scores {grade.score:.5g}, not worse than median {median:.5g}")
+
+
+def check_oracle_gold(task: Task) -> CheckResult:
+    from sandmle.grading import grade_submission
+
+    path = task.private_dir / ORACLE_FILE
+    if not path.is_file():
+        return _fail("oracle_gold", f"private/{ORACLE_FILE} is missing")
+    grade = grade_submission(task, path)
+    if not grade.valid:
+        return _fail("oracle_gold", f"the oracle submission is invalid: {grade.reason}")
+    if grade.tier == "gold":
+        return _ok("oracle_gold", f"oracle scores {grade.score:.5g}, gold {task.spec.thresholds.gold:.5g}")
+    return _fail("oracle_gold", f"oracle scores {grade.score:.5g}, short of gold {task.spec.thresholds.gold:.5g} "
+                                f"(tier {grade.tier})")
+
+
+def bootstrap_std(task: Task, submission_path: Path, resamples: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = 0) -> tuple[float, int]:
+    """Standard deviation of the metric over bootstrap resamples of the test rows, and the
+    number of resamples where the metric was defined (AUC needs both classes)."""
+    from sandmle.errors import MetricError
+    from sandmle.grading import metric_inputs
+    from sandmle.metrics import compute
+
+    y_true, y_pred = metric_inputs(task, submission_path)
+    n = len(y_true)
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(resamples):
+        idx = rng.integers(0, n, size=n)
+        try:
+            value = compute(task.spec.metric, _take(y_true, idx), _take(y_pred, idx), **task.spec.metric_params)
+        except MetricError:
+            continue
+        if math.isfinite(value):
+            scores.append(value)
+    if len(scores) < 2:
+        return math.nan, len(scores)
+    return float(np.std(scores, ddof=1)), len(scores)
+
+
+def _take(values, idx):
+    if isinstance(values, np.ndarray):
+        return values[idx]
+    return [values[i] for i in idx]
+
+
+def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> CheckResult:
+    from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
+
+    path = task.private_dir / MEDIAN_SUBMISSION_FILE
+    if not path.is_file():
+        return _fail("tiers_separable", f"private/{MEDIAN_SUBMISSION_FILE} is missing (calibrate first)")
+    std, used = bootstrap_std(task, path, resamples, seed)
+    if not math.isfinite(std):
+        return _fail("tiers_separable", f"metric undefined on {resamples - used} of {resamples} bootstrap resamples")
+    t = task.spec.thresholds
+    gaps = {"median-bronze": abs(t.bronze - t.median), "bronze-silver": abs(t.silver - t.bronze),
+            "silver-gold": abs(t.gold - t.silver)}
+    name, smallest = min(gaps.items(), key=lambda kv: kv[1])
+    if smallest > std:
+        return _ok("tiers_separable", f"smallest gap {name} {smallest:.4g} > bootstrap std {std:.4g}")
+    return _fail("tiers_separable", f"gap {name} {smallest:.4g} <= bootstrap std {std:.4g} "
+                                    f"({used} resamples)")
+
+
+def check_deterministic_regrade(task: Task) -> CheckResult:
+    from sandmle.grading import grade_submission
+    from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
+
+    path = task.private_dir / MEDIAN_SUBMISSION_FILE
+    if not path.is_file():
+        path = task.private_dir / ORACLE_FILE
+    if not path.is_file():
+        path = task.sample_submission_path
+    first, second = grade_submission(task, path), grade_submission(task, path)
+    a = (first.valid, first.score, first.tier, first.reason)
+    b = (second.valid, second.score, second.tier, second.reason)
+    if a == b:
+        return _ok("deterministic_regrade", f"{path.name} graded twice: score {first.score}, tier {first.tier}")
+    return _fail("deterministic_regrade", f"{path.name} graded twice differs: {a} vs {b}")
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def check_no_test_id_in_train(task: Task) -> CheckResult:
+    spec = task.spec
+    train = _read_table(task.public_dir / spec.train_file)
+    test = _read_table(task.public_dir / spec.test_file)
+    for name, frame in (("train", train), ("test", test)):
+        if spec.id_column not in frame.columns:
+            return _fail("no_test_id_in_train", f"{name} data has no id column {spec.id_column!r}")
+    shared = sorted(set(train[spec.id_column]) & set(test[spec.id_column]))
+    if shared:
+        return _fail("no_test_id_in_train", f"{len(shared)} test ids also in train (e.g. {shared[0]!r})")
+    return _ok("no_test_id_in_train", f"{len(train)} train and {len(test)} test ids are disjoint")
+
+
+def check_no_answer_leak(task: Task) -> CheckResult:
+    spec = task.spec
+    test = _read_table(task.public_dir / spec.test_file)
+    in_test = [c for c in spec.target_columns if c in test.columns]
+    if in_test:
+        return _fail("no_answer_leak", f"test data carries target column(s) {in_test}")
+    answers = _read_table(task.answers_path)
+    key = answers.set_index(spec.id_column)[list(spec.target_columns)]
+    for path in sorted(p for p in task.public_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(task.public_dir).as_posix()
+        if _ANSWER_NAME.search(rel):
+            return _fail("no_answer_leak", f"public/{rel} looks like an answers file")
+        if path.suffix.lower() not in (".csv", ".tsv") or rel in (spec.train_file,):
+            continue
+        leaked = _reproduces_answers(path, spec.id_column, key)
+        if leaked:
+            return _fail("no_answer_leak", f"public/{rel} reproduces the hidden answers")
+    return _ok("no_answer_leak", "no target column in test data, no public file reproduces the answers")
+
+
+def _reproduces_answers(path: Path, id_column: str, key) -> bool:
+    """A public table holding every test id with the answers' exact target values."""
+    import pandas as pd
+
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError):
+        return False
+    columns = [c for c in key.columns if c in frame.columns]
+    if id_column not in frame.columns or not columns or frame[id_column].duplicated().any():
+        return False
+    frame = frame.set_index(id_column)
+    if not key.index.isin(frame.index).all():
+        return False
+    got = frame.loc[key.index, columns]
+    if key[columns].nunique(dropna=False).max() <= 1:
+        return False   # a constant answer column is matched by any constant sample; not a leak
+    return bool((got.apply(_normalise) == key[columns].apply(_normalise)).all().all())
+
+
+def _normalise(column):
+    """Cells compared as numbers where they parse, as text otherwise ("1" == "1.0")."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().all():
+        return numbers.astype(float).round(9).astype(str)
+    return column.str.strip()
+
+
+def check_no_duplicate_rows(task: Task, max_share: float = MAX_DUPLICATE_SHARE) -> CheckResult:
+    spec = task.spec
+    train = _read_table(task.public_dir / spec.train_file)
+    test = _read_table(task.public_dir / spec.test_file)
+    features = [c for c in test.columns if c != spec.id_column and c in train.columns
+                and c not in spec.target_columns]
+    if not features:
+        return _ok("no_duplicate_rows", "train and test share no feature columns")
+    seen = set(map(tuple, train[features].itertuples(index=False, name=None)))
+    repeated = sum(1 for row in test[features].itertuples(index=False, name=None) if tuple(row) in seen)
+    share = repeated / max(len(test), 1)
+    if share > max_share:
+        return _fail("no_duplicate_rows", f"{repeated} of {len(test)} test rows repeat a training row "
+                                          f"({share:.0%} > {max_share:.0%})")
+    return _ok("no_duplicate_rows", f"{repeated} of {len(test)} test rows repeat a training row")
+
+
+_CHECKS: dict[str, Callable[[Task], CheckResult]] = {
+    "thresholds_monotone": check_thresholds_monotone,
+    "sample_below_median": check_sample_below_median,
+    "oracle_gold": check_oracle_gold,
+    "tiers_separable": check_tiers_separable,
+    "deterministic_regrade": check_deterministic_regrade,
+    "no_test_id_in_train": check_no_test_id_in_train,
+    "no_answer_leak": check_no_answer_leak,
+    "no_duplicate_rows": check_no_duplicate_rows,
+}
+
+
+def verify(task_dir: Path, checks: tuple[str, ...] = CHECKS) -> list[CheckResult]:
+    """Run the named checks on a calibrated task folder, in order; every check runs.
+
+    A check that raises is a failed check naming the exception (a broken task is data)."""
+    task = load_task(task_dir)
+    unknown = [c for c in checks if c not in _CHECKS]
+    if unknown:
+        raise ValueError(f"unknown checks {unknown} (known: {', '.join(CHECKS)})")
+    results = []
+    for name in checks:
+        try:
+            results.append(_CHECKS[name](task))
+        except Exception as exc:   # a malformed task file is a failed check, not a crash
+            results.append(_fail(name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]))
+    return results
+
+
+def write_verification(task_dir: Path, results: list[CheckResult]) -> None:
+    write_json_atomic(Path(task_dir) / "private" / VERIFICATION_FILE,
+                      {"passed": all(r.passed for r in results), "checks": [r.to_json() for r in results]})

@@ -1,0 +1,131 @@
+"""Verification checks over hand-built task folders: each adversarial property fails its check."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
+from sandmle.synth.verify import CHECKS, check_no_answer_leak, check_no_duplicate_rows, \
+    check_no_test_id_in_train, check_thresholds_monotone, verify, write_verification
+from sandmle.task import Lineage, TaskSpec, Thresholds, load_task, write_task
+
+
+def make_task(root: Path, thresholds=(0.70, 0.78, 0.84, 0.90), n_train=120, n_test=400, seed=0,
+              mutate=None) -> Path:
+    """A binary AUC task whose label follows x1 + noise; `mutate(public, private, frames)` breaks it."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_test, 2))
+    logit = 2.0 * x[:, 0]
+    prob = 1 / (1 + np.exp(-logit))
+    y = (rng.random(len(prob)) < prob).astype(int)
+    ids = [f"r{i:05d}" for i in range(len(y))]
+    train = pd.DataFrame({"id": ids[:n_train], "x1": x[:n_train, 0].round(6), "x2": x[:n_train, 1].round(6),
+                          "target": y[:n_train]})
+    test = pd.DataFrame({"id": ids[n_train:], "x1": x[n_train:, 0].round(6), "x2": x[n_train:, 1].round(6)})
+    answers = pd.DataFrame({"id": ids[n_train:], "target": y[n_train:]})
+    oracle = pd.DataFrame({"id": ids[n_train:], "target": prob[n_train:].round(6)})
+    median = pd.DataFrame({"id": ids[n_train:], "target": (prob[n_train:] + rng.normal(0, 0.35, n_test)).clip(0, 1).round(6)})
+    sample = pd.DataFrame({"id": ids[n_train:], "target": 0.5})
+    frames = {"train": train, "test": test, "answers": answers, "oracle": oracle, "median": median, "sample": sample}
+    spec = TaskSpec(id="hand-made-0", title="Hand made", modality="tabular", metric="auc", is_lower_better=False,
+                    id_column="id", target_columns=("target",), thresholds=Thresholds(*thresholds),
+                    train_rows=n_train, test_rows=n_test,
+                    lineage=Lineage(seed="hand", generator="procedural", generator_version="test", random_seed=seed))
+
+    def fill(public: Path, private: Path) -> None:
+        if mutate is not None:
+            mutate(public, private, frames)
+        frames["train"].to_csv(public / "train.csv", index=False)
+        frames["test"].to_csv(public / "test.csv", index=False)
+        frames["sample"].to_csv(public / "sample_submission.csv", index=False)
+        (public / "description.md").write_text("# Hand made\nPredict the target.\n")
+        frames["answers"].to_csv(private / "answers.csv", index=False)
+        frames["oracle"].to_csv(private / "oracle.csv", index=False)
+        frames["median"].to_csv(private / MEDIAN_SUBMISSION_FILE, index=False)
+
+    write_task(root, spec, fill)
+    return root
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_thresholds_must_be_strictly_monotone(tmp_path):
+    ok = load_task(make_task(tmp_path / "a"))
+    assert check_thresholds_monotone(ok).passed
+    tied = load_task(make_task(tmp_path / "b", thresholds=(0.7, 0.8, 0.8, 0.9)))
+    result = check_thresholds_monotone(tied)
+    assert not result.passed and "silver" in result.reason
+
+
+def test_shared_id_between_train_and_test_fails(tmp_path):
+    def leak(public, private, frames):
+        frames["train"].loc[0, "id"] = frames["test"].loc[3, "id"]
+
+    result = check_no_test_id_in_train(load_task(make_task(tmp_path / "t", mutate=leak)))
+    assert not result.passed and "1 test ids" in result.reason
+
+
+def test_target_column_in_test_data_fails(tmp_path):
+    def leak(public, private, frames):
+        frames["test"]["target"] = frames["answers"]["target"].to_numpy()
+
+    result = check_no_answer_leak(load_task(make_task(tmp_path / "t", mutate=leak)))
+    assert not result.passed and "target column" in result.reason
+
+
+def test_answers_named_file_in_public_fails(tmp_path):
+    def leak(public, private, frames):
+        (public / "extra").mkdir()
+        (public / "extra" / "solution_key.txt").write_text("nothing to see\n")
+
+    result = check_no_answer_leak(load_task(make_task(tmp_path / "t", mutate=leak)))
+    assert not result.passed and "solution_key" in result.reason
+
+
+def test_public_table_reproducing_answers_fails(tmp_path):
+    def leak(public, private, frames):
+        copy = frames["answers"].rename(columns={}).copy()
+        copy["target"] = copy["target"].astype(float)       # 1.0 still equals 1
+        copy.to_csv(public / "metadata.csv", index=False)
+
+    result = check_no_answer_leak(load_task(make_task(tmp_path / "t", mutate=leak)))
+    assert not result.passed and "metadata.csv" in result.reason
+
+
+def test_clean_task_has_no_leak(tmp_path):
+    task = load_task(make_task(tmp_path / "t"))
+    assert check_no_answer_leak(task).passed
+    assert check_no_test_id_in_train(task).passed
+    assert check_no_duplicate_rows(task).passed
+
+
+def test_test_rows_copied_into_train_fail(tmp_path):
+    def leak(public, private, frames):
+        copied = frames["test"].iloc[:60].copy()
+        copied["id"] = [f"c{i}" for i in range(60)]
+        copied["target"] = frames["answers"]["target"].iloc[:60].to_numpy()
+        frames["train"] = pd.concat([frames["train"], copied], ignore_index=True)
+
+    result = check_no_duplicate_rows(load_task(make_task(tmp_path / "t", mutate=leak)))
+    assert not result.passed and "60 of 400" in result.reason
+
+
+def test_verify_reports_every_check_and_writes_json(tmp_path):
+    root = make_task(tmp_path / "t")
+    results = verify(root)
+    assert [r.name for r in results] == list(CHECKS)
+    write_verification(root, results)
+    saved = json.loads((root / "private" / "verification.json").read_text())
+    assert [c["name"] for c in saved["checks"]] == list(CHECKS)
+    assert saved["passed"] == all(r.passed for r in results)
+
+
+def test_unknown_check_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown checks"):
+        verify(make_task(tmp_path / "t"), checks=("no_such_check",))
