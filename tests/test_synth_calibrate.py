@@ -1,0 +1,71 @@
+"""Calibration: the simulated leaderboard, its medal thresholds and its CSV file."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sandmle.leaderboard import medal_thresholds
+from sandmle.sandbox.job import JobResult
+from sandmle.synth.calibrate import Entry, _job_failure, make_leaderboard, read_leaderboard
+
+
+def entries(scores, invalid=0):
+    rows = [Entry(f"s{i:02d}", "linear", "medium", s, True, 0.05) for i, s in enumerate(scores)]
+    rows += [Entry(f"bad{i}", "forest", "strong", None, False, 0.1, "crashed (exit code 1): boom") for i in range(invalid)]
+    return rows
+
+
+def test_leaderboard_sorts_best_first_and_applies_the_medal_rule():
+    scores = [0.5 + 0.02 * i for i in range(20)]
+    board = make_leaderboard(entries(scores, invalid=2), is_lower_better=False)
+    assert [e.score for e in board.valid_entries] == sorted(scores, reverse=True)
+    assert [e.name for e in board.entries[-2:]] == ["bad0", "bad1"]
+    assert board.thresholds == medal_thresholds(scores, False)
+    assert board.problem is None
+
+
+def test_lower_is_better_sorts_ascending():
+    board = make_leaderboard(entries([3.0, 1.0, 2.0] * 4), is_lower_better=True)
+    assert board.valid_entries[0].score == 1.0
+    assert board.thresholds.gold <= board.thresholds.median
+
+
+def test_too_few_valid_entries_give_no_thresholds_and_a_reason():
+    board = make_leaderboard(entries([0.6, 0.7, 0.8], invalid=5), is_lower_better=False, min_valid=10)
+    assert board.thresholds is None
+    assert "only 3 of 8" in board.problem and "boom" in board.problem
+    assert board.median_entry() is None
+
+
+def test_median_entry_is_nearest_the_median():
+    board = make_leaderboard(entries([0.1 * i for i in range(1, 12)]), is_lower_better=False)
+    assert math.isclose(board.median_entry().score, board.thresholds.median)
+
+
+def test_csv_round_trip(tmp_path):
+    board = make_leaderboard(entries([0.5 + 0.01 * i for i in range(12)], invalid=1), is_lower_better=False)
+    path = tmp_path / "leaderboard.csv"
+    board.write_csv(path)
+    header = path.read_text().splitlines()[0]
+    assert header == "name,family,strength,score,valid,wall_s,reason"
+    again = read_leaderboard(path, is_lower_better=False)
+    assert again.entries == board.entries and again.thresholds == board.thresholds
+
+
+def result(**kw):
+    base = dict(exit_code=0, signal=None, timed_out=False, memory_exceeded=False, wall_s=0.1, cpu_s=0.1,
+                stdout_tail="", stderr_tail="", files_written=("submission.csv",), isolation="namespaces")
+    base.update(kw)
+    return JobResult(**base)
+
+
+@pytest.mark.parametrize("kw, expected", [
+    (dict(), None),
+    (dict(timed_out=True, exit_code=None, signal=9, wall_s=30.2), "timed out after 30.2 s"),
+    (dict(memory_exceeded=True, exit_code=None, signal=9), "exceeded the memory limit"),
+    (dict(exit_code=1, stderr_tail="Traceback\n  File x\nValueError: bad input\n"), "crashed (exit code 1): ValueError: bad input"),
+    (dict(exit_code=None, signal=11), "crashed (signal 11)"),
+])
+def test_job_failures_are_one_line(kw, expected):
+    assert _job_failure(result(**kw)) == expected
