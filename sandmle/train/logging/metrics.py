@@ -1,0 +1,187 @@
+"""Per-step metrics: `RUN/metrics.jsonl`, a live table, `RUN/curves.png`, optional trackers.
+
+Every step appends one JSON object (reward mean and std, valid and medal rates, KL, entropy,
+clip fraction, response length, tokens per second, rollout and update time, ...) to
+metrics.jsonl and flushes it. On resume the file is cut back to the checkpoint's step, so a
+resumed run's file reads like an uninterrupted one. Curves are drawn with matplotlib's Agg
+backend and written atomically. tensorboard and W&B are used only when the recipe asks, and
+a missing package is a one-line error naming the install command.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sandmle.errors import UserError
+
+METRICS_FILE = "metrics.jsonl"
+CURVES_FILE = "curves.png"
+LIVE_COLUMNS = (("step", "step", "{:d}"), ("reward", "reward_mean", "{:.3f}"), ("±", "reward_std", "{:.3f}"),
+                ("valid", "valid_rate", "{:.2f}"), ("medal", "medal_rate", "{:.2f}"),
+                ("kl", "kl", "{:.4f}"), ("entropy", "entropy", "{:.3f}"), ("clip", "clip_frac", "{:.3f}"),
+                ("resp len", "response_len_mean", "{:.0f}"), ("tok/s", "tokens_per_s", "{:.0f}"),
+                ("rollout s", "rollout_s", "{:.1f}"), ("update s", "update_s", "{:.1f}"))
+PANELS = (("reward_mean", "reward (mean ± std)"), ("valid_rate", "valid rate"), ("medal_rate", "medal rate"),
+          ("entropy", "entropy"), ("kl", "KL to reference"), ("clip_frac", "clip fraction"),
+          ("response_len_mean", "response tokens"), ("step_s", "step time (s)"))
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_curves(rows: list[dict[str, Any]], out: Path, title: str = "") -> None:
+    """Draw the standard panels of `rows` into a PNG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(k, label) for k, label in PANELS if any(_finite(r.get(k)) for r in rows)]
+    if not panels:
+        return
+    cols = 4 if len(panels) > 4 else len(panels)
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
+    for ax, (key, label) in zip(axes.flat, panels):
+        pts = [(r["step"], r[key]) for r in rows if _finite(r.get(key))]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ax.plot(xs, ys, marker="." if len(xs) < 60 else None)
+        if key == "reward_mean":
+            std = [r.get("reward_std", 0.0) for r in rows if _finite(r.get(key))]
+            ax.fill_between(xs, [y - s for y, s in zip(ys, std)], [y + s for y, s in zip(ys, std)], alpha=0.2)
+        ax.set_title(label)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=90)
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class MetricsLogger:
+    """Writes each step's metrics to every configured sink (main process only)."""
+
+    def __init__(self, run_dir: Path, *, live: bool = True, plot_every: int = 5, tensorboard: bool = False,
+                 wandb_project: str = "", config: dict[str, Any] | None = None, resume_step: int = 0,
+                 title: str = "", enabled: bool = True):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / METRICS_FILE
+        self.plot_every = plot_every
+        self.title = title
+        self.enabled = enabled
+        self.rows: list[dict[str, Any]] = []
+        self._tb = self._wandb = self._live = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.rows = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+        self._rewrite()
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise UserError("[log] tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+        if wandb_project:
+            try:
+                import wandb
+            except ImportError:
+                raise UserError("[log] wandb_project is set but wandb is not installed: pip install wandb") from None
+            self._wandb = wandb.init(project=wandb_project, config=config or {}, dir=str(self.run_dir),
+                                     resume="allow", name=self.run_dir.name)
+        if live:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(stderr=True)
+            if console.is_terminal:
+                self._live = Live(self._table(), console=console, refresh_per_second=2, transient=False)
+                self._live.start()
+            else:
+                self._console = console
+                self._live = False
+
+    def _rewrite(self) -> None:
+        text = "".join(json.dumps(r) + "\n" for r in self.rows)
+        fd, tmp = tempfile.mkstemp(dir=self.run_dir, prefix=f".{METRICS_FILE}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, self.path)
+
+    def _table(self):
+        from rich.table import Table
+
+        table = Table(title=self.title or "sandmle train", expand=False)
+        for name, _, _ in LIVE_COLUMNS:
+            table.add_column(name, justify="right")
+        for row in self.rows[-12:]:
+            table.add_row(*[_fmt(fmt, row.get(key)) for _, key, fmt in LIVE_COLUMNS])
+        return table
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        row = {k: v for k, v in metrics.items()}
+        self.rows.append(row)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+        step = int(row["step"])
+        if self._tb is not None:
+            for key, value in row.items():
+                if _finite(value) and key != "step":
+                    self._tb.add_scalar(key, value, step)
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in row.items() if _finite(v)}, step=step)
+        if self._live:
+            self._live.update(self._table())
+        elif self._live is False:
+            self._console.print("  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS))
+        if step % self.plot_every == 0:
+            self.plot()
+
+    def plot(self) -> None:
+        if self.enabled and self.rows:
+            plot_curves(self.rows, self.run_dir / CURVES_FILE, self.title)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.plot()
+        if self._live:
+            self._live.stop()
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def _fmt(fmt: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    try:
+        return fmt.format(int(value) if fmt == "{:d}" else value)
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,312 @@
+"""The GRPO step loop, on one process or several (accelerate: DDP or FSDP on one node).
+
+    rollouts   the environment turns the step's tasks x group_size into Samples
+    advantages group-normalised per task (sandmle.train.grpo.group_advantages)
+    update     ppo_epochs x mini_batches optimizer steps over the batch, each accumulated
+               over micro-batches with the mini-batch's global loss denominators
+    sync       the rollout backend receives the new weights (vLLM; a no-op for hf)
+    log        one metrics row per step; a checkpoint every save_every steps
+
+With several processes every process takes an equal share of the step's tasks (whole
+groups), rolls them out with its own generator, and the loss is scaled so that the averaged
+gradient equals the gradient of the whole batch's loss. On one CPU process the same code
+runs unchanged. `run(config, run_dir)` builds the bank, pool, model and environment from a
+recipe and resumes from the run folder's latest checkpoint when there is one.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sandmle.errors import UserError
+from sandmle.train.batch import Batch, Rollouts, collate
+from sandmle.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sandmle.train.config import RunConfig
+from sandmle.train.grpo import LossNorm, group_advantages, policy_loss, token_logprobs
+
+MEDAL_TIERS = ("gold", "silver", "bronze")
+
+
+class TaskSampler:
+    """Epoch-shuffled task order; its state (order, position, RNG) is part of a checkpoint."""
+
+    def __init__(self, num_tasks: int, seed: int):
+        self.num_tasks = num_tasks
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(num_tasks).tolist()
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self, count: int) -> list[int]:
+        out = []
+        while len(out) < count:
+            if self.pos == len(self.order):
+                self.order = self.rng.permutation(self.num_tasks).tolist()
+                self.pos = 0
+                self.epoch += 1
+            out.append(self.order[self.pos])
+            self.pos += 1
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"order": self.order, "pos": self.pos, "epoch": self.epoch, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order, self.pos, self.epoch = list(state["order"]), int(state["pos"]), int(state["epoch"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def lr_lambda(schedule: str, warmup: int, total: int):
+    def factor(i: int) -> float:
+        if warmup and i < warmup:
+            return (i + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (i - warmup) / max(1, total - warmup))
+        if schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
+
+
+class Trainer:
+    """Owns the model, optimizer and schedule; `train_step` runs one GRPO step."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, tasks: list, env, model, *, accelerator=None,
+                 pad_id: int = 0, logger=None):
+        from accelerate import Accelerator
+
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.tasks = tasks
+        self.env = env
+        self.pad_id = pad_id
+        self.logger = logger
+        acc = accelerator or Accelerator(mixed_precision=config.train.mixed_precision, cpu=not torch.cuda.is_available())
+        self.accelerator = acc
+        if config.grpo.tasks_per_step % acc.num_processes:
+            raise UserError(f"[grpo] tasks_per_step={config.grpo.tasks_per_step} must be divisible by the "
+                            f"number of processes ({acc.num_processes})")
+        g, t = config.grpo, config.train
+        self.ref_model = None
+        if g.kl_coef > 0 and not _is_peft(model):
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(acc.device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=t.lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps,
+                                      weight_decay=t.weight_decay)
+        total = t.steps * g.ppo_epochs * g.mini_batches
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.lr_schedule, t.warmup_steps, total))
+        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        self.sampler = TaskSampler(len(tasks), t.seed)
+        self.step = 0
+
+    # ----------------------------------------------------------------- state
+    def trainer_state(self) -> dict[str, Any]:
+        return {"sampler": self.sampler.state_dict(), "config": self.config.to_json()}
+
+    def save(self) -> Path:
+        return save_checkpoint(self.accelerator, self.run_dir, self.step, self.trainer_state(),
+                               self.config.train.keep_last)
+
+    def resume(self, path: Path) -> None:
+        state = load_checkpoint(self.accelerator, path)
+        self.step = int(state["step"])
+        self.sampler.load_state_dict(state["sampler"])
+
+    # ----------------------------------------------------------------- maths
+    def _logp(self, model, mb: Batch, entropy_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        out = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask)
+        logits = out.logits[:, :-1] / self.config.rollout.temperature
+        targets = mb.input_ids[:, 1:]
+        if entropy_grad:
+            return token_logprobs(logits, targets, with_entropy=True)
+        logp, _ = token_logprobs(logits, targets)
+        with torch.no_grad():
+            _, entropy = token_logprobs(logits.detach(), targets, with_entropy=True)
+        return logp, entropy
+
+    @torch.no_grad()
+    def _score(self, model, batch: Batch, index: torch.Tensor) -> torch.Tensor:
+        """Token log-probs of the selected rows under `model`, padded to the batch width."""
+        out = torch.zeros(len(index), batch.mask.shape[1], device=self.accelerator.device)
+        mbs = self.config.grpo.micro_batch_size
+        for start in range(0, len(index), mbs):
+            rows = index[start:start + mbs]
+            mb = batch.select(rows).trimmed()
+            logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask).logits[:, :-1]
+            logp, _ = token_logprobs(logits / self.config.rollout.temperature, mb.input_ids[:, 1:])
+            out[start:start + len(rows), :logp.shape[1]] = logp
+        return out
+
+    def _reference_logp(self, batch: Batch, index: torch.Tensor) -> torch.Tensor:
+        if self.ref_model is not None:
+            return self._score(self.ref_model, batch, index)
+        with self.accelerator.unwrap_model(self.model).disable_adapter():
+            return self._score(self.model, batch, index)
+
+    # ----------------------------------------------------------------- step
+    def train_step(self) -> dict[str, Any]:
+        acc, g = self.accelerator, self.config.grpo
+        start = time.perf_counter()
+        picked = self.sampler.next(g.tasks_per_step)
+        local = [self.tasks[i] for i in picked[acc.process_index::acc.num_processes]]
+        seed = self.config.train.seed * 1_000_003 + self.step * 1_009 + acc.process_index
+        unwrapped = acc.unwrap_model(self.model)
+        rollouts: Rollouts = self.env.collect(unwrapped, local, g.group_size, seed)
+        rollout_s = time.perf_counter() - start
+        samples = list(rollouts.samples)
+        batch = collate(samples, self.pad_id)
+        batch = Batch(*(t.to(acc.device) for t in (batch.input_ids, batch.attention_mask, batch.mask,
+                                                    batch.rewards, batch.groups, batch.keep)))
+        keep = batch.keep if g.mask_timed_out else torch.ones_like(batch.keep)
+        adv, zero_var = group_advantages(batch.rewards.cpu(), batch.groups.cpu(), normalize_std=g.normalize_std,
+                                         eps=g.std_eps, keep=keep.cpu())
+        adv = adv.to(acc.device)
+        in_loss = keep & ~(zero_var.to(acc.device) if g.skip_zero_variance else torch.zeros_like(keep))
+        if not g.mask_tool_outputs:
+            batch.mask = _response_region(samples, batch.mask.shape[1]).to(acc.device)
+        batch.mask = batch.mask * in_loss.unsqueeze(-1).to(batch.mask.dtype)
+
+        update_start = time.perf_counter()
+        stats = self._update(batch, adv, seed)
+        update_s = time.perf_counter() - update_start
+        sync_start = time.perf_counter()
+        if hasattr(self.env, "sync"):
+            self.env.sync(acc.unwrap_model(self.model))
+        sync_s = time.perf_counter() - sync_start
+        self.step += 1
+        return self._metrics(samples, batch, zero_var, in_loss, rollouts, stats,
+                             rollout_s, update_s, sync_s, time.perf_counter() - start)
+
+    def _update(self, batch: Batch, adv: torch.Tensor, seed: int) -> dict[str, float]:
+        acc, g = self.accelerator, self.config.grpo
+        n = batch.input_ids.shape[0]
+        reuse = g.ppo_epochs * g.mini_batches > 1
+        all_rows = torch.arange(n, device=acc.device)
+        self.model.eval()
+        old_logp = self._score(self.model, batch, all_rows) if reuse else None
+        ref_logp = self._reference_logp(batch, all_rows) if g.kl_coef > 0 else None
+        self.model.train()
+        shuffle = torch.Generator().manual_seed(seed)
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        mb_size = n // g.mini_batches
+        for _ in range(g.ppo_epochs):
+            order = torch.randperm(n, generator=shuffle).to(acc.device) if g.mini_batches > 1 else all_rows
+            for m in range(g.mini_batches):
+                rows = order[m * mb_size:(m + 1) * mb_size]
+                stats = self._mini_batch(batch, adv, rows, old_logp, ref_logp)
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
+        return {k: sums[k] / counts[k] for k in sums}
+
+    def _mini_batch(self, batch: Batch, adv: torch.Tensor, rows: torch.Tensor,
+                    old_logp: torch.Tensor | None, ref_logp: torch.Tensor | None) -> dict[str, float]:
+        acc, g = self.accelerator, self.config.grpo
+        mask = batch.mask[rows]
+        totals = torch.tensor([float(mask.sum()), float((mask.sum(-1) > 0).sum())], device=acc.device)
+        totals = acc.reduce(totals, reduction="sum") if acc.num_processes > 1 else totals
+        norm = LossNorm(float(totals[0]), float(totals[1]), float(self.config.norm_tokens))
+        scale = float(acc.num_processes)      # DDP/FSDP average gradients; the loss is a global sum
+        pieces = list(range(0, len(rows), g.micro_batch_size))
+        stats_sum: dict[str, float] = {}
+        for i, start in enumerate(pieces):
+            idx = rows[start:start + g.micro_batch_size]
+            mb = batch.select(idx).trimmed()
+            width = mb.mask.shape[1]
+            sync = acc.no_sync(self.model) if i < len(pieces) - 1 and acc.num_processes > 1 else nullcontext()
+            with sync:
+                with acc.autocast():
+                    logp, entropy = self._logp(self.model, mb, entropy_grad=g.entropy_coef > 0)
+                old = old_logp[idx, :width] if old_logp is not None else logp.detach()
+                ref = ref_logp[idx, :width] if ref_logp is not None else None
+                loss, stats = policy_loss(
+                    logp, old, adv[idx], mb.mask, clip_ratio_low=g.clip_ratio_low, clip_ratio_high=g.clip_ratio_high,
+                    loss_agg=g.loss_agg, norm=norm, ref_logp=ref, kl_coef=g.kl_coef, entropy=entropy,
+                    entropy_coef=g.entropy_coef)
+                acc.backward(loss * scale)
+            for k, v in stats.items():     # partial sums over the global denominators
+                stats_sum[k] = stats_sum.get(k, 0.0) + v
+        max_norm = self.config.train.grad_clip or float("inf")
+        grad_norm = acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], max_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if acc.num_processes > 1:
+            keys = sorted(stats_sum)
+            reduced = acc.reduce(torch.tensor([stats_sum[k] for k in keys], device=acc.device), reduction="sum")
+            stats_sum = dict(zip(keys, reduced.tolist()))
+        stats_sum["grad_norm"] = float(grad_norm)
+        return stats_sum
+
+    def _metrics(self, samples, batch: Batch, zero_var, in_loss, rollouts: Rollouts, stats, rollout_s,
+                 update_s, sync_s, step_s) -> dict[str, Any]:
+        acc = self.accelerator
+        local = torch.tensor([[s.reward, float(s.valid), float(s.tier in MEDAL_TIERS),
+                               float(s.tier != "none"), float(s.timed_out), float(s.response_tokens),
+                               float(len(s.input_ids))] for s in samples], device=acc.device)
+        extra = torch.tensor([float(zero_var.sum()), float(in_loss.sum())], device=acc.device)
+        if acc.num_processes > 1:
+            local = acc.gather(local)
+            extra = acc.reduce(extra, reduction="sum")
+        rewards = local[:, 0]
+        tokens = float(local[:, 6].sum())
+        row = {
+            "step": self.step,
+            "reward_mean": float(rewards.mean()),
+            "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+            "reward_max": float(rewards.max()),
+            "valid_rate": float(local[:, 1].mean()),
+            "medal_rate": float(local[:, 2].mean()),
+            "above_median_rate": float(local[:, 3].mean()),
+            "timed_out_rate": float(local[:, 4].mean()),
+            "response_len_mean": float(local[:, 5].mean()),
+            "episodes": int(local.shape[0]),
+            "zero_variance_frac": float(extra[0]) / local.shape[0],
+            "in_loss_frac": float(extra[1]) / local.shape[0],
+            "lr": float(self.scheduler.get_last_lr()[0]),
+            "rollout_s": rollout_s,
+            "update_s": update_s,
+            "sync_s": sync_s,
+            "step_s": step_s,
+            "tokens_per_s": tokens / max(step_s, 1e-9),
+            **{k: float(v) for k, v in stats.items()},
+            **{f"rollout_{k}": float(v) for k, v in rollouts.stats.items()},
+        }
+        return row
+
+    def train(self, steps: int | None = None) -> list[dict[str, Any]]:
+        """Run until `steps` (default: the recipe's) steps are done; checkpoint and log."""
+        target = steps if steps is not None else self.config.train.steps
+        rows = []
+        every = self.config.train.save_every
+        while self.step < target:
+            row = self.train_step()
+            rows.append(row)
+            if self.logger is not None and self.accelerator.is_main_process:
+                self.logger.log(row)
+            if (every and self.step % every == 0) or self.step == target:
+                self.save()
+        return rows
+
+
+def _is_peft(model) -> bool:
+    return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
+
+
+def _response_region(samples, width: int) -> torch.Tensor:
+    """(B, width) mask of every token after the prompt, tool responses included."""
+    mask = torch.zeros(len(samples), width)
+    for i, s in enumerate(samples):
+        prompt_len = int(s.info.get("prompt_len", 0))
+        mask[i, max(prompt_len - 1, 0):len(s.input_ids) - 1] = 1.0
+    return mask
