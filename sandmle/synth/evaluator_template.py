@@ -81,8 +81,6 @@ def _map_at_k(true_labels, predicted, k: int) -> float:
 
 def compute_metric(metric: str, y_true, y_pred, params: dict, classes: list) -> float:
     """Score arrays prepared by `read_arrays` (see there for their shapes)."""
-    from sklearn import metrics as skm
-
     if metric == "auc":
         return _auc(y_true, y_pred)
     if metric == "mean_column_auc":
@@ -101,6 +99,8 @@ def compute_metric(metric: str, y_true, y_pred, params: dict, classes: list) -> 
         return float(np.mean(np.abs(y_pred - y_true)))
     if metric == "accuracy":
         return float(np.mean(y_true == y_pred))
+    from sklearn import metrics as skm      # imported only where needed: it costs about 1 s
+
     if metric in ("f1_macro", "f1_micro"):
         return float(skm.f1_score(y_true, y_pred, average=metric[3:], zero_division=0))
     if metric == "mcc":

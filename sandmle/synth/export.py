@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import os
+import pprint
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,7 +42,7 @@ def evaluator_source(task: Task) -> str:
     template = Path(evaluator_template.__file__).read_text(encoding="utf-8")
     if template.count(_TASK_LINE) != 1:
         raise RuntimeError(f"{evaluator_template.__file__} must hold the line {_TASK_LINE!r} exactly once")
-    return template.replace(_TASK_LINE, "TASK: dict = " + json.dumps(evaluator_facts(task), indent=4, sort_keys=True))
+    return template.replace(_TASK_LINE, "TASK: dict = " + pprint.pformat(evaluator_facts(task), width=100))
 
 
 def evaluator_facts(task: Task) -> dict:

@@ -1,0 +1,155 @@
+"""Bank statistics and exports; the exported evaluator.py runs as a real subprocess."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sandmle.cli import main as cli_main
+from sandmle.synth.bank import bank_stats, write_chart
+from sandmle.synth.calibrate import Entry, make_leaderboard
+from sandmle.synth.export import export_bank
+from sandmle.synth.pipeline import compute_funnel, write_funnel
+from sandmle.task import Lineage, TaskSpec, load_task, write_task
+
+
+def make_bank_task(bank: Path, task_id: str, metric: str, seed: int, domain: str, n_train: int = 80,
+                   n_test: int = 60) -> Path:
+    """A calibrated task: binary AUC/log loss on y = [x > 0], or 3-class log loss on bins of x."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n_train + n_test)
+    ids = [f"{task_id[:2]}{i:04d}" for i in range(len(x))]
+    multiclass = metric == "multiclass_log_loss"
+    if multiclass:
+        classes = ("low", "mid", "high")
+        labels = np.digitize(x + rng.normal(0, 0.3, len(x)), [-0.5, 0.5])
+        train = pd.DataFrame({"id": ids[:n_train], "x": x[:n_train], "label": [classes[k] for k in labels[:n_train]]})
+        onehot = np.eye(3)[labels[n_train:]]
+        answers = pd.DataFrame({"id": ids[n_train:], **{c: onehot[:, j].astype(int) for j, c in enumerate(classes)}})
+        sample = pd.DataFrame({"id": ids[n_train:], **{c: 1 / 3 for c in classes}})
+        targets = classes
+    else:
+        classes = ()
+        y = (x + rng.normal(0, 0.5, len(x)) > 0).astype(int)
+        train = pd.DataFrame({"id": ids[:n_train], "x": x[:n_train], "target": y[:n_train]})
+        answers = pd.DataFrame({"id": ids[n_train:], "target": y[n_train:]})
+        sample = pd.DataFrame({"id": ids[n_train:], "target": 0.5})
+        targets = ("target",)
+    test = pd.DataFrame({"id": ids[n_train:], "x": x[n_train:]})
+    lower = metric != "auc"
+    scores = [0.3 + 0.03 * i for i in range(20)]
+    board = make_leaderboard([Entry(f"sol{i}", "linear", "medium", s, True, 0.05) for i, s in enumerate(scores)],
+                             is_lower_better=lower)
+    spec = TaskSpec(id=task_id, title=f"Task {task_id}", modality="tabular", metric=metric, is_lower_better=lower,
+                    id_column="id", target_columns=tuple(targets), thresholds=board.thresholds,
+                    train_rows=n_train, test_rows=n_test, domain=domain, classes=tuple(classes),
+                    lineage=Lineage(seed="hand", generator="procedural", generator_version="test", random_seed=seed))
+
+    def fill(public: Path, private: Path) -> None:
+        train.to_csv(public / "train.csv", index=False)
+        test.to_csv(public / "test.csv", index=False)
+        sample.to_csv(public / "sample_submission.csv", index=False)
+        (public / "description.md").write_text(f"# {task_id}\n")
+        answers.to_csv(private / "answers.csv", index=False)
+        board.write_csv(private / "leaderboard.csv")
+
+    write_task(bank / task_id, spec, fill)
+    return bank / task_id
+
+
+@pytest.fixture()
+def bank(tmp_path):
+    root = tmp_path / "bank"
+    make_bank_task(root, "alpha-retail-0", "auc", 1, "retail")
+    make_bank_task(root, "beta-health-0", "multiclass_log_loss", 2, "healthcare", n_train=150)
+    make_bank_task(root, "gamma-retail-0", "log_loss", 3, "retail")
+    write_funnel(root, 0, compute_funnel([]))
+    return root
+
+
+def test_stats_count_the_mix(bank, tmp_path):
+    stats = bank_stats(bank)
+    assert stats.num_tasks == 3
+    assert stats.by_domain == {"retail": 2, "healthcare": 1}
+    assert stats.by_metric == {"auc": 1, "log_loss": 1, "multiclass_log_loss": 1}
+    assert stats.by_train_rows == {"50-99": 2, "150-200": 1}
+    assert stats.funnel["attempted"] == 0
+    chart = tmp_path / "chart.png"
+    write_chart(stats, chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stats_cli_prints_one_json_object(bank, capsys):
+    assert cli_main(["bank", "stats", str(bank), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["num_tasks"] == 3 and data["by_modality"] == {"tabular": 3}
+
+
+def run_evaluator(public: Path, submission: Path):
+    return subprocess.run([sys.executable, "evaluator.py", "--submission_path", str(submission)],
+                          cwd=public, capture_output=True, text=True, timeout=60)
+
+
+def test_release_export_evaluator_grades_good_and_bad_submissions(bank, tmp_path):
+    out = tmp_path / "release"
+    assert cli_main(["bank", "export", str(bank), "--format", "sandmle-release", "--out", str(out)]) == 0
+    for task_dir in sorted(out.iterdir()):
+        public = task_dir / "prepared" / "public"
+        assert {"evaluator.py", "answer.csv", "description.md", "sample_submission.csv", "train.csv",
+                "test.csv"} <= {p.name for p in public.iterdir()}
+        task = load_task(bank / task_dir.name)
+        answers = pd.read_csv(public / "answer.csv")
+        perfect = tmp_path / f"{task_dir.name}-perfect.csv"
+        answers.to_csv(perfect, index=False)
+        done = run_evaluator(public, perfect)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert set(report) == {"score", "is_lower_better", "gold_threshold", "silver_threshold",
+                               "bronze_threshold", "median_threshold"}
+        assert report["is_lower_better"] == task.spec.is_lower_better
+        assert report["gold_threshold"] == task.spec.thresholds.gold
+        assert report["score"] == (1.0 if task.spec.metric == "auc" else pytest.approx(0.0, abs=1e-9))
+        bad = tmp_path / f"{task_dir.name}-bad.csv"
+        answers.iloc[:-1].to_csv(bad, index=False)                # a missing row
+        failed = run_evaluator(public, bad)
+        assert failed.returncode != 0 and "rows" in failed.stderr
+        if task_dir.name != "alpha-retail-0":
+            continue                                              # the rest once: subprocesses are slow
+        shuffled = answers.sample(frac=1.0, random_state=0)     # row order does not matter
+        shuffled.to_csv(perfect, index=False)
+        assert json.loads(run_evaluator(public, perfect).stdout)["score"] == report["score"]
+        wrong = answers.copy()
+        wrong[task.spec.target_columns[0]] = 7.0                  # probabilities out of range
+        wrong.to_csv(bad, index=False)
+        assert run_evaluator(public, bad).returncode != 0
+        assert run_evaluator(public, tmp_path / "missing.csv").returncode != 0
+
+
+def test_mlebench_export_layout(bank, tmp_path):
+    out = tmp_path / "mle"
+    written = export_bank(bank, "mlebench", out)
+    assert [p.name for p in written] == ["alpha-retail-0", "beta-health-0", "gamma-retail-0"]
+    for task_dir in written:
+        public, private = task_dir / "prepared" / "public", task_dir / "prepared" / "private"
+        assert not (public / "answer.csv").exists() and not (public / "answers.csv").exists()
+        assert (private / "answers.csv").read_bytes() == (bank / task_dir.name / "private" / "answers.csv").read_bytes()
+        with open(private / "leaderboard.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {"teamName", "score", "teamId", "submissionDate"} <= set(rows[0])
+        assert len(rows) == 20
+        spec = load_task(bank / task_dir.name).spec
+        scores = [float(r["score"]) for r in rows]
+        assert scores == sorted(scores, reverse=not spec.is_lower_better)
+        assert (task_dir / "description.md").is_file() and (task_dir / "config.yaml").is_file()
+
+
+def test_export_refuses_to_overwrite(bank, tmp_path):
+    export_bank(bank, "mlebench", tmp_path / "o")
+    assert cli_main(["bank", "export", str(bank), "--format", "mlebench", "--out", str(tmp_path / "o")]) == 2
+    assert len(export_bank(bank, "mlebench", tmp_path / "o", overwrite=True)) == 3
