@@ -1,0 +1,269 @@
+"""Task DNA: the structure of a task stripped of its meaning.
+
+A `TaskDNA` says what kind of task a seed is (modality, target kind, metric, submission
+shape, feature schema, data quirks, sizes) and nothing about its domain. Amplification
+(`sandmle.synth.amplify`) re-targets a DNA to a domain and fixes its sizes; the generators
+(`sandmle.synth.generators`) turn the amplified DNA into data. Every DNA validates itself
+once in `__post_init__` and round-trips through JSON (`to_json` / `from_json`).
+
+Sizes count `Sizes.unit`s: rows of train.csv for most tasks, sentences for token-sequence
+tasks (each sentence is several token rows), images for image-to-image tasks (each image is
+many pixel rows in the submission).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sandmle.metrics.registry import METRICS
+from sandmle.task import MODALITIES
+
+TARGET_KINDS = ("binary", "multiclass", "multilabel", "ordinal", "regression", "ranking", "sequence")
+SUBMISSION_SHAPES = ("row", "long")      # one row per test id | one row per pixel or token
+SIZE_UNITS = ("row", "sentence", "image")
+SUITES = ("mle-bench-lite", "archetype", "user")
+LANGUAGES = ("en", "ru")
+
+# Metric kinds each target kind may be scored with (sandmle.metrics.registry.KINDS).
+_KINDS_FOR_TARGET = {
+    "binary": {"binary_proba", "label"},
+    "multiclass": {"multiclass_proba", "label", "multilabel_proba"},
+    "multilabel": {"multilabel_proba"},
+    "ordinal": {"ordinal", "label"},
+    "regression": {"value", "multi_value"},
+    "ranking": {"ranking"},
+    "sequence": {"label"},
+}
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """What the inputs look like (counts of columns by type, media formats)."""
+
+    numeric: int = 0
+    categorical: int = 0
+    max_cardinality: int = 0            # levels of the widest categorical column
+    text: int = 0                       # free-text columns
+    text_length_words: int = 0          # typical words per text cell
+    datetime: int = 0
+    image_size_px: int = 0              # side of a square image; 0 = no images
+    image_channels: int = 0             # 1 grey, 3 RGB
+    audio_duration_s: float = 0.0       # 0 = no audio
+    audio_sample_rate_hz: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("numeric", "categorical", "max_cardinality", "text", "text_length_words",
+                     "datetime", "image_size_px", "image_channels", "audio_sample_rate_hz"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"features.{name} must be a non-negative int, got {value!r}")
+        if self.categorical and self.max_cardinality < 2:
+            raise ValueError(f"features.max_cardinality must be >= 2 with categorical columns, got {self.max_cardinality}")
+        if self.text and self.text_length_words < 3:
+            raise ValueError(f"features.text_length_words must be >= 3 with text columns, got {self.text_length_words}")
+        if self.image_size_px and not 8 <= self.image_size_px <= 64:
+            raise ValueError(f"features.image_size_px must be 8..64 for micro tasks, got {self.image_size_px}")
+        if bool(self.image_size_px) != bool(self.image_channels) or self.image_channels not in (0, 1, 3):
+            raise ValueError(f"features.image_channels must be 1 or 3 with images and 0 without, got {self.image_channels}")
+        if self.audio_duration_s < 0 or self.audio_duration_s > 2.0:
+            raise ValueError(f"features.audio_duration_s must be in [0, 2] s, got {self.audio_duration_s}")
+        if bool(self.audio_duration_s) != bool(self.audio_sample_rate_hz):
+            raise ValueError("features.audio_duration_s and audio_sample_rate_hz must be set together")
+        if self.audio_sample_rate_hz and not 2000 <= self.audio_sample_rate_hz <= 16000:
+            raise ValueError(f"features.audio_sample_rate_hz must be 2000..16000, got {self.audio_sample_rate_hz}")
+
+    @property
+    def has_images(self) -> bool:
+        return self.image_size_px > 0
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_sample_rate_hz > 0
+
+    @property
+    def tabular_columns(self) -> int:
+        return self.numeric + self.categorical + self.datetime
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Adversarial properties of the data."""
+
+    missing_rate: float = 0.0           # share of feature cells left empty
+    outlier_rate: float = 0.0           # share of numeric cells replaced by gross outliers
+    label_noise: float = 0.0            # share of training labels replaced at random
+    imbalance: float = 0.0              # 0 balanced; binary positive share = 0.5 * (1 - imbalance)
+    distractors: int = 0                # extra columns unrelated to the target
+    shift: float = 0.0                  # test covariate shift, in feature standard deviations
+    grouped: bool = False               # rows share a group id whose effect the target carries
+
+    def __post_init__(self) -> None:
+        for name, high in (("missing_rate", 0.5), ("outlier_rate", 0.2), ("label_noise", 0.3),
+                           ("imbalance", 0.9), ("shift", 2.0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
+                raise ValueError(f"quirks.{name} must be a number in [0, {high}], got {value!r}")
+        if not isinstance(self.distractors, int) or isinstance(self.distractors, bool) or not 0 <= self.distractors <= 20:
+            raise ValueError(f"quirks.distractors must be an int in [0, 20], got {self.distractors!r}")
+        if not isinstance(self.grouped, bool):
+            raise ValueError(f"quirks.grouped must be a bool, got {self.grouped!r}")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Inclusive ranges amplification draws sizes from, in `unit`s (see the module doc)."""
+
+    train: tuple[int, int] = (50, 200)
+    test: tuple[int, int] = (200, 600)
+    unit: str = "row"
+
+    def __post_init__(self) -> None:
+        if self.unit not in SIZE_UNITS:
+            raise ValueError(f"sizes.unit must be one of {SIZE_UNITS}, got {self.unit!r}")
+        for name in ("train", "test"):
+            low, high = getattr(self, name)
+            if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
+                raise ValueError(f"sizes.{name} must be a range (low, high) with 1 <= low <= high, got {(low, high)}")
+        if self.unit == "row" and not (50 <= self.train[0] and self.train[1] <= 200):
+            raise ValueError(f"sizes.train must lie within 50..200 rows for micro tasks, got {self.train}")
+        if self.test[1] > 5000:
+            raise ValueError(f"sizes.test must be at most 5000 {self.unit}s, got {self.test}")
+
+
+@dataclass(frozen=True)
+class TaskDNA:
+    """Typed, serialisable structure of a task (see the module doc)."""
+
+    id: str
+    modality: str
+    target_kind: str
+    metric: str
+    num_classes: int = 0                # multiclass, ordinal and ranking: label domain size
+    num_labels: int = 0                 # multilabel: label columns
+    num_targets: int = 1                # regression: target columns
+    metric_params: dict[str, Any] = field(default_factory=dict)
+    submission: str = "row"
+    features: FeatureSchema = field(default_factory=FeatureSchema)
+    quirks: Quirks = field(default_factory=Quirks)
+    sizes: Sizes = field(default_factory=Sizes)
+    language: str = "en"
+    suite: str = "archetype"
+    title: str = ""
+    source: str = ""                    # what the seed stands for, e.g. the real competition
+    notes: str = ""                     # how the micro version departs from the source
+    domain: str = ""                    # "" for a seed; set by amplification
+
+    def __post_init__(self) -> None:
+        if not self.id or not all(c.isalnum() or c in "-_." for c in self.id):
+            raise ValueError(f"id must be non-empty letters, digits, '-', '_' or '.', got {self.id!r}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
+        if self.target_kind not in TARGET_KINDS:
+            raise ValueError(f"target_kind {self.target_kind!r} is not one of {', '.join(TARGET_KINDS)}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric {self.metric!r} is unknown (known: {', '.join(sorted(METRICS))})")
+        kind = METRICS[self.metric].kind
+        if kind not in _KINDS_FOR_TARGET[self.target_kind]:
+            raise ValueError(f"metric {self.metric!r} (kind {kind}) cannot score a {self.target_kind} target")
+        if self.submission not in SUBMISSION_SHAPES:
+            raise ValueError(f"submission must be one of {SUBMISSION_SHAPES}, got {self.submission!r}")
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language must be one of {LANGUAGES}, got {self.language!r}")
+        if self.suite not in SUITES:
+            raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}")
+        if self.target_kind in ("multiclass", "ordinal", "ranking") and not 3 <= self.num_classes <= 20:
+            raise ValueError(f"num_classes must be 3..20 for a {self.target_kind} target, got {self.num_classes}")
+        if self.target_kind == "binary" and self.num_classes not in (0, 2):
+            raise ValueError(f"num_classes must be 0 or 2 for a binary target, got {self.num_classes}")
+        if self.target_kind == "multilabel" and not 2 <= self.num_labels <= 12:
+            raise ValueError(f"num_labels must be 2..12 for a multilabel target, got {self.num_labels}")
+        if self.target_kind != "multilabel" and self.num_labels:
+            raise ValueError(f"num_labels is only for multilabel targets, got {self.num_labels} for {self.target_kind}")
+        if not 1 <= self.num_targets <= 6 or (self.num_targets > 1 and self.target_kind != "regression"):
+            raise ValueError(f"num_targets must be 1, or 2..6 for regression, got {self.num_targets}")
+        if (self.num_targets > 1) != (kind == "multi_value"):
+            raise ValueError(f"metric {self.metric!r} needs num_targets {'> 1' if kind == 'multi_value' else '== 1'}, got {self.num_targets}")
+        if kind == "ranking":
+            k = self.metric_params.get("k", 5)
+            if not isinstance(k, int) or not 1 <= k < self.num_classes:
+                raise ValueError(f"metric_params.k must be an int in [1, num_classes), got {k!r}")
+        if self.modality == "image_to_image":
+            if self.submission != "long" or self.sizes.unit != "image" or not self.features.has_images:
+                raise ValueError("image_to_image needs submission='long', sizes.unit='image' and an image size")
+        elif self.sizes.unit == "image":
+            raise ValueError("sizes.unit 'image' is only for image_to_image tasks")
+        if self.target_kind == "sequence" and (self.modality != "sequence" or self.sizes.unit != "sentence" or self.submission != "long"):
+            raise ValueError("sequence targets need modality 'sequence', sizes.unit 'sentence' and submission 'long'")
+        if self.modality == "sequence" and self.target_kind != "sequence":
+            raise ValueError("modality 'sequence' needs target_kind 'sequence'")
+        needs = {
+            "tabular": self.features.tabular_columns > 0,
+            "text": self.features.text > 0,
+            "image": self.features.has_images,
+            "audio": self.features.has_audio,
+            "multimodal": sum((self.features.tabular_columns > 0, self.features.text > 0,
+                               self.features.has_images, self.features.has_audio)) >= 2,
+        }
+        if self.modality in needs and not needs[self.modality]:
+            raise ValueError(f"modality {self.modality!r} needs matching features, got {self.features}")
+        if self.modality == "graph":
+            raise ValueError("graph tasks are not generated by the procedural engine")
+
+    # ---- derived -------------------------------------------------------------------------
+    @property
+    def metric_kind(self) -> str:
+        return METRICS[self.metric].kind
+
+    @property
+    def is_lower_better(self) -> bool:
+        return METRICS[self.metric].is_lower_better
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the hidden rule's output: logits, label scores or target values."""
+        if self.target_kind in ("multiclass", "ordinal", "ranking"):
+            return self.num_classes if self.target_kind != "ordinal" else 1
+        if self.target_kind == "multilabel":
+            return self.num_labels
+        return self.num_targets
+
+    # ---- JSON ----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sizes"]["train"] = list(self.sizes.train)
+        data["sizes"]["test"] = list(self.sizes.test)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TaskDNA":
+        if not isinstance(data, dict):
+            raise ValueError(f"a task DNA must be a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"task DNA has unknown keys {sorted(unknown)}")
+        try:
+            data["features"] = FeatureSchema(**data.get("features", {}))
+            data["quirks"] = Quirks(**data.get("quirks", {}))
+            sizes = dict(data.get("sizes", {}))
+            for name in ("train", "test"):
+                if name in sizes:
+                    sizes[name] = tuple(sizes[name])
+            data["sizes"] = Sizes(**sizes)
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueError(f"task DNA is malformed: {exc}") from None
+
+
+def stable_test_rows(dna: TaskDNA) -> tuple[int, int]:
+    """Test sizes for a stable metric: at least 30 rows per class or label (rows unit only)."""
+    low, high = dna.sizes.test
+    if dna.sizes.unit != "row":
+        return (low, high)
+    width = max(dna.num_classes, dna.num_labels, 2)
+    need = min(600, max(200, 30 * width))
+    if dna.quirks.imbalance >= 0.6 or dna.metric_kind == "multilabel_proba":
+        need = min(600, need + 100)
+    low = max(low, need)
+    return (low, max(low, high))
