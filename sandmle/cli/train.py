@@ -1,0 +1,46 @@
+"""`sandmle train RECIPE [--set section.key=value ...] [--out DIR] [--steps N] [--json]`:
+GRPO training from a TOML recipe (see recipes/). Several GPUs on one node:
+`accelerate launch --config_file recipes/accelerate/ddp.yaml -m sandmle train RECIPE`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="GRPO training from a TOML recipe")
+    parser.add_argument("recipe", type=Path, help="TOML recipe (recipes/*.toml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a recipe value (TOML literal), repeatable")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run folder (default runs/<recipe name>); a checkpoint there is resumed")
+    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    from sandmle.errors import UserError
+    from sandmle.train.config import load_recipe
+
+    config = load_recipe(args.recipe, args.overrides)
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps {args.steps} must be >= 1")
+    out = args.out or Path("runs") / args.recipe.stem
+    say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    if args.json:
+        from dataclasses import replace
+
+        config = replace(config, log=replace(config.log, live=False))
+    from sandmle.train.build import run
+
+    summary = run(config, out, say=say, steps=args.steps)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        first, last = summary["reward_first"], summary["reward_last"]
+        print(f"trained {summary['steps']} steps on {summary['tasks']} tasks in {summary['wall_s']:.1f} s: "
+              f"reward {first if first is None else round(first, 4)} -> {last if last is None else round(last, 4)}; "
+              f"metrics {out / 'metrics.jsonl'}, curves {out / 'curves.png'}")
+    return 0

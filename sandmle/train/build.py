@@ -1,0 +1,184 @@
+"""Assemble a training run from a recipe: bank, sandbox pool, model, environment, trainer.
+
+    run(config, run_dir)    synthesise the bank if absent, build everything, resume from the
+                            run folder's latest checkpoint if any, train, write curves and
+                            `summary.json`; returns the summary
+
+The run folder holds `config.json` (the resolved recipe), `metrics.jsonl`, `curves.png`,
+`checkpoints/`, `summary.json` and, for language models, `model-init/` when the recipe asks
+for the tiny random model.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sandmle.errors import UserError
+from sandmle.task import load_bank, write_json_atomic
+from sandmle.train.config import BankConfig, RunConfig
+
+SANDBOX_PRELOAD = ("numpy", "pandas", "scipy", "sklearn.linear_model", "sklearn.ensemble", "sklearn.tree",
+                   "sklearn.neighbors", "sklearn.naive_bayes", "sklearn.dummy", "sklearn.preprocessing",
+                   "sklearn.impute", "sklearn.pipeline", "sklearn.metrics")
+
+
+def prepare_bank(cfg: BankConfig, say=print) -> list:
+    """The bank's tasks; synthesised first (`sandmle.synth`) when the folder holds none."""
+    path = Path(cfg.path)
+    has_tasks = path.is_dir() and any((p / "task.json").is_file() for p in path.iterdir())
+    if not has_tasks:
+        from sandmle.synth.pipeline import synthesize
+
+        say(f"bank {path} is empty: synthesising {cfg.num_tasks} tasks from {cfg.selector!r} (seed {cfg.seed})")
+        synthesize(cfg.selector, cfg.num_tasks, path, cfg.workers or os.cpu_count() or 1, cfg.seed)
+    tasks = load_bank(path)
+    return tasks[:cfg.limit] if cfg.limit else tasks
+
+
+def build_model(cfg: RunConfig, run_dir: Path):
+    """(model, tokenizer or None, model folder or None) for the recipe's [model]."""
+    import torch
+
+    m = cfg.model
+    if m.kind == "actions":
+        from sandmle.train.actions import ActionPolicy
+
+        torch.manual_seed(cfg.train.seed)
+        return ActionPolicy(m.hidden_size), None, None
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(m.path)
+    if m.path == "tiny":
+        from sandmle.policies.tiny import build_tiny_model
+
+        path = run_dir / "model-init"
+        if not (path / "config.json").is_file():
+            build_tiny_model(path, seed=cfg.train.seed)
+    elif not path.is_dir():
+        raise UserError(f"[model] path={m.path!r} is not a local model folder (or write \"tiny\")")
+    dtype = torch.bfloat16 if m.dtype == "bfloat16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if m.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if m.lora_rank:
+        try:
+            import peft
+        except ImportError:
+            raise UserError("[model] lora_rank > 0 needs peft: pip install 'sandmle[lora]'") from None
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=m.lora_rank, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
+            target_modules=list(m.lora_target_modules), task_type="CAUSAL_LM"))
+    return model, tokenizer, path
+
+
+def build_env(cfg: RunConfig, model, tokenizer, model_dir: Path | None, pool, run_dir: Path, accelerator):
+    r = cfg.rollout
+    if cfg.model.kind == "actions":
+        from sandmle.train.action_env import ActionEnv
+
+        return ActionEnv(pool, run_dir / "work", reward_scheme=r.reward_scheme, timeout_s=r.step_timeout_s,
+                         concurrency=pool_workers(cfg), temperature=r.temperature)
+    from sandmle.policies.base import SamplingParams
+    from sandmle.rollout.protocol import STOP_STRINGS
+    from sandmle.rollout.runner import RolloutConfig
+    from sandmle.train.agent_env import AgentEnv
+
+    rollout_config = RolloutConfig(
+        max_turns=r.max_turns, episode_timeout_s=r.episode_timeout_s, step_timeout_s=r.step_timeout_s,
+        max_context_tokens=r.max_prompt_tokens + r.max_response_tokens, tool_output_lines=r.tool_output_lines,
+        reward_scheme=r.reward_scheme, reward_from=r.reward_from,
+        sampling=SamplingParams(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens,
+                                stop=STOP_STRINGS))
+    if r.backend == "vllm":
+        from sandmle.policies.vllm import VLLMPolicy
+
+        policy = VLLMPolicy(str(model_dir), mode=r.vllm_mode, tokenizer=tokenizer,
+                            gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+                            tensor_parallel_size=r.vllm_tensor_parallel_size,
+                            max_model_len=r.max_prompt_tokens + r.max_response_tokens,
+                            dtype=cfg.model.dtype, seed=cfg.train.seed, server_url=r.vllm_url,
+                            sync_dir=r.vllm_sync_dir or None)
+    else:
+        from sandmle.policies.hf import HFPolicy
+
+        policy = HFPolicy(model, tokenizer=tokenizer, device=accelerator.device)
+    episodes_dir = run_dir / "episodes" if cfg.log.save_episodes else None
+    return AgentEnv(policy, tokenizer, pool, rollout_config, run_dir / "work",
+                    max_prompt_tokens=r.max_prompt_tokens, max_response_tokens=r.max_response_tokens,
+                    episodes_dir=episodes_dir)
+
+
+def pool_workers(cfg: RunConfig) -> int:
+    return cfg.rollout.workers or os.cpu_count() or 1
+
+
+def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -> dict[str, Any]:
+    """Train a recipe into `run_dir` (resuming if it holds a checkpoint); return the summary."""
+    import torch
+    from accelerate import Accelerator
+
+    from sandmle.sandbox.pool import Pool
+    from sandmle.train.checkpoint import latest_checkpoint
+    from sandmle.train.logging import MetricsLogger
+    from sandmle.train.trainer import Trainer
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    tasks = prepare_bank(cfg.bank, say) if main else None
+    accelerator.wait_for_everyone()
+    if tasks is None:
+        tasks = prepare_bank(cfg.bank, say)
+    if cfg.model.kind == "actions":
+        from sandmle.train.action_env import supports
+
+        usable = [t for t in tasks if supports(t)]
+        if len(usable) < len(tasks) and main:
+            say(f"the action policy leaves out {len(tasks) - len(usable)} of {len(tasks)} tasks "
+                f"(not tabular, or a metric kind it cannot submit)")
+        if not usable:
+            raise UserError(f"bank {cfg.bank.path} has no task the action policy can solve (tabular tasks only)")
+        tasks = usable
+    if main:
+        write_json_atomic(run_dir / "config.json", cfg.to_json())
+    model, tokenizer, model_dir = build_model(cfg, run_dir)
+    pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
+    started = time.perf_counter()
+    with Pool(num_workers=pool_workers(cfg), preload=SANDBOX_PRELOAD) as pool:
+        env = build_env(cfg, model, tokenizer, model_dir, pool, run_dir, accelerator)
+        try:
+            trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id)
+            checkpoint = latest_checkpoint(run_dir)
+            if checkpoint is not None:
+                trainer.resume(checkpoint)
+                if main:
+                    say(f"resumed from {checkpoint} (step {trainer.step})")
+            logger = MetricsLogger(run_dir, live=cfg.log.live, plot_every=cfg.log.plot_every,
+                                   tensorboard=cfg.log.tensorboard, wandb_project=cfg.log.wandb_project,
+                                   config=cfg.to_json(), resume_step=trainer.step, title=run_dir.name,
+                                   enabled=main)
+            trainer.logger = logger
+            try:
+                trainer.train(steps)
+            finally:
+                logger.close()
+        finally:
+            if hasattr(env, "close"):
+                env.close()
+    rows = logger.rows
+    summary = {
+        "run_dir": str(run_dir), "steps": trainer.step, "tasks": len(tasks), "wall_s": time.perf_counter() - started,
+        "reward_first": rows[0]["reward_mean"] if rows else None,
+        "reward_last": rows[-1]["reward_mean"] if rows else None,
+        "reward_per_step": [round(r["reward_mean"], 4) for r in rows],
+        "valid_rate_last": rows[-1]["valid_rate"] if rows else None,
+        "medal_rate_last": rows[-1]["medal_rate"] if rows else None,
+    }
+    if main:
+        write_json_atomic(run_dir / "summary.json", summary)
+    return summary
