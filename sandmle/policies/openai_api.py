@@ -1,0 +1,138 @@
+"""Policy over any OpenAI-compatible chat-completions endpoint (`vllm serve`, a hosted API).
+
+Requests run concurrently with `openai.AsyncOpenAI`, at most `max_concurrency` at a time, each
+with a timeout; timeouts, connection errors, 429 and 5xx answers are retried with
+exponential backoff (`backoff_s * 2**attempt`), other errors are not. A request that still
+fails becomes a Generation with finish_reason "error". `generate` is synchronous and works
+from any thread, with or without a running event loop (with one, the batch runs on a fresh
+loop in a worker thread).
+
+Stop strings: the API strips the matched stop string. It is appended again from vLLM's
+`stop_reason` when the server reports it, else when the text leaves the stop string's tag
+open (`</tool_call>` is appended to text with an unclosed `<tool_call>`).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any
+
+from sandmle.errors import UserError
+from sandmle.policies.base import Generation, Message, SamplingParams
+
+RETRY_STATUS = (408, 409, 429)
+
+
+class OpenAIPolicy:
+    def __init__(self, model: str, base_url: str, api_key: str | None = None, *,
+                 max_concurrency: int = 32, timeout_s: float = 600.0, max_retries: int = 3,
+                 backoff_s: float = 1.0, logprobs: bool = False, name: str | None = None) -> None:
+        if max_concurrency < 1:
+            raise UserError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise UserError(f"max_retries must be >= 0, got {max_retries}")
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.logprobs = logprobs
+        self.name = name or f"openai:{model}@{base_url}"
+
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        if not conversations:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.agenerate(conversations, sampling))
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = asyncio.run(self.agenerate(conversations, sampling))
+            except BaseException as exc:   # re-raised in the calling thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="openai-generate")
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    async def agenerate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        from openai import AsyncOpenAI
+
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        # A client per batch: its connection pool belongs to this event loop.
+        async with AsyncOpenAI(base_url=self.base_url, api_key=self.api_key,
+                               timeout=self.timeout_s, max_retries=0) as client:
+            async def one(messages: list[Message]) -> Generation:
+                async with semaphore:
+                    return await self._request(client, messages, sampling)
+
+            return list(await asyncio.gather(*(one(m) for m in conversations)))
+
+    async def _request(self, client: Any, messages: list[Message], sampling: SamplingParams) -> Generation:
+        import openai
+
+        kwargs: dict[str, Any] = dict(model=self.model, messages=messages, temperature=sampling.temperature,
+                                      top_p=sampling.top_p, max_tokens=sampling.max_new_tokens)
+        if sampling.stop:
+            kwargs["stop"] = list(sampling.stop)
+        if sampling.seed is not None:
+            kwargs["seed"] = sampling.seed
+        if self.logprobs:
+            kwargs["logprobs"] = True
+        error = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = await client.chat.completions.create(**kwargs)
+                return _to_generation(response, sampling.stop)
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            except openai.APIStatusError as exc:
+                error = f"HTTP {exc.status_code}: {exc.message}"
+                if exc.status_code < 500 and exc.status_code not in RETRY_STATUS:
+                    break
+        return Generation.failed(f"{error} (after {attempt + 1} attempts)".splitlines()[0])
+
+    def sync_weights(self, model: Any) -> None:
+        raise UserError("an openai endpoint cannot take new weights: use the vllm backend "
+                        "(vllm:MODEL, server mode) to train against a served model")
+
+    def close(self) -> None:
+        """Nothing is held between batches."""
+
+
+def _restore_stop(text: str, stop_reason: Any, stop: tuple[str, ...]) -> str:
+    if any(text.endswith(s) for s in stop):
+        return text
+    if isinstance(stop_reason, str) and stop_reason in stop:
+        return text + stop_reason
+    for s in stop:
+        if s.startswith("</") and s.endswith(">"):
+            opener = "<" + s[2:]
+            if text.rfind(opener) > text.rfind(s):
+                return text + s
+    return text
+
+
+def _to_generation(response: Any, stop: tuple[str, ...]) -> Generation:
+    if not response.choices:
+        return Generation.failed("the endpoint returned no choices")
+    choice = response.choices[0]
+    text = choice.message.content or ""
+    reason = choice.finish_reason
+    if reason == "stop":
+        text = _restore_stop(text, getattr(choice, "stop_reason", None), stop)
+    logprobs = None
+    if choice.logprobs is not None and choice.logprobs.content:
+        logprobs = tuple(float(t.logprob) for t in choice.logprobs.content)
+    return Generation(text=text, logprobs=logprobs, finish_reason="length" if reason == "length" else "stop")

@@ -1,0 +1,83 @@
+"""A tiny randomly initialised chat model and tokenizer, built offline in seconds.
+
+`build_tiny_model(out_dir, seed)` trains a byte-level BPE tokenizer on a small corpus of
+the agent protocol (its tags are single tokens), wraps it with a ChatML template, builds a
+2-layer Qwen2 model with hidden size 32 and saves both to `out_dir`, loadable with
+`make_policy("hf:OUT_DIR")` or `transformers.AutoModelForCausalLM.from_pretrained`. Its
+output is noise: it exists so tests and CPU smoke recipes exercise the real generation,
+tokenisation and training code paths without a model download.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+PROTOCOL_TOKENS = ("<think>", "</think>", "<tool_call>", "</tool_call>", "<code>", "</code>",
+                   "<answer>", "</answer>", "<tool_response>", "</tool_response>")
+
+_CORPUS = [
+    "<think>Look at the data first.</think>",
+    '<tool_call>{"name": "python"}<code>\nimport pandas as pd\n'
+    'df = pd.read_csv("input/train.csv")\nprint(df.head())\nprint(df.shape)\n</code></tool_call>',
+    '<tool_call>{"name": "score"}</tool_call>',
+    "<answer>submission.csv</answer>",
+    "<tool_response>\nexit code 0\n   id  feature_0  target\n0   1   0.25   1\n</tool_response>",
+    "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression()\n"
+    "model.fit(X, y)\npred = model.predict_proba(X_test)[:, 1]\n"
+    'pd.DataFrame({"id": test["id"], "target": pred}).to_csv("submission.csv", index=False)',
+    "You are an expert machine-learning engineer. Write submission.csv in your working directory.",
+    "The metric is auc, higher is better. The score is 0.81234, median 0.7, bronze 0.75.",
+]
+
+
+def build_tokenizer(vocab_size: int = 512):
+    """A byte-level BPE PreTrainedTokenizerFast with a ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from sandmle.rollout.prompts import system_prompt
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    core.train_from_iterator(_CORPUS * 4 + [system_prompt(20)], trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        bos_token=None, unk_token=None)
+    tokenizer.add_tokens(list(PROTOCOL_TOKENS))     # single ids, kept when decoding
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 32,
+                     num_layers: int = 2) -> Path:
+    """Save a tiny random Qwen2 model and its tokenizer to `out_dir`; return the folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    out = Path(out_dir)
+    tokenizer = build_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=4096, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

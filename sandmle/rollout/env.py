@@ -1,0 +1,224 @@
+"""One episode's environment: a task, a persistent work folder, budgets and the tools.
+
+Gymnasium-shaped: `reset()` writes the system and task messages and starts the clock;
+`view()` is what the policy is shown this turn (under the context budget); `step(gen)`
+parses the policy's text, runs its code as a sandbox job (the work folder persists across
+steps, the task's public files appear as ./input/) or grades ./submission.csv, and appends
+the tool response; `finish()` picks the graded submission, computes the reward and returns
+the `Episode`. Agent failures are data; an exception from the sandbox or grader ends the
+episode as "env_error" instead of escaping.
+
+Files of one episode, under its folder:  work/ (the job's cwd, where submission.csv goes)
+and graded/ (a copy of every submission the score tool graded, so the record can be
+re-graded after the agent overwrote its submission).
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from sandmle.policies.base import Generation
+from sandmle.rollout.context import ContextView, fit_context
+from sandmle.rollout.episode import TRUNCATIONS, Episode, Step, choose_grade, grade_from_json, is_timeout_episode
+from sandmle.rollout.prompts import system_prompt, tail_lines, task_message, tool_response
+from sandmle.rollout.protocol import Action, format_rate, parse_turn
+from sandmle.sandbox.job import Job, Limits
+from sandmle.task import Task
+
+SUBMISSION = "submission.csv"
+MIN_STEP_TIMEOUT_S = 1.0        # below this much time left, the episode is out of time
+
+
+class EpisodeEnv:
+    def __init__(self, task: Task, pool: Any, config: Any, episode_dir: Path, episode_id: str,
+                 policy_name: str, counter, seed: int | None = None) -> None:
+        self.task = task
+        self.pool = pool
+        self.config = config
+        self.episode_dir = Path(episode_dir)
+        self.work_dir = self.episode_dir / "work"
+        self.episode_id = episode_id
+        self.policy_name = policy_name
+        self.counter = counter
+        self.seed = seed
+        self.messages: list[dict[str, str]] = []
+        self.steps: list[Step] = []
+        self.failed: list[bool] = []
+        self.termination: str | None = None
+        self.error: str | None = None
+        self.start = 0.0
+        self._last_view: ContextView | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def reset(self) -> None:
+        cfg = self.config
+        if self.episode_dir.exists():
+            shutil.rmtree(self.episode_dir)
+        self.work_dir.mkdir(parents=True)
+        (self.episode_dir / "graded").mkdir()
+        self.messages = [
+            {"role": "system", "content": system_prompt(cfg.tool_output_lines)},
+            {"role": "user", "content": task_message(self.task, cfg.max_turns, cfg.episode_timeout_s,
+                                                     cfg.step_timeout_s)},
+        ]
+        self.start = time.perf_counter()
+
+    @property
+    def done(self) -> bool:
+        return self.termination is not None
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.start
+
+    def end(self, termination: str, error: str | None = None) -> None:
+        if self.termination is None:
+            self.termination = termination
+            self.error = error
+
+    def view(self) -> list[dict[str, str]] | None:
+        """The messages to show the policy now; None when a budget ended the episode."""
+        if self.done:
+            return None
+        if len(self.steps) >= self.config.max_turns:
+            self.end("turn_budget")
+            return None
+        if self.config.episode_timeout_s - self.elapsed_s() < MIN_STEP_TIMEOUT_S:
+            self.end("time_budget")
+            return None
+        budget = self.config.max_context_tokens - self.config.sampling.max_new_tokens
+        view = fit_context(self.messages, self.failed, budget, self.counter)
+        if not view.fits:
+            self.end("context_overflow")
+            return None
+        self._last_view = view
+        return view.messages
+
+    # -- one turn --------------------------------------------------------------------------
+    def step(self, generation: Generation, generate_s: float) -> None:
+        """Apply the policy's turn; never raises for agent or environment failures."""
+        if generation.finish_reason == "error":
+            self.end("policy_error", generation.error)
+            return
+        text = generation.text
+        action = parse_turn(text)
+        self.messages.append({"role": "assistant", "content": text})
+        job = grade = None
+        sandbox_s = 0.0
+        try:
+            if action.kind == "invalid":
+                observation, failed = action.error, True
+            elif action.kind == "answer":
+                observation, failed = None, False
+            elif action.kind == "python":
+                job, observation, failed = self._run_code(action, len(self.steps))
+                sandbox_s = job["wall_s"]
+            else:
+                grade, observation, failed = self._score(len(self.steps))
+        except Exception as exc:   # the sandbox or grader broke: the episode's data ends here
+            self.messages.pop()
+            self.end("env_error", f"{type(exc).__name__}: {exc}".splitlines()[0])
+            return
+        tokens = self._last_view.num_tokens if self._last_view is not None else 0
+        self.steps.append(Step(index=len(self.steps), text=text, finish_reason=generation.finish_reason,
+                               action=action.to_json(), observation=observation, job=job, grade=grade,
+                               failed=failed, generate_s=generate_s, sandbox_s=sandbox_s,
+                               context_tokens=tokens))
+        self.failed.append(failed)
+        if action.kind == "answer":
+            self.end("answered")
+            return
+        self.messages.append({"role": "user", "content": tool_response(observation)})
+
+    def _run_code(self, action: Action, index: int) -> tuple[dict, str, bool]:
+        cfg = self.config
+        remaining_s = cfg.episode_timeout_s - self.elapsed_s()
+        timeout_s = max(MIN_STEP_TIMEOUT_S, min(cfg.step_timeout_s, remaining_s))
+        job = Job(work_dir=str(self.work_dir), public_dir=str(self.task.public_dir), code=action.code,
+                  limits=Limits(timeout_s=timeout_s, memory_mb=cfg.memory_mb),
+                  seed=None if self.seed is None else self.seed * 1000 + index,
+                  name=f"{self.episode_id}/step{index}")
+        result = self.pool.run(job)
+        lines = []
+        if result.stdout_tail.strip():
+            lines.append(result.stdout_tail.rstrip("\n"))
+        if result.stderr_tail.strip():
+            lines.append(result.stderr_tail.rstrip("\n"))
+        output = tail_lines("\n".join(lines), cfg.tool_output_lines) if lines else "(no output)"
+        if result.timed_out:
+            status = f"[timed out after {timeout_s:.0f} s]"
+        elif result.memory_exceeded:
+            status = "[memory limit exceeded]"
+        elif result.exit_code is None:
+            status = f"[killed by signal {result.signal}]"
+        else:
+            status = f"[exit code {result.exit_code}, {result.wall_s:.2f} s]"
+        return result.to_json(), f"{status}\n{output}", not result.ok
+
+    def _grade_copy(self, index: int) -> dict | None:
+        """Grade a copy of ./submission.csv; None when there is none."""
+        from sandmle.grading import grade_submission
+
+        submission = self.work_dir / SUBMISSION
+        if not submission.is_file():
+            return None
+        copy = self.episode_dir / "graded" / f"step{index}.csv"
+        shutil.copyfile(submission, copy)
+        return grade_submission(self.task, copy).to_json()
+
+    def _score(self, index: int) -> tuple[dict | None, str, bool]:
+        grade = self._grade_copy(index)
+        if grade is None:
+            return None, f"no {SUBMISSION} in the working directory: write it first", True
+        return grade, describe_grade(grade, self.task.spec.metric), not grade["valid"]
+
+    # -- the record ------------------------------------------------------------------------
+    def finish(self, tokenizer: Any = None) -> Episode:
+        """Choose the graded submission, compute the reward, build the Episode."""
+        from sandmle.reward import reward_for_grade
+
+        if self.termination is None:
+            raise RuntimeError("finish() called on an episode that has not ended")
+        cfg = self.config
+        grades = [s.grade for s in self.steps if s.grade is not None]
+        final = None
+        if self.termination != "env_error":
+            final = choose_grade(grades, cfg.reward_from)
+            if not grades:   # the agent never scored: grade what it left
+                try:
+                    final = self._grade_copy(len(self.steps))
+                except Exception as exc:
+                    self.termination, self.error = "env_error", f"{type(exc).__name__}: {exc}".splitlines()[0]
+        actions = [parse_turn(s.text) for s in self.steps]
+        rate = format_rate(actions)
+        reward = reward_for_grade(None if final is None else grade_from_json(final), rate, cfg.reward_scheme)
+        ids = mask = prompt_len = None
+        if tokenizer is not None:
+            from sandmle.rollout.tokens import tokenize_episode
+
+            ids, mask, prompt_len = tokenize_episode(self.messages, tokenizer)
+            ids, mask = tuple(ids), tuple(mask)
+        return Episode(
+            task_id=self.task.id, episode_id=self.episode_id, policy=self.policy_name,
+            messages=tuple(self.messages), steps=tuple(self.steps), termination=self.termination,
+            terminated=self.termination == "answered", truncated=self.termination in TRUNCATIONS,
+            final_grade=final, reward=float(reward), reward_scheme=cfg.reward_scheme, format_rate=rate,
+            timed_out=is_timeout_episode(self.steps), input_ids=ids, loss_mask=mask,
+            prompt_len=prompt_len, wall_s=self.elapsed_s(),
+            sandbox_s=sum(s.sandbox_s for s in self.steps), num_turns=len(self.steps),
+            reward_from=cfg.reward_from, error=self.error, task_root=str(self.task.root),
+            work_dir=str(self.work_dir), seed=self.seed)
+
+
+def describe_grade(grade: dict, metric: str) -> str:
+    """The score tool's answer: score, direction, all four thresholds and the tier reached."""
+    if not grade["valid"]:
+        return f"invalid submission: {grade.get('reason') or 'it could not be graded'}"
+    t = grade["thresholds"]
+    direction = "lower is better" if grade["is_lower_better"] else "higher is better"
+    tier = grade["tier"].replace("_", " ")
+    return (f"score {grade['score']} ({metric}, {direction})\n"
+            f"thresholds: median {t['median']}, bronze {t['bronze']}, silver {t['silver']}, gold {t['gold']}\n"
+            f"tier reached: {tier}")
+

@@ -1,0 +1,129 @@
+"""Run many episodes together on one sandbox pool.
+
+All active episodes advance in lock-step: each turn makes one batched `policy.generate`
+over the episodes still running, then their steps (sandbox jobs, grading) run concurrently
+in threads, sharing the pool. An episode that fails (the policy errs, the sandbox breaks)
+is recorded with its reason and never stops the others.
+
+Stop strings: the protocol's closing tags (`</tool_call>`, `</answer>`) are always added to
+the configured ones, so a policy stops right after its action.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from sandmle.policies.base import Generation, Policy, SamplingParams
+from sandmle.rollout.context import make_token_counter
+from sandmle.rollout.env import EpisodeEnv
+from sandmle.rollout.episode import Episode
+from sandmle.rollout.protocol import STOP_STRINGS
+from sandmle.task import Task
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    max_turns: int = 15                  # LLM calls per episode (REFERENCE §5: 15 training, 20 eval)
+    episode_timeout_s: float = 1200.0    # 20 min per trajectory
+    step_timeout_s: float = 300.0        # per code run
+    max_context_tokens: int = 32768      # prompt + max_new_tokens must fit
+    tool_output_lines: int = 20          # tail of a run's output shown to the agent
+    reward_scheme: str = "paper"         # "paper" | "release" | "sparse" (REFERENCE §6)
+    reward_from: str = "last"            # "last" | "best" graded score
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    memory_mb: int = 4096                # address-space limit of a code run
+
+    def __post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+        if self.episode_timeout_s <= 0 or self.step_timeout_s <= 0:
+            raise ValueError(f"episode_timeout_s ({self.episode_timeout_s}) and step_timeout_s "
+                             f"({self.step_timeout_s}) must be positive")
+        if self.max_context_tokens <= self.sampling.max_new_tokens:
+            raise ValueError(f"max_context_tokens ({self.max_context_tokens}) must exceed "
+                             f"sampling.max_new_tokens ({self.sampling.max_new_tokens})")
+        if self.tool_output_lines < 1:
+            raise ValueError(f"tool_output_lines must be >= 1, got {self.tool_output_lines}")
+        if self.reward_from not in ("last", "best"):
+            raise ValueError(f"reward_from must be 'last' or 'best', got {self.reward_from!r}")
+        from sandmle.reward import SCHEMES
+
+        if self.reward_scheme not in SCHEMES:
+            raise ValueError(f"reward_scheme must be one of {SCHEMES}, got {self.reward_scheme!r}")
+
+    def effective_sampling(self) -> SamplingParams:
+        stop = tuple(dict.fromkeys(self.sampling.stop + STOP_STRINGS))
+        return replace(self.sampling, stop=stop)
+
+
+def episode_id_for(task_id: str, index: int, seed: int) -> str:
+    digest = hashlib.sha1(f"{task_id}/{index}/{seed}".encode()).hexdigest()[:8]
+    return f"{task_id}-{index:03d}-{digest}"
+
+
+def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutConfig,
+                 tokenizer: Any = None, work_root: Path | None = None, seed: int = 0,
+                 on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+    """One episode per entry of `tasks` (repeat a task for several rollouts), in order."""
+    if not tasks:
+        return []
+    own_root = None
+    if work_root is None:
+        own_root = tempfile.TemporaryDirectory(prefix="sandmle-rollout-")
+        work_root = Path(own_root.name)
+    work_root = Path(work_root)
+    counter = make_token_counter(tokenizer)
+    sampling = config.effective_sampling()
+    envs = []
+    for i, task in enumerate(tasks):
+        episode_id = episode_id_for(task.id, i, seed)
+        envs.append(EpisodeEnv(task, pool, config, work_root / episode_id, episode_id,
+                               getattr(policy, "name", type(policy).__name__), counter,
+                               seed=seed * 100_003 + i))
+    episodes: list[Episode | None] = [None] * len(envs)
+    threads = min(len(envs), max(4, 4 * (getattr(pool, "num_workers", None) or 2)))
+    try:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="episode") as executor:
+            list(executor.map(lambda env: env.reset(), envs))
+            while True:
+                views = [(env, env.view()) for env in envs if not env.done]
+                active = [(env, v) for env, v in views if v is not None]
+                for i, env in enumerate(envs):
+                    if env.done and episodes[i] is None:
+                        episodes[i] = _finish(env, tokenizer, on_episode)
+                if not active:
+                    break
+                t0 = time.perf_counter()
+                generations = _generate(policy, [v for _, v in active], sampling)
+                generate_s = time.perf_counter() - t0
+                list(executor.map(lambda pair: pair[0].step(pair[1], generate_s),
+                                  [(env, g) for (env, _), g in zip(active, generations)]))
+    finally:
+        if own_root is not None:
+            own_root.cleanup()
+    return episodes   # every slot is filled: each env ends by answer, budget or error
+
+
+def _finish(env: EpisodeEnv, tokenizer: Any, on_episode: Callable[[Episode], None] | None) -> Episode:
+    episode = env.finish(tokenizer)
+    if on_episode is not None:
+        on_episode(episode)
+    return episode
+
+
+def _generate(policy: Policy, conversations: list[list[dict]], sampling: SamplingParams) -> list[Generation]:
+    """policy.generate, with a crash or a wrong count turned into per-episode errors."""
+    try:
+        generations = list(policy.generate(conversations, sampling))
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return [Generation.failed(message) for _ in conversations]
+    if len(generations) != len(conversations):
+        message = f"policy returned {len(generations)} generations for {len(conversations)} conversations"
+        return [Generation.failed(message) for _ in conversations]
+    return generations
