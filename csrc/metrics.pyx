@@ -1,0 +1,524 @@
+"""Metric kernels, compiled to sandmle._native.metrics.
+
+Private kernels in the scikit-learn style: they trust their input (contiguous, typed,
+validated, non-empty) and run their loops without the GIL. `sandmle.metrics.compute` is the
+only caller; it checks shapes, dtypes, finiteness and label domains, and turns a NaN a
+kernel returns for an undefined case into a MetricError. Work buffers come from the C heap
+(malloc/calloc) outside the loops; a failed allocation raises MemoryError.
+"""
+from libc.math cimport fabs, isfinite, log, log1p, sqrt, NAN
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free, malloc
+
+
+# ---------------------------------------------------------------------------------------
+# Input scans: the wrapper calls these to find the first offending value for its message.
+
+def first_nonfinite(const double[::1] x):
+    """Index of the first NaN or infinite value in x, or -1."""
+    # IN  x: values
+    cdef Py_ssize_t i, n = x.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if not isfinite(x[i]):
+                bad = i
+                break
+    return bad
+
+
+def first_outside(const double[::1] x, double lo, double hi):
+    """Index of the first value not in [lo, hi] (NaN counts as outside), or -1."""
+    # IN  x: values; lo, hi: closed bounds
+    cdef Py_ssize_t i, n = x.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if not (x[i] >= lo and x[i] <= hi):
+                bad = i
+                break
+    return bad
+
+
+def first_at_or_below(const double[::1] x, double bound):
+    """Index of the first value <= bound (or NaN), or -1."""
+    cdef Py_ssize_t i, n = x.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if not (x[i] > bound):
+                bad = i
+                break
+    return bad
+
+
+def first_not_binary(const double[::1] y):
+    """Index of the first value that is neither 0.0 nor 1.0, or -1."""
+    cdef Py_ssize_t i, n = y.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if y[i] != 0.0 and y[i] != 1.0:
+                bad = i
+                break
+    return bad
+
+
+def int_range(const int64_t[::1] a, const int64_t[::1] b):
+    """(min, max) over both code arrays; both must be non-empty."""
+    cdef int64_t lo = a[0], hi = a[0]
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(a.shape[0]):
+            if a[i] < lo:
+                lo = a[i]
+            elif a[i] > hi:
+                hi = a[i]
+        for i in range(b.shape[0]):
+            if b[i] < lo:
+                lo = b[i]
+            elif b[i] > hi:
+                hi = b[i]
+    return lo, hi
+
+
+def onehot_rows(const double[:, ::1] y, int64_t[::1] index):
+    """Column of the single 1.0 in each row of y (others 0.0); first bad row, or -1."""
+    # IN  y: (n, k) one-hot rows
+    # OUT index: (n,) column of each row's 1.0
+    cdef Py_ssize_t i, j, n = y.shape[0], k = y.shape[1], bad = -1
+    cdef Py_ssize_t ones
+    with nogil:
+        for i in range(n):
+            ones = 0
+            for j in range(k):
+                if y[i, j] == 1.0:
+                    ones += 1
+                    index[i] = j
+                elif y[i, j] != 0.0:
+                    ones = -1
+                    break
+            if ones != 1:
+                bad = i
+                break
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# Regression.
+
+def sum_squared_error(const double[::1] a, const double[::1] b):
+    """Sum of (a - b)^2."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef double d, s = 0.0
+    with nogil:
+        for i in range(n):
+            d = a[i] - b[i]
+            s += d * d
+    return s
+
+
+def sum_absolute_error(const double[::1] a, const double[::1] b):
+    """Sum of |a - b|."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef double s = 0.0
+    with nogil:
+        for i in range(n):
+            s += fabs(a[i] - b[i])
+    return s
+
+
+def sum_squared_log_error(const double[::1] a, const double[::1] b):
+    """Sum of (log1p(a) - log1p(b))^2; a, b > -1."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef double d, s = 0.0
+    with nogil:
+        for i in range(n):
+            d = log1p(a[i]) - log1p(b[i])
+            s += d * d
+    return s
+
+
+def r2_sums(const double[::1] y, const double[::1] p):
+    """(residual sum of squares, total sum of squares of y about its mean)."""
+    cdef Py_ssize_t i, n = y.shape[0]
+    cdef double d, mean = 0.0, ss_res = 0.0, ss_tot = 0.0
+    with nogil:
+        for i in range(n):
+            mean += y[i]
+        mean /= n
+        for i in range(n):
+            d = y[i] - p[i]
+            ss_res += d * d
+            d = y[i] - mean
+            ss_tot += d * d
+    return ss_res, ss_tot
+
+
+# ---------------------------------------------------------------------------------------
+# Probabilities.
+
+cdef inline double _clip(double p, double eps) noexcept nogil:
+    if p < eps:
+        return eps
+    if p > 1.0 - eps:
+        return 1.0 - eps
+    return p
+
+
+def binary_log_loss_sum(const double[::1] y, const double[::1] p, double eps):
+    """Sum over rows of -log(p clipped to [eps, 1-eps]) for y=1, -log(1-p) for y=0."""
+    cdef Py_ssize_t i, n = y.shape[0]
+    cdef double q, s = 0.0
+    with nogil:
+        for i in range(n):
+            q = _clip(p[i], eps)
+            if y[i] != 0.0:
+                s -= log(q)
+            else:
+                s -= log(1.0 - q)
+    return s
+
+
+def multiclass_log_loss_sum(const int64_t[::1] y, const double[:, ::1] p, double eps):
+    """Sum over rows of -log(q[y] / sum(q)), q = row of p clipped to [eps, 1-eps]."""
+    # IN  y: (n,) class index per row, in [0, k); p: (n, k) probabilities
+    cdef Py_ssize_t i, j, n = p.shape[0], k = p.shape[1]
+    cdef double row, s = 0.0
+    with nogil:
+        for i in range(n):
+            row = 0.0
+            for j in range(k):
+                row += _clip(p[i, j], eps)
+            s -= log(_clip(p[i, y[i]], eps) / row)
+    return s
+
+
+# ---------------------------------------------------------------------------------------
+# Ranking: ROC AUC from the two sorted score groups; Spearman from midranks.
+
+def split_binary(const double[::1] y, const double[::1] score,
+                 double[::1] positive, double[::1] negative):
+    """Copy scores of y != 0 rows to `positive`, the rest to `negative`; count positives."""
+    # IN  y: (n,) 0/1 labels; score: (n,)
+    # OUT positive[:n_pos], negative[:n - n_pos]
+    cdef Py_ssize_t i, n = y.shape[0], n_pos = 0, n_neg = 0
+    with nogil:
+        for i in range(n):
+            if y[i] != 0.0:
+                positive[n_pos] = score[i]
+                n_pos += 1
+            else:
+                negative[n_neg] = score[i]
+                n_neg += 1
+    return n_pos
+
+
+def auc_sorted(const double[::1] positive, const double[::1] negative):
+    """P(score of a positive > score of a negative) + 0.5 P(equal), both inputs ascending."""
+    # Twice the Mann-Whitney U counted in integers, so the result is exact before the divide.
+    cdef Py_ssize_t i, n_pos = positive.shape[0], n_neg = negative.shape[0]
+    cdef Py_ssize_t below = 0, at_or_below = 0
+    cdef int64_t twice_u = 0
+    cdef double s
+    with nogil:
+        for i in range(n_pos):
+            s = positive[i]
+            while below < n_neg and negative[below] < s:
+                below += 1
+            if at_or_below < below:
+                at_or_below = below
+            while at_or_below < n_neg and negative[at_or_below] <= s:
+                at_or_below += 1
+            twice_u += below + at_or_below
+    return twice_u / (2.0 * n_pos * n_neg)
+
+
+cdef struct Keyed:
+    double key
+    Py_ssize_t index
+
+
+cdef inline void _swap(Keyed* a, Keyed* b) noexcept nogil:
+    cdef Keyed t = a[0]
+    a[0] = b[0]
+    b[0] = t
+
+
+cdef void _sift_down(Keyed* v, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef Py_ssize_t child, root = start
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            return
+        if child + 1 < end and v[child].key < v[child + 1].key:
+            child += 1
+        if v[root].key < v[child].key:
+            _swap(&v[root], &v[child])
+            root = child
+        else:
+            return
+
+
+cdef void _heapsort(Keyed* v, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    i = n // 2 - 1
+    while i >= 0:
+        _sift_down(v, i, n)
+        i -= 1
+    i = n - 1
+    while i > 0:
+        _swap(&v[0], &v[i])
+        _sift_down(v, 0, i)
+        i -= 1
+
+
+cdef void _introsort(Keyed* v, Py_ssize_t n, int depth) noexcept nogil:
+    """Sort v[:n] by key: quicksort (median of three), insertion sort below 16, heapsort
+    once `depth` runs out."""
+    cdef Py_ssize_t i, j, mid
+    cdef double pivot
+    cdef Keyed t
+    while n > 16:
+        if depth <= 0:
+            _heapsort(v, n)
+            return
+        depth -= 1
+        mid = n // 2
+        if v[mid].key < v[0].key:
+            _swap(&v[mid], &v[0])
+        if v[n - 1].key < v[mid].key:
+            _swap(&v[n - 1], &v[mid])
+            if v[mid].key < v[0].key:
+                _swap(&v[mid], &v[0])
+        pivot = v[mid].key
+        i = 0
+        j = n - 1
+        while True:
+            while v[i].key < pivot:
+                i += 1
+            while pivot < v[j].key:
+                j -= 1
+            if i >= j:
+                break
+            _swap(&v[i], &v[j])
+            i += 1
+            j -= 1
+        # v[:j+1] <= pivot <= v[j+1:]; recurse on the smaller side, loop on the larger.
+        if j + 1 < n - j - 1:
+            _introsort(v, j + 1, depth)
+            v = v + j + 1
+            n = n - j - 1
+        else:
+            _introsort(v + j + 1, n - j - 1, depth)
+            n = j + 1
+    for i in range(1, n):
+        t = v[i]
+        j = i - 1
+        while j >= 0 and v[j].key > t.key:
+            v[j + 1] = v[j]
+            j -= 1
+        v[j + 1] = t
+
+
+cdef void _midranks(const double* x, Keyed* work, double* rank, Py_ssize_t n) noexcept nogil:
+    """rank[i] = 1-based rank of x[i] among x, ties sharing the mean of their positions."""
+    cdef Py_ssize_t i, j, start = 0
+    cdef int depth = 2
+    cdef double r
+    i = n
+    while i > 1:
+        depth += 2
+        i >>= 1
+    for i in range(n):
+        work[i].key = x[i]
+        work[i].index = i
+    _introsort(work, n, depth)
+    while start < n:
+        j = start + 1
+        while j < n and work[j].key == work[start].key:
+            j += 1
+        r = 0.5 * (start + j + 1)  # mean of 1-based positions start+1 .. j
+        for i in range(start, j):
+            rank[work[i].index] = r
+        start = j
+
+
+def spearman(const double[::1] x, const double[::1] y):
+    """Pearson correlation of the midranks of x and y; NaN when either is constant."""
+    # IN  x, y: (n,) finite values, n >= 2
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Keyed* work = <Keyed*> malloc(n * sizeof(Keyed))
+    cdef double* rx = <double*> malloc(n * sizeof(double))
+    cdef double* ry = <double*> malloc(n * sizeof(double))
+    cdef double mean, dx, dy, sxy = 0.0, sxx = 0.0, syy = 0.0, rho
+    if work == NULL or rx == NULL or ry == NULL:
+        free(work)
+        free(rx)
+        free(ry)
+        raise MemoryError()
+    with nogil:
+        _midranks(&x[0], work, rx, n)
+        _midranks(&y[0], work, ry, n)
+        mean = 0.5 * (n + 1)  # midranks always sum to n(n+1)/2
+        for i in range(n):
+            dx = rx[i] - mean
+            dy = ry[i] - mean
+            sxy += dx * dy
+            sxx += dx * dx
+            syy += dy * dy
+        if sxx == 0.0 or syy == 0.0:
+            rho = NAN
+        else:
+            rho = sxy / sqrt(sxx * syy)
+    free(work)
+    free(rx)
+    free(ry)
+    return rho
+
+
+# ---------------------------------------------------------------------------------------
+# Labels: int64 codes in [lo, lo + width); histograms of that width on the C heap.
+
+def count_equal(const int64_t[::1] a, const int64_t[::1] b):
+    """Number of positions where a and b hold the same code."""
+    cdef Py_ssize_t i, n = a.shape[0], same = 0
+    with nogil:
+        for i in range(n):
+            same += a[i] == b[i]
+    return same
+
+
+cdef int _histograms(const int64_t* a, const int64_t* b, Py_ssize_t n, int64_t lo,
+                     int64_t* true_count, int64_t* pred_count,
+                     int64_t* hits) noexcept nogil:
+    """true_count/pred_count: per-code counts of a/b; hits: per-code count of a == b."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        true_count[a[i] - lo] += 1
+        pred_count[b[i] - lo] += 1
+        if a[i] == b[i]:
+            hits[a[i] - lo] += 1
+    return 0
+
+
+def f1_macro(const int64_t[::1] a, const int64_t[::1] b, int64_t lo, Py_ssize_t width):
+    """Mean over codes present in a or b of 2 tp / (2 tp + fp + fn)."""
+    cdef int64_t* buf = <int64_t*> calloc(3 * width, sizeof(int64_t))
+    cdef Py_ssize_t c, present = 0
+    cdef double total = 0.0
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        _histograms(&a[0], &b[0], a.shape[0], lo, buf, buf + width, buf + 2 * width)
+        for c in range(width):
+            if buf[c] + buf[width + c] > 0:
+                present += 1
+                total += 2.0 * buf[2 * width + c] / (buf[c] + buf[width + c])
+    free(buf)
+    return total / present
+
+
+def mcc(const int64_t[::1] a, const int64_t[::1] b, int64_t lo, Py_ssize_t width):
+    """Multi-class Matthews correlation (Gorodkin); 0.0 when a or b is constant."""
+    cdef int64_t* buf = <int64_t*> calloc(3 * width, sizeof(int64_t))
+    cdef Py_ssize_t c, n = a.shape[0]
+    cdef double correct = 0.0, tp_dot = 0.0, pp_dot = 0.0, tt_dot = 0.0
+    cdef double cov_tp, cov_pp, cov_tt, result
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        _histograms(&a[0], &b[0], n, lo, buf, buf + width, buf + 2 * width)
+        for c in range(width):
+            correct += buf[2 * width + c]
+            tp_dot += <double> buf[c] * buf[width + c]
+            pp_dot += <double> buf[width + c] * buf[width + c]
+            tt_dot += <double> buf[c] * buf[c]
+        cov_tp = correct * n - tp_dot
+        cov_pp = <double> n * n - pp_dot
+        cov_tt = <double> n * n - tt_dot
+        if cov_pp * cov_tt == 0.0:
+            result = 0.0
+        else:
+            result = cov_tp / sqrt(cov_tt * cov_pp)
+    free(buf)
+    return result
+
+
+def qwk(const int64_t[::1] a, const int64_t[::1] b, int64_t lo, Py_ssize_t width):
+    """Quadratic weighted kappa over the sorted union of codes present (as scikit-learn:
+    the weight of a disagreement is the squared distance of the two labels' positions in
+    that union). NaN when every row holds one and the same label."""
+    cdef int64_t* buf = <int64_t*> calloc(3 * width, sizeof(int64_t))
+    cdef int64_t* position
+    cdef Py_ssize_t i, c, n = a.shape[0], k = 0
+    cdef int64_t d, observed = 0
+    cdef double centre, x, t1 = 0.0, t2 = 0.0, p1 = 0.0, p2 = 0.0, expected, result
+    if buf == NULL:
+        raise MemoryError()
+    position = buf + 2 * width  # reuses the hits histogram, which qwk does not need
+    with nogil:
+        _histograms(&a[0], &b[0], n, lo, buf, buf + width, position)
+        for c in range(width):
+            if buf[c] + buf[width + c] > 0:
+                position[c] = k
+                k += 1
+        centre = 0.5 * (k - 1)  # centring the positions limits cancellation below
+        for c in range(width):
+            if buf[c] + buf[width + c] > 0:
+                x = position[c] - centre
+                t1 += x * buf[c]
+                t2 += x * x * buf[c]
+                p1 += x * buf[width + c]
+                p2 += x * x * buf[width + c]
+        for i in range(n):
+            d = position[a[i] - lo] - position[b[i] - lo]
+            observed += d * d
+        # sum_ij (i - j)^2 t_i p_j, the chance-expected weighted disagreement times n
+        expected = t2 * n + p2 * n - 2.0 * t1 * p1
+        if expected == 0.0:
+            result = NAN
+        else:
+            result = 1.0 - observed * <double> n / expected
+    free(buf)
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# MAP@K.
+
+def average_precision_sum(const int64_t[:, ::1] actual, const int64_t[:, ::1] predicted,
+                          Py_ssize_t k):
+    """Sum over rows of Kaggle's AP@k. Negative codes are padding in both arrays."""
+    # IN  actual: (n, t) true codes per row; predicted: (n, m) codes, best first
+    cdef Py_ssize_t r, i, j, n = actual.shape[0], t = actual.shape[1]
+    cdef Py_ssize_t m = predicted.shape[1], depth = min(k, predicted.shape[1])
+    cdef Py_ssize_t n_true, hits
+    cdef int64_t p
+    cdef bint found
+    cdef double score, total = 0.0
+    with nogil:
+        for r in range(n):
+            n_true = 0
+            for j in range(t):
+                n_true += actual[r, j] >= 0
+            if n_true == 0:
+                continue
+            hits = 0
+            score = 0.0
+            for i in range(depth):
+                p = predicted[r, i]
+                if p < 0:
+                    continue
+                found = False
+                for j in range(t):
+                    if actual[r, j] == p:
+                        found = True
+                        break
+                if not found:
+                    continue
+                for j in range(i):
+                    if predicted[r, j] == p:
+                        found = False
+                        break
+                if found:
+                    hits += 1
+                    score += hits / (i + 1.0)
+            total += score / min(n_true, k)
+    return total

@@ -1,0 +1,229 @@
+"""One function per metric in METRICS, and `compute(name, y_true, y_pred, **params)`.
+
+Each function checks its inputs (sandmle.metrics.inputs), calls one compiled kernel and
+returns a Python float. Cases where a metric is undefined (AUC with one class, Spearman or
+R^2 with a constant input, kappa when every row holds the same label) raise MetricError
+rather than return NaN. Conventions follow scikit-learn / scipy, whose functions are the
+oracles in tests/test_metrics.py; the exceptions are documented on each function.
+"""
+from __future__ import annotations
+
+from math import isfinite, sqrt
+
+import numpy as np
+
+from sandmle.errors import MetricError
+from sandmle.metrics import inputs
+from sandmle.metrics.native import kernels
+from sandmle.metrics.ranking import ranking_tables
+
+EPS = 1e-15  # probability clip of Kaggle's log losses
+
+
+def _regression_sum(name: str, kernel, y_true, y_pred) -> tuple[float, int]:
+    a, b = inputs.paired_values(y_true, y_pred, name)
+    s = kernel(a, b)
+    if not isfinite(s):
+        inputs.raise_if_nonfinite(name, y_true=a, y_pred=b)
+    return s, a.shape[0]
+
+
+def rmse(y_true, y_pred) -> float:
+    s, n = _regression_sum("rmse", kernels.sum_squared_error, y_true, y_pred)
+    return sqrt(s / n)
+
+
+def mae(y_true, y_pred) -> float:
+    s, n = _regression_sum("mae", kernels.sum_absolute_error, y_true, y_pred)
+    return s / n
+
+
+def _rmsle_of(a: np.ndarray, b: np.ndarray, name: str) -> float:
+    s = kernels.sum_squared_log_error(a, b)
+    if not isfinite(s):  # an input <= -1, NaN or infinite
+        inputs.raise_if_nonfinite(name, y_true=a, y_pred=b)
+        for role, x in (("y_true", a), ("y_pred", b)):
+            i = kernels.first_at_or_below(x, -1.0)
+            if i >= 0:
+                raise MetricError(f"{name}: {role}[{i}] is {x[i]}; values must be > -1")
+    return sqrt(s / a.shape[0])
+
+
+def rmsle(y_true, y_pred) -> float:
+    a, b = inputs.paired_values(y_true, y_pred, "rmsle")
+    return _rmsle_of(a, b, "rmsle")
+
+
+def mean_column_rmsle(y_true, y_pred) -> float:
+    a, b = inputs.paired_columns(y_true, y_pred, "mean_column_rmsle")
+    a, b = np.asfortranarray(a), np.asfortranarray(b)  # columns contiguous
+    return sum(_rmsle_of(a[:, j], b[:, j], "mean_column_rmsle")
+               for j in range(a.shape[1])) / a.shape[1]
+
+
+def r2(y_true, y_pred) -> float:
+    """Raises where scikit-learn returns its forced 0.0/1.0: a constant y_true."""
+    a, b = inputs.paired_values(y_true, y_pred, "r2")
+    ss_res, ss_tot = kernels.r2_sums(a, b)
+    if not (isfinite(ss_res) and isfinite(ss_tot)):
+        inputs.raise_if_nonfinite("r2", y_true=a, y_pred=b)
+    if ss_tot == 0.0:
+        raise MetricError(f"r2: undefined because y_true is constant ({a[0]})")
+    return 1.0 - ss_res / ss_tot
+
+
+def spearman(y_true, y_pred) -> float:
+    a, b = inputs.paired_values(y_true, y_pred, "spearman")
+    if a.shape[0] < 2:
+        raise MetricError("spearman: needs at least 2 rows")
+    inputs.raise_if_nonfinite("spearman", y_true=a, y_pred=b)
+    rho = kernels.spearman(a, b)
+    if rho != rho:
+        role, x = ("y_true", a) if (a == a[0]).all() else ("y_pred", b)
+        raise MetricError(f"spearman: undefined because {role} is constant ({x[0]})")
+    return rho
+
+
+def _auc_of(y: np.ndarray, p: np.ndarray, name: str, where: str = "") -> float:
+    inputs.check_binary(y, name, "y_true" + where)
+    n = y.shape[0]
+    positive = np.empty(n)
+    negative = np.empty(n)
+    n_pos = kernels.split_binary(y, p, positive, negative)
+    if n_pos == 0 or n_pos == n:
+        raise MetricError(f"{name}: undefined because y_true{where} holds only "
+                          f"class {int(y[0])}")
+    positive = positive[:n_pos]
+    negative = negative[:n - n_pos]
+    positive.sort()
+    negative.sort()
+    # Sorted ascending, so NaN/inf/-inf show at either end.
+    if not (isfinite(positive[0]) and isfinite(positive[-1])
+            and isfinite(negative[0]) and isfinite(negative[-1])):
+        inputs.raise_if_nonfinite(name, **{"y_pred" + where: p})
+    return kernels.auc_sorted(positive, negative)
+
+
+def auc(y_true, y_pred) -> float:
+    y, p = inputs.paired_values(y_true, y_pred, "auc")
+    return _auc_of(y, p, "auc")
+
+
+def mean_column_auc(y_true, y_pred) -> float:
+    y, p = inputs.paired_columns(y_true, y_pred, "mean_column_auc")
+    y, p = np.asfortranarray(y), np.asfortranarray(p)
+    return sum(_auc_of(y[:, j], p[:, j], "mean_column_auc", f"[:, {j}]")
+               for j in range(y.shape[1])) / y.shape[1]
+
+
+def log_loss(y_true, y_pred) -> float:
+    y, p = inputs.paired_values(y_true, y_pred, "log_loss")
+    inputs.check_binary(y, "log_loss")
+    inputs.check_probabilities(p, "log_loss")
+    return kernels.binary_log_loss_sum(y, p, EPS) / y.shape[0]
+
+
+def multiclass_log_loss(y_true, y_pred) -> float:
+    """y_true: class indices (n,) or one-hot rows (n, k); y_pred: (n, k) probabilities,
+    clipped to [1e-15, 1 - 1e-15] and each row renormalised (Kaggle's convention)."""
+    name = "multiclass_log_loss"
+    p = inputs.as_float(y_pred, name, "y_pred")
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        raise MetricError(f"{name}: y_pred must be (rows, classes) with at least 2 classes, "
+                          f"got shape {p.shape}")
+    y = inputs.class_indices(y_true, p.shape[0], p.shape[1], name)
+    inputs.check_probabilities(p.reshape(-1), name)
+    return kernels.multiclass_log_loss_sum(y, p, EPS) / p.shape[0]
+
+
+def accuracy(y_true, y_pred) -> float:
+    pair = inputs.label_pairs(y_true, y_pred, "accuracy")
+    if pair is None:
+        a, b, _, _ = inputs.label_codes(y_true, y_pred, "accuracy")
+    else:
+        a, b = pair
+    return kernels.count_equal(a, b) / a.shape[0]
+
+
+def f1_micro(y_true, y_pred) -> float:
+    """Micro F1 of single-label predictions: pooled tp / fp / fn make it the accuracy."""
+    pair = inputs.label_pairs(y_true, y_pred, "f1_micro")
+    if pair is None:
+        a, b, _, _ = inputs.label_codes(y_true, y_pred, "f1_micro")
+    else:
+        a, b = pair
+    return kernels.count_equal(a, b) / a.shape[0]
+
+
+def f1_macro(y_true, y_pred) -> float:
+    """Mean F1 over the union of labels in y_true and y_pred (a class with no true or
+    predicted rows is absent; a class with no hits scores 0)."""
+    a, b, lo, width = inputs.label_codes(y_true, y_pred, "f1_macro")
+    return kernels.f1_macro(a, b, lo, width)
+
+
+def mcc(y_true, y_pred) -> float:
+    """0.0 when y_true or y_pred is constant (scikit-learn's convention)."""
+    a, b, lo, width = inputs.label_codes(y_true, y_pred, "mcc")
+    return kernels.mcc(a, b, lo, width)
+
+
+def qwk(y_true, y_pred) -> float:
+    """Weights are squared distances between positions in the sorted union of labels."""
+    a, b, lo, width = inputs.label_codes(y_true, y_pred, "qwk")
+    kappa = kernels.qwk(a, b, lo, width)
+    if kappa != kappa:
+        raise MetricError(f"qwk: undefined because every row of y_true and y_pred holds "
+                          f"the same label ({np.asarray(y_true)[0]!r})")
+    return kappa
+
+
+def map_at_k(y_true, y_pred, k: int = 5) -> float:
+    """Kaggle's MAP@K: a row's AP counts each correct prediction once, at its first rank
+    within the top k, and divides by min(number of true labels, k)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MetricError(f"map_at_k: k must be a positive integer, got {k!r}")
+    actual, predicted = ranking_tables(y_true, y_pred, "map_at_k")
+    return kernels.average_precision_sum(actual, predicted, int(k)) / actual.shape[0]
+
+
+FUNCTIONS = {
+    "auc": auc,
+    "mean_column_auc": mean_column_auc,
+    "log_loss": log_loss,
+    "multiclass_log_loss": multiclass_log_loss,
+    "rmse": rmse,
+    "rmsle": rmsle,
+    "mean_column_rmsle": mean_column_rmsle,
+    "mae": mae,
+    "accuracy": accuracy,
+    "f1_macro": f1_macro,
+    "f1_micro": f1_micro,
+    "qwk": qwk,
+    "map_at_k": map_at_k,
+    "mcc": mcc,
+    "spearman": spearman,
+    "r2": r2,
+}
+
+
+PARAMS = {"map_at_k": {"k"}}
+
+
+def compute(name: str, y_true, y_pred, **params) -> float:
+    """The metric `name` (a key of METRICS) of predictions y_pred against y_true.
+
+    Raises MetricError for an unknown name, malformed inputs, or where the metric is
+    undefined. Only map_at_k takes a parameter (k, default 5).
+    """
+    try:
+        fn = FUNCTIONS[name]
+    except KeyError:
+        raise MetricError(f"unknown metric {name!r}; known: {', '.join(FUNCTIONS)}") from None
+    if params:
+        unknown = set(params) - PARAMS.get(name, set())
+        if unknown:
+            raise MetricError(f"{name}: unknown parameter(s) {sorted(unknown)}; "
+                              f"accepted: {sorted(PARAMS.get(name, ())) or 'none'}")
+        return fn(y_true, y_pred, **params)
+    return fn(y_true, y_pred)
