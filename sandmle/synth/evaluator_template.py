@@ -79,7 +79,7 @@ def _map_at_k(true_labels, predicted, k: int) -> float:
     return total / len(true_labels)
 
 
-def compute_metric(metric: str, y_true, y_pred, params: dict, classes: list) -> float:
+def compute_metric(metric: str, y_true, y_pred, params: dict) -> float:
     """Score arrays prepared by `read_arrays` (see there for their shapes)."""
     if metric == "auc":
         return _auc(y_true, y_pred)
@@ -105,9 +105,9 @@ def compute_metric(metric: str, y_true, y_pred, params: dict, classes: list) -> 
         return float(skm.f1_score(y_true, y_pred, average=metric[3:], zero_division=0))
     if metric == "mcc":
         return float(skm.matthews_corrcoef(y_true, y_pred))
-    if metric == "qwk":
-        labels = [int(c) for c in classes] if classes else None
-        return float(skm.cohen_kappa_score(y_true, y_pred, weights="quadratic", labels=labels))
+    if metric == "qwk":     # grade levels 0..m-1: the weights follow level positions
+        levels = list(range(int(max(np.max(y_true), np.max(y_pred))) + 1))
+        return float(skm.cohen_kappa_score(y_true, y_pred, weights="quadratic", labels=levels))
     if metric == "map_at_k":
         return _map_at_k(y_true, y_pred, int(params.get("k", 5)))
     if metric == "spearman":
@@ -117,15 +117,37 @@ def compute_metric(metric: str, y_true, y_pred, params: dict, classes: list) -> 
     raise ValueError(f"unknown metric {metric!r}")
 
 
-# ---- reading a submission ------------------------------------------------------------------
+# ---- reading a submission (the same rules as sandmle's grader) ---------------------------
+
+def _read_csv(path: Path, expected: list) -> pd.DataFrame:
+    """A table of stripped text cells whose columns are exactly `expected` (any order)."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True,
+                            encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidSubmission(f"submission file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidSubmission(f"submission {path} is a folder, not a file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InvalidSubmission(f"file is not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
+    header = [str(c).strip() for c in frame.columns]
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    if len(set(header)) != len(header) or missing or extra:
+        raise InvalidSubmission(f"columns {header} do not match the expected {expected}")
+    frame.columns = header
+    if frame.empty:
+        raise InvalidSubmission("file has a header but no rows")
+    return frame[expected].apply(lambda col: col.str.strip())
+
 
 def _numeric(frame: pd.DataFrame, columns: list, what: str) -> np.ndarray:
     values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise InvalidSubmission(f"{what} column {columns[col]!r} has a missing or non-numeric value "
-                                f"in row {row + 1}: {frame[columns[col]].iloc[row]!r}")
+        raise InvalidSubmission(f"{what} column {columns[col]!r} has an empty, non-numeric or "
+                                f"non-finite value in row {row + 1}: {frame[columns[col]].iloc[row]!r}")
     return values
 
 
@@ -136,58 +158,77 @@ def _probabilities(frame: pd.DataFrame, columns: list) -> np.ndarray:
     return values
 
 
+def _label(text: str) -> str:
+    """Integer-valued numbers in one spelling ("1.0" and "+1" are "1"); other labels as they are."""
+    body = text[1:] if text[:1] in "+-" else text
+    whole, _, fraction = body.partition(".")
+    if len(text) < 1000 and whole.isdigit() and (fraction == "" or set(fraction) == {"0"}) and whole.isascii():
+        return str(int(text.split(".")[0]))
+    return text
+
+
+def _filled(frame: pd.DataFrame, columns: list) -> None:
+    for column in columns:
+        if (frame[column] == "").any():
+            raise InvalidSubmission(f"empty value in column {column!r}")
+
+
+def _grades(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    values = _numeric(frame, [column], what)[:, 0]
+    if (values != np.round(values)).any():
+        raise InvalidSubmission(f"grades in {column!r} must be integers")
+    return values.astype(np.int64)
+
+
 def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
-    """Validate a submission against the answers and return (y_true, y_pred) for the metric."""
+    """Validate a submission against the answers and return (y_true, y_pred), rows in the
+    answers' order: float arrays for probabilities and values, label or grade-level codes
+    for labels and grades, lists of label lists for rankings."""
     id_col, targets, kind = task["id_column"], list(task["target_columns"]), task["kind"]
-    missing = [c for c in [id_col] + targets if c not in submission.columns]
-    if missing:
-        raise InvalidSubmission(f"submission lacks column(s) {missing}; expected {[id_col] + targets}")
-    if len(submission) != len(answers):
-        raise InvalidSubmission(f"submission has {len(submission)} rows, expected {len(answers)}")
-    ids = submission[id_col].astype(str)
+    ids = submission[id_col]
+    if (ids == "").any():
+        raise InvalidSubmission(f"column {id_col!r} has empty ids")
     if ids.duplicated().any():
-        raise InvalidSubmission(f"submission repeats id {ids[ids.duplicated()].iloc[0]!r}")
-    answer_ids = answers[id_col].astype(str)
+        raise InvalidSubmission(f"duplicated ids: {ids[ids.duplicated()].iloc[0]!r}")
+    answer_ids = answers[id_col]
     unknown = sorted(set(ids) - set(answer_ids))
     if unknown:
-        raise InvalidSubmission(f"submission has {len(unknown)} id(s) not in the test set, e.g. {unknown[0]!r}")
-    submission = submission.assign(**{id_col: ids}).set_index(id_col).loc[answer_ids].reset_index()
-    if kind == "binary_proba":
-        return _numeric(answers, targets, "answer")[:, 0], _probabilities(submission, targets)[:, 0]
-    if kind in ("multilabel_proba", "multiclass_proba"):
-        return _numeric(answers, targets, "answer"), _probabilities(submission, targets)
-    if kind == "value":
-        return _numeric(answers, targets, "answer"), _numeric(submission, targets, "submission")
-    if kind == "multi_value":
-        return _numeric(answers, targets, "answer"), _numeric(submission, targets, "submission")
-    if kind == "ordinal":
-        pred = _numeric(submission, targets, "submission")[:, 0]
-        if not np.all(pred == np.round(pred)):
-            raise InvalidSubmission(f"grades in {targets[0]!r} must be integers")
-        return _numeric(answers, targets, "answer")[:, 0].astype(int), pred.astype(int)
+        raise InvalidSubmission(f"{len(unknown)} id(s) not in the test set, e.g. {unknown[0]!r}")
+    if len(submission) != len(answers):
+        raise InvalidSubmission(f"submission has {len(submission)} rows, expected {len(answers)}")
+    submission = submission.set_index(id_col).loc[answer_ids.to_numpy()].reset_index()
+    if kind in ("binary_proba", "multilabel_proba", "multiclass_proba", "value", "multi_value"):
+        y_true = _numeric(answers, targets, "answer")
+        y_pred = _probabilities(submission, targets) if kind.endswith("proba") else _numeric(submission, targets, "submission")
+        if kind == "binary_proba":
+            return y_true[:, 0], y_pred[:, 0]
+        if kind == "value":
+            return y_true.ravel(), y_pred.ravel()
+        return y_true, y_pred
+    _filled(submission, targets)
     if kind == "label":
-        pred = submission[targets[0]].astype(str).str.strip()
-        if (pred == "").any() or submission[targets[0]].isna().any():
-            raise InvalidSubmission(f"labels in {targets[0]!r} must not be empty")
-        return answers[targets[0]].astype(str).str.strip().to_numpy(), pred.to_numpy()
+        return (np.array([_label(v) for v in answers[targets[0]]], dtype=object),
+                np.array([_label(v) for v in submission[targets[0]]], dtype=object))
+    if kind == "ordinal":
+        truth, guess = _grades(answers, targets[0], "answer"), _grades(submission, targets[0], "submission")
+        domain = {int(_label(c.strip())) for c in task.get("classes") or [] if _label(c.strip()).lstrip("-").isdigit()}
+        levels = {v: i for i, v in enumerate(sorted(domain | set(truth.tolist()) | set(guess.tolist())))}
+        return (np.array([levels[v] for v in truth.tolist()]), np.array([levels[v] for v in guess.tolist()]),)
     if kind == "ranking":
-        truth = [str(v).split() for v in answers[targets[0]]]
-        guess = [str(v).split() if isinstance(v, str) else [] for v in submission[targets[0]]]
-        return truth, guess
+        return [v.split() for v in answers[targets[0]]], [v.split() for v in submission[targets[0]]]
     raise ValueError(f"unknown metric kind {kind!r}")
 
 
 def evaluate(task: dict, submission_path: Path, answers_path: Path) -> dict:
     """The evaluator's JSON report for one submission (raises InvalidSubmission)."""
-    try:
-        submission = pd.read_csv(submission_path, dtype=str, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise InvalidSubmission(f"submission file {submission_path} does not exist") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InvalidSubmission(f"submission is not a readable CSV ({str(exc).splitlines()[0]})") from None
-    answers = pd.read_csv(answers_path, dtype=str, keep_default_na=False)
+    expected = [task["id_column"], *task["target_columns"]]
+    answers = _read_csv(answers_path, expected)
+    submission = _read_csv(submission_path, expected)
     y_true, y_pred = read_arrays(task, submission, answers)
-    score = compute_metric(task["metric"], y_true, y_pred, task.get("metric_params") or {}, task.get("classes") or [])
+    try:
+        score = compute_metric(task["metric"], y_true, y_pred, task.get("metric_params") or {})
+    except ValueError as exc:
+        raise InvalidSubmission(f"{task['metric']} is undefined for this submission: {exc}") from None
     if not math.isfinite(score):
         raise InvalidSubmission(f"the metric is not finite for this submission ({score})")
     t = task["thresholds"]

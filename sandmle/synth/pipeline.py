@@ -239,6 +239,10 @@ def read_funnel(out_dir: Path) -> Funnel:
 
 # ---- one task --------------------------------------------------------------------------------
 
+class _RunStopped(Exception):
+    """A task finished after its run was interrupted; its outcome is not recorded."""
+
+
 class _Bank:
     """The bank folder as the run writes it (thread-safe appends and renames)."""
 
@@ -247,6 +251,11 @@ class _Bank:
         self.staging = out_dir / STAGING_DIR
         self.lock = threading.Lock()
         self.seed = seed
+        self.closed = threading.Event()     # set when the run stops early: record nothing more
+
+    def _check_open(self) -> None:
+        if self.closed.is_set():
+            raise _RunStopped("the run stopped before this task finished")
 
     def stage_dir(self, planned: PlannedTask) -> Path:
         path = self.staging / f"{planned.seed_id}-{planned.index}-{planned.random_seed}"
@@ -258,6 +267,7 @@ class _Bank:
         write_json_atomic(staged / "private" / "outcome.json", outcome.to_json())
         dest = self.out_dir / outcome.task_id
         with self.lock:
+            self._check_open()
             if dest.exists():
                 raise RuntimeError(f"{dest} already exists but its plan entry {outcome.seed_id}/"
                                    f"{outcome.random_seed} was not recorded as finished")
@@ -266,6 +276,7 @@ class _Bank:
     def reject(self, staged: Path | None, outcome: Outcome) -> None:
         line = json.dumps(outcome.to_json(), sort_keys=True) + "\n"
         with self.lock:
+            self._check_open()
             with open(self.out_dir / REJECTED_FILE, "a", encoding="utf-8") as fh:
                 fh.write(line)
                 fh.flush()
@@ -318,7 +329,7 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
     try:
         board = calibrate_folder(staged, pool, executor=executor, timeout_s=timeout_s,
                                  runs_dir=bank.staging / "runs")
-    except Exception as exc:        # e.g. the staged folder does not load
+    except UserError as exc:        # the staged folder is not a valid task; a sandbox failure raises
         outcome = Outcome(**base, accepted=False, stage="calibrate", reason=_first_line(exc),
                           wall_s=time.perf_counter() - start)
         bank.reject(staged, outcome)
@@ -395,20 +406,26 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
             with Pool(num_workers=workers, preload=PRELOAD, isolate=True) as pool, \
                     ThreadPoolExecutor(max_workers=4 * workers + 4, thread_name_prefix="solution") as jobs, \
                     ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="task") as tasks:
-                pending = set()
+                pending: set = set()
                 queue = list(todo)
-                while queue or pending:
-                    while queue and len(pending) < in_flight:
-                        pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s))
-                    completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in completed:
-                        outcome = future.result()
-                        finished.append(outcome)
-                        if on_outcome is not None:
-                            on_outcome(outcome)
-                        if bar is not None:
-                            bar.advance(outcome)
-                    write_funnel(out_dir, seed, compute_funnel(known + finished))
+                try:
+                    while queue or pending:
+                        while queue and len(pending) < in_flight:
+                            pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s))
+                        completed, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in completed:
+                            outcome = future.result()
+                            finished.append(outcome)
+                            if on_outcome is not None:
+                                on_outcome(outcome)
+                            if bar is not None:
+                                bar.advance(outcome)
+                        write_funnel(out_dir, seed, compute_funnel(known + finished))
+                except BaseException:
+                    bank.closed.set()            # tasks still in flight must not record half results
+                    for future in pending:
+                        future.cancel()
+                    raise
     finally:
         if bar is not None:
             bar.stop()
