@@ -1,0 +1,151 @@
+"""Reward schemes against a direct Python formula: every tier boundary in both directions,
+invalid and missing submissions, and random batches (hypothesis)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandmle.errors import UserError
+from sandmle.reward import SCHEMES, compute_rewards, reward_for_grade
+from sandmle.task import Thresholds
+
+
+def reference(valid, score, thresholds, lower, fmt, scheme):
+    """REFERENCE §6 written out: the oracle for the kernel."""
+    def reaches(t):
+        return valid and (score <= t if lower else score >= t)
+    median, bronze, silver, gold = thresholds
+    r = 0.1 * fmt
+    if scheme == "paper":
+        return (r + 0.3 * valid + 0.1 * reaches(median) + 0.2 * reaches(bronze)
+                + 0.2 * reaches(silver) + 0.1 * reaches(gold))
+    if scheme == "release":
+        tier = (0.7 if reaches(gold) else 0.6 if reaches(silver) else 0.5 if reaches(bronze)
+                else 0.1 if reaches(median) else 0.0)
+        return r + 0.2 * valid + tier
+    return r + 0.9 * reaches(gold)
+
+
+HIGHER = (0.5, 0.6, 0.7, 0.8)
+LOWER = (0.8, 0.7, 0.6, 0.5)
+
+
+def boundary_scores(thresholds):
+    scores = []
+    for t in thresholds:
+        scores += [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), t + 0.01, t - 0.01]
+    return scores + [-1e9, 1e9]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("lower, thresholds", [(False, HIGHER), (True, LOWER)])
+def test_every_tier_boundary_matches_formula(scheme, lower, thresholds):
+    scores = boundary_scores(thresholds)
+    n = len(scores)
+    got = compute_rewards(np.ones(n, bool), scores, [thresholds] * n, [lower] * n,
+                          [0.75] * n, scheme)
+    want = [reference(True, s, thresholds, lower, 0.75, scheme) for s in scores]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme, gold_reward", [("paper", 1.0), ("release", 1.0),
+                                                 ("sparse", 1.0)])
+def test_gold_with_full_format_earns_one(scheme, gold_reward):
+    for lower, thresholds in ((False, HIGHER), (True, LOWER)):
+        got = compute_rewards([True], [thresholds[3]], [thresholds], [lower], [1.0], scheme)
+        assert got[0] == pytest.approx(gold_reward, abs=1e-12)
+
+
+def test_score_equal_to_threshold_reaches_tier_in_both_directions():
+    for lower, thresholds in ((False, HIGHER), (True, LOWER)):
+        got = compute_rewards([True], [thresholds[1]], [thresholds], [lower], [0.0], "release")
+        assert got[0] == pytest.approx(0.2 + 0.5, abs=1e-12)
+
+
+def test_lower_is_better_flips_direction():
+    # 0.9 beats every higher-is-better threshold and misses every lower-is-better one.
+    got = compute_rewards([True, True], [0.9, 0.9], [HIGHER, LOWER], [False, True],
+                          [0.0, 0.0], "paper")
+    np.testing.assert_allclose(got, [1.0 - 0.1, 0.3], atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_invalid_episode_earns_only_format_even_with_nan_score(scheme):
+    got = compute_rewards([False, False], [np.nan, 0.99], [HIGHER, HIGHER], [False, False],
+                          [0.4, 1.0], scheme)
+    np.testing.assert_allclose(got, [0.04, 0.1], atol=1e-12)
+
+
+@dataclass(frozen=True)
+class FakeGrade:
+    valid: bool
+    score: float | None
+    thresholds: Thresholds
+    is_lower_better: bool
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_reward_for_grade_matches_formula(scheme):
+    th = Thresholds(*HIGHER)
+    for score in boundary_scores(HIGHER):
+        grade = FakeGrade(True, score, th, False)
+        assert reward_for_grade(grade, 0.5, scheme) == pytest.approx(
+            reference(True, score, HIGHER, False, 0.5, scheme), abs=1e-12)
+    assert reward_for_grade(FakeGrade(False, None, th, False), 0.5, scheme) == pytest.approx(0.05)
+    assert reward_for_grade(None, 0.3, scheme) == pytest.approx(0.03)
+
+
+def test_reward_for_a_real_grade():
+    from sandmle.grading import Grade
+    grade = Grade(task_id="t", valid=True, score=0.6, reason=None, tier="bronze",
+                  thresholds=Thresholds(*HIGHER), is_lower_better=False,
+                  submission_path="submission.csv")
+    assert reward_for_grade(grade, 1.0) == pytest.approx(0.1 + 0.3 + 0.1 + 0.2)
+
+
+def test_unknown_scheme_is_user_error():
+    with pytest.raises(UserError, match="unknown reward scheme 'dense'"):
+        compute_rewards([True], [0.5], [HIGHER], [False], [1.0], "dense")
+    with pytest.raises(UserError, match="unknown reward scheme"):
+        reward_for_grade(None, 1.0, "dense")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(score=[np.nan]), "valid scores must be finite"),
+    (dict(thresholds=[[0.5, np.nan, 0.7, 0.8]]), "thresholds must be finite"),
+    (dict(thresholds=[HIGHER[:3]]), "thresholds has shape"),
+    (dict(format_rate=[1.5]), r"format_rate\[0\] is 1.5"),
+    (dict(valid=[True, False]), "valid has shape"),
+    (dict(is_lower_better=[2]), "is_lower_better must hold booleans"),
+])
+def test_malformed_batch_is_user_error(kwargs, message):
+    args = dict(valid=[True], score=[0.5], thresholds=[HIGHER], is_lower_better=[False],
+                format_rate=[1.0])
+    args.update(kwargs)
+    with pytest.raises(UserError, match=message):
+        compute_rewards(**args)
+
+
+def test_result_is_float64_array():
+    out = compute_rewards(np.array([1], dtype=np.int8), [0.5], [HIGHER], [0], [1.0])
+    assert out.dtype == np.float64 and out.shape == (1,)
+
+
+finite = st.floats(-10, 10, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), finite, st.lists(finite, min_size=4, max_size=4),
+                          st.booleans(), st.floats(0, 1)), min_size=1, max_size=30),
+       st.sampled_from(SCHEMES))
+def test_batches_match_formula(rows, scheme):
+    valid, score, thresholds, lower, fmt = map(list, zip(*rows))
+    got = compute_rewards(valid, score, thresholds, lower, fmt, scheme)
+    want = [reference(*row, scheme) for row in rows]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert all(0.0 <= r <= 1.0 + 1e-12 and math.isfinite(r) for r in got)
