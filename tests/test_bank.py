@@ -153,3 +153,63 @@ def test_export_refuses_to_overwrite(bank, tmp_path):
     export_bank(bank, "mlebench", tmp_path / "o")
     assert cli_main(["bank", "export", str(bank), "--format", "mlebench", "--out", str(tmp_path / "o")]) == 2
     assert len(export_bank(bank, "mlebench", tmp_path / "o", overwrite=True)) == 3
+
+
+def _variants(task, rng):
+    """(name, DataFrame) submissions of several qualities for a fixture task of any metric."""
+    from sandmle.metrics import METRICS
+
+    answers = pd.read_csv(task.answers_path, dtype=str, keep_default_na=False)
+    kind = METRICS[task.spec.metric].kind
+    cols = list(task.spec.target_columns)
+    out = [("perfect", answers), ("sample", pd.read_csv(task.sample_submission_path, dtype=str, keep_default_na=False))]
+    noisy = answers.copy()
+    if kind in ("binary_proba", "multilabel_proba", "multiclass_proba"):
+        values = answers[cols].astype(float).to_numpy()
+        noisy[cols] = np.clip(0.6 * values + rng.random(values.shape) * 0.5, 0, 1).round(4)
+    elif kind in ("value", "multi_value"):
+        values = answers[cols].astype(float).to_numpy()
+        noisy[cols] = (values * rng.uniform(0.5, 1.5, values.shape)).round(3)
+    elif kind == "ranking":
+        noisy[cols[0]] = [" ".join(rng.permutation(list(task.spec.classes))[:3]) for _ in range(len(noisy))]
+    else:
+        column = noisy[cols[0]].to_numpy().copy()
+        flip = rng.random(len(column)) < 0.4
+        column[flip] = rng.permutation(column)[flip]
+        noisy[cols[0]] = column
+    out.append(("noisy", noisy.sample(frac=1.0, random_state=1)))
+    extra = answers.copy()
+    extra["unexpected"] = 1
+    out += [("extra column", extra), ("missing row", answers.iloc[1:]),
+            ("duplicated id", pd.concat([answers.iloc[:1], answers.iloc[1:]]).assign(
+                **{task.spec.id_column: [answers[task.spec.id_column].iloc[0]] * 2 + list(answers[task.spec.id_column].iloc[2:])}))]
+    return out
+
+
+def test_embedded_metrics_agree_with_the_grader(make_task, tmp_path):
+    """Every metric: the standalone evaluator's score (or refusal) matches grade_submission."""
+    from sandmle.grading import grade_submission
+    from sandmle.metrics import METRICS
+    from sandmle.synth import evaluator_template as ev
+    from sandmle.synth.export import evaluator_facts
+
+    rng = np.random.default_rng(0)
+    for metric in sorted(METRICS):
+        task = make_task(metric, n_test=40)
+        facts = evaluator_facts(task)
+        graded = []
+        for name, frame in _variants(task, rng):
+            path = tmp_path / f"{metric}-{name.replace(' ', '_')}.csv"
+            frame.to_csv(path, index=False)
+            grade = grade_submission(task, path)
+            try:
+                score = ev.evaluate(facts, path, task.answers_path)["score"]
+            except ev.InvalidSubmission as exc:
+                score, reason = None, str(exc)
+            else:
+                reason = None
+            assert (score is not None) == grade.valid, (metric, name, grade.reason, reason)
+            if grade.valid:
+                assert score == pytest.approx(grade.score, abs=2e-5), (metric, name)
+                graded.append(name)
+        assert graded == ["perfect", "sample", "noisy"], (metric, graded)

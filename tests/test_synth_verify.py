@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 
 from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
-from sandmle.synth.verify import CHECKS, check_no_answer_leak, check_no_duplicate_rows, \
+from sandmle.synth.verify import CHECKS, check_no_answer_leak, check_oracle_gold, check_sample_below_median, \
+    check_tiers_separable, check_no_duplicate_rows, \
     check_no_test_id_in_train, check_thresholds_monotone, verify, write_verification
 from sandmle.task import Lineage, TaskSpec, Thresholds, load_task, write_task
 
 
-def make_task(root: Path, thresholds=(0.70, 0.78, 0.84, 0.90), n_train=120, n_test=400, seed=0,
+def make_task(root: Path, thresholds=(0.66, 0.72, 0.78, 0.84), n_train=120, n_test=400, seed=0,
               mutate=None) -> Path:
     """A binary AUC task whose label follows x1 + noise; `mutate(public, private, frames)` breaks it."""
     rng = np.random.default_rng(seed)
@@ -58,7 +59,7 @@ def by_name(results):
 def test_thresholds_must_be_strictly_monotone(tmp_path):
     ok = load_task(make_task(tmp_path / "a"))
     assert check_thresholds_monotone(ok).passed
-    tied = load_task(make_task(tmp_path / "b", thresholds=(0.7, 0.8, 0.8, 0.9)))
+    tied = load_task(make_task(tmp_path / "b", thresholds=(0.7, 0.8, 0.8, 0.84)))
     result = check_thresholds_monotone(tied)
     assert not result.passed and "silver" in result.reason
 
@@ -120,6 +121,7 @@ def test_verify_reports_every_check_and_writes_json(tmp_path):
     root = make_task(tmp_path / "t")
     results = verify(root)
     assert [r.name for r in results] == list(CHECKS)
+    assert all(r.passed for r in results), [r for r in results if not r.passed]
     write_verification(root, results)
     saved = json.loads((root / "private" / "verification.json").read_text())
     assert [c["name"] for c in saved["checks"]] == list(CHECKS)
@@ -129,3 +131,38 @@ def test_verify_reports_every_check_and_writes_json(tmp_path):
 def test_unknown_check_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown checks"):
         verify(make_task(tmp_path / "t"), checks=("no_such_check",))
+
+
+def test_oracle_short_of_gold_fails(tmp_path):
+    result = check_oracle_gold(load_task(make_task(tmp_path / "t", thresholds=(0.66, 0.72, 0.78, 0.95))))
+    assert not result.passed and "short of gold 0.95" in result.reason
+
+
+def test_sample_at_or_above_median_fails(tmp_path):
+    result = check_sample_below_median(load_task(make_task(tmp_path / "t", thresholds=(0.5, 0.72, 0.78, 0.84))))
+    assert not result.passed and "not worse than median" in result.reason
+
+
+def test_invalid_sample_submission_fails(tmp_path):
+    def break_sample(public, private, frames):
+        frames["sample"] = frames["sample"].iloc[5:]
+
+    result = check_sample_below_median(load_task(make_task(tmp_path / "t", mutate=break_sample)))
+    assert not result.passed and "invalid" in result.reason
+
+
+def test_tiers_closer_than_the_bootstrap_noise_fail(tmp_path):
+    result = check_tiers_separable(load_task(make_task(tmp_path / "t", thresholds=(0.66, 0.72, 0.73, 0.84))))
+    assert not result.passed and "bronze-silver" in result.reason
+    wide = check_tiers_separable(load_task(make_task(tmp_path / "w")))
+    assert wide.passed
+
+
+def test_bootstrap_std_shrinks_with_more_test_rows(tmp_path):
+    from sandmle.synth.verify import bootstrap_std
+
+    small = load_task(make_task(tmp_path / "s", n_test=100))
+    large = load_task(make_task(tmp_path / "l", n_test=1600))
+    std_small, used = bootstrap_std(small, small.private_dir / MEDIAN_SUBMISSION_FILE, 100)
+    std_large, _ = bootstrap_std(large, large.private_dir / MEDIAN_SUBMISSION_FILE, 100)
+    assert used == 100 and std_large < std_small / 2
