@@ -21,6 +21,9 @@
   answers themselves reach gold and the sample submission stays below the median),
   metric_params. The sample submission is a constant (prior) prediction, except for
   spearman, where a constant is undefined and a ramp is used.
+- `cached_task(metric="auc", **options) -> Task`: the same, built once per session for each
+  distinct (metric, options) and shared between tests: treat it as read-only. For
+  property-based tests, where a function-scoped fixture would be reused across examples.
 - `write_csv(name, header, rows) -> Path` writes a CSV file under tmp_path (rows of any
   values, written with str()); `name` may be a path relative to tmp_path.
 """
@@ -141,6 +144,22 @@ def make_task(tmp_path):
 
     def factory(metric: str = "auc", **options) -> Task:
         return build_task(root, metric, **options)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def cached_task(tmp_path_factory):
+    """Session-wide factory: `cached_task(metric="auc", **options) -> Task`, built once, read-only."""
+    root = tmp_path_factory.mktemp("cached-tasks")
+    built: dict[str, Task] = {}
+
+    def factory(metric: str = "auc", **options) -> Task:
+        key = repr((metric, sorted(options.items())))
+        if key not in built:
+            options.setdefault("task_id", f"cached-{len(built)}-{metric}")
+            built[key] = build_task(root, metric, **options)
+        return built[key]
 
     return factory
 
