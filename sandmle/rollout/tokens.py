@@ -2,8 +2,9 @@
 
 One sequence per episode, rendered with the tokenizer's chat template. The prompt is the
 system and first user message plus the first assistant header (mask 0); after it, assistant
-content and its end-of-turn marker are the policy's tokens (mask 1) and everything else
-(tool responses, role headers) has mask 0. The trainer uses this same function.
+content and its end-of-turn token are the policy's tokens (mask 1) and everything else
+(tool responses, role headers, the template's newline after the end-of-turn token) has
+mask 0. The trainer uses this same function.
 
 The template must be prefix-stable: rendering the first k messages must be a prefix of
 rendering k+1. Templates that rewrite earlier turns (Qwen3's default drops old think blocks)
@@ -31,6 +32,17 @@ def _piece(longer: str, shorter: str, index: int) -> str:
     return longer[len(shorter):]
 
 
+def _split_turn(piece: str, content: str, eos: str | None) -> list[tuple[str, int]]:
+    """Mask 1 on the content and the end-of-turn token; 0 on template text after it."""
+    if eos and piece.startswith(content):
+        rest = piece[len(content):]
+        end = rest.find(eos)
+        if end >= 0:
+            cut = len(content) + end + len(eos)
+            return [(piece[:cut], 1), (piece[cut:], 0)]
+    return [(piece, 1)]
+
+
 def tokenize_episode(messages: list[Message], tokenizer: Any) -> tuple[list[int], list[int], int]:
     """(input_ids, loss_mask, prompt_len) for a whole conversation."""
     if not messages:
@@ -56,7 +68,9 @@ def tokenize_episode(messages: list[Message], tokenizer: Any) -> tuple[list[int]
             if i > first_user and prompt_len is None:
                 prompt_len = len(input_ids)
             full = _render(tokenizer, messages[:i + 1], add_generation_prompt=False)
-            add(_piece(full, with_header, i), 1)
+            for text, mask in _split_turn(_piece(full, with_header, i), message["content"],
+                                          getattr(tokenizer, "eos_token", None)):
+                add(text, mask)
         else:
             if i > first_user and prompt_len is None:
                 prompt_len = len(input_ids)

@@ -1,0 +1,104 @@
+"""The hf backend with a tiny random model and a tokenizer trained offline in the test."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sandmle.errors import UserError
+from sandmle.policies import Generation, SamplingParams, make_policy
+from sandmle.policies.hf import HFPolicy, _trim
+from sandmle.policies.tiny import PROTOCOL_TOKENS, build_tiny_model
+
+STOP = ("</tool_call>", "</answer>")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def policy(model_dir):
+    return make_policy(f"hf:{model_dir}")
+
+
+def convo(text):
+    return [{"role": "system", "content": "sys"}, {"role": "user", "content": text}]
+
+
+def test_protocol_tags_are_single_tokens(policy):
+    tok = policy.tokenizer
+    for tag in PROTOCOL_TOKENS:
+        ids = tok.encode(tag, add_special_tokens=False)
+        assert len(ids) == 1 and tok.decode(ids) == tag
+
+
+def test_batched_left_padded_generation_matches_one_by_one(policy):
+    batch = [convo("a"), convo("a much longer prompt about submission.csv and auc")]
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=12)
+    together = policy.generate(batch, greedy)
+    alone = [policy.generate([c], greedy)[0] for c in batch]
+    assert [g.token_ids for g in together] == [g.token_ids for g in alone]
+    for g in together:
+        assert isinstance(g, Generation) and g.error is None
+        assert len(g.token_ids) == len(g.logprobs) <= 12
+        assert g.text == policy.tokenizer.decode(g.token_ids, skip_special_tokens=True)
+        assert all(lp <= 0 for lp in g.logprobs)
+        if len(g.token_ids) == 12:
+            assert g.finish_reason == "length"
+
+
+def test_seeded_sampling_is_reproducible(policy):
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=10, seed=7)
+    first = policy.generate([convo("x"), convo("y")], sampling)
+    second = policy.generate([convo("x"), convo("y")], sampling)
+    assert [g.token_ids for g in first] == [g.token_ids for g in second]
+
+
+def test_stop_strings_end_generation_and_stay_in_the_text(policy):
+    tok = policy.tokenizer
+    sampled = SamplingParams(temperature=1.0, max_new_tokens=12, seed=3)
+    [free] = policy.generate([convo("x")], sampled)
+    ids = list(free.token_ids)
+    # Stop at the first generated token whose text has not appeared before it.
+    k = next(k for k in range(1, len(ids)) if tok.decode([ids[k]]).strip()
+             and tok.decode([ids[k]]) not in tok.decode(ids[:k]))
+    stop = tok.decode([ids[k]])
+    [g] = policy.generate([convo("x")], SamplingParams(temperature=1.0, max_new_tokens=12, seed=3, stop=(stop,)))
+    assert g.finish_reason == "stop"
+    assert g.text.endswith(stop) and g.text.count(stop) == 1
+    assert free.text.startswith(g.text)
+    assert list(g.token_ids) == ids[:len(g.token_ids)] and len(g.token_ids) <= k + 1
+
+
+def test_trim_cuts_after_end_of_turn_and_drops_padding():
+    assert _trim([5, 6, 2, 0, 0], eos_id=2, pad_id=0) == ([5, 6, 2], True)
+    assert _trim([5, 6, 0, 0], eos_id=2, pad_id=0) == ([5, 6], False)
+    assert _trim([5, 6, 7], eos_id=2, pad_id=0) == ([5, 6, 7], False)
+
+
+def test_shared_model_sync_is_a_no_op_and_other_models_are_copied(model_dir, policy):
+    from transformers import AutoModelForCausalLM
+
+    shared = HFPolicy(policy.model, tokenizer=policy.tokenizer)
+    shared.sync_weights(policy.model)
+    other = AutoModelForCausalLM.from_pretrained(model_dir)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(1.0)
+    fresh = HFPolicy(model_dir)
+    fresh.sync_weights(other)
+    a = dict(fresh.model.named_parameters())
+    for name, p in other.named_parameters():
+        assert torch.equal(a[name], p)
+
+
+def test_failed_batch_is_error_generations(policy):
+    gens = policy.generate([[{"role": "user"}]] * 2, SamplingParams(max_new_tokens=4))
+    assert all(g.finish_reason == "error" and g.error for g in gens)
+
+
+def test_bad_paths(tmp_path):
+    with pytest.raises(UserError):
+        make_policy(f"hf:{tmp_path}")
+    with pytest.raises(UserError):
+        make_policy("hf:")
