@@ -1,0 +1,118 @@
+"""The metric wrapper's edge: undefined metrics and malformed inputs raise MetricError
+naming the bad value, kernels release the GIL, and a missing build is a clear ImportError."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from sandmle.errors import MetricError
+from sandmle.metrics import compute
+
+
+@pytest.mark.parametrize("name, y, p, message", [
+    ("auc", [1, 1, 1], [0.2, 0.5, 0.9], "undefined because y_true holds only class 1"),
+    ("auc", [0, 0], [0.2, 0.5], "holds only class 0"),
+    ("mean_column_auc", [[0, 1], [1, 1]], [[0.1, 0.2], [0.3, 0.4]],
+     r"y_true\[:, 1\] holds only class 1"),
+    ("spearman", [1.0, 2.0, 3.0], [0.5, 0.5, 0.5], "y_pred is constant"),
+    ("spearman", [4, 4, 4], [0.1, 0.5, 0.3], "y_true is constant"),
+    ("r2", [2.0, 2.0, 2.0], [1.0, 2.0, 3.0], "y_true is constant"),
+    ("qwk", [3, 3, 3], [3, 3, 3], "same label"),
+])
+def test_undefined_cases_raise(name, y, p, message):
+    with pytest.raises(MetricError, match=message):
+        compute(name, y, p)
+
+
+@pytest.mark.parametrize("name, y, p, message", [
+    ("rmse", [1.0, np.nan], [1.0, 2.0], r"rmse: y_true\[1\] is nan"),
+    ("mae", [1.0, 2.0], [np.inf, 2.0], r"mae: y_pred\[0\] is inf"),
+    ("r2", [1.0, 2.0, np.nan], [1.0, 2.0, 3.0], r"y_true\[2\] is nan"),
+    ("spearman", [1.0, 2.0, 3.0], [1.0, -np.inf, 3.0], r"y_pred\[1\] is -inf"),
+    ("auc", [0, 1, 1], [0.1, np.nan, 0.3], r"y_pred\[1\] is nan"),
+    ("auc", [0, 2, 1], [0.1, 0.2, 0.3], r"y_true\[1\] is 2.0; labels must be 0 or 1"),
+    ("log_loss", [0, 1], [0.5, 1.5], r"y_pred\[1\] is 1.5; probabilities must be in \[0, 1\]"),
+    ("log_loss", [0, 1], [0.5, np.nan], r"y_pred\[1\] is nan"),
+    ("log_loss", [0, 3], [0.5, 0.5], r"y_true\[1\] is 3.0"),
+    ("rmsle", [0.0, -1.0], [1.0, 1.0], r"y_true\[1\] is -1.0; values must be > -1"),
+    ("rmsle", [0.0, 1.0], [1.0, -3.0], r"y_pred\[1\] is -3.0"),
+    ("mean_column_rmsle", [[0.0, 1.0]], [[1.0, -2.0]], r"y_pred\[0\] is -2.0"),
+    ("rmse", [1.0, 2.0], [1.0, 2.0, 3.0], "shape"),
+    ("rmse", [], [], "no rows"),
+    ("rmse", ["a", "b"], [1.0, 2.0], "y_true must be numeric"),
+    ("accuracy", [1, 2], [1, 2, 3], "y_true has 2 rows but y_pred has 3"),
+    ("accuracy", [[1, 2]], [[1, 2]], "labels must be 1-D"),
+    ("f1_macro", [1, 2], ["a", "b"], "labels must be all numbers or all strings"),
+    ("mcc", [1.0, np.nan], [1.0, 2.0], r"y_true\[1\] is nan; labels must be finite"),
+    ("qwk", np.array(["a", None], dtype=object), np.array(["a", "b"], dtype=object),
+     "labels cannot be ordered"),
+    ("mean_column_auc", [0, 1], [0.1, 0.2], "must be 2-D"),
+    ("multiclass_log_loss", [0, 3], [[0.5, 0.5], [0.5, 0.5]], r"y_true\[1\] is 3"),
+    ("multiclass_log_loss", [0, 0.5], [[0.5, 0.5], [0.5, 0.5]], "whole numbers"),
+    ("multiclass_log_loss", [[1, 1], [0, 1]], [[0.5, 0.5], [0.5, 0.5]], "y_true row 0"),
+    ("multiclass_log_loss", [0, 1], [[0.5, 0.5], [0.5, -0.1]], r"y_pred\[3\] is -0.1"),
+    ("multiclass_log_loss", [0, 1], [0.5, 0.5], "at least 2 classes"),
+    ("map_at_k", [1, 2], [[1], [2], [3]], "y_true has 2 rows but y_pred has 3"),
+])
+def test_malformed_inputs_raise_one_line(name, y, p, message):
+    with pytest.raises(MetricError, match=message) as info:
+        compute(name, y, p)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_metric_and_parameters():
+    with pytest.raises(MetricError, match="unknown metric 'f2'"):
+        compute("f2", [1], [1])
+    with pytest.raises(MetricError, match=r"unknown parameter\(s\) \['k'\]"):
+        compute("rmse", [1.0], [1.0], k=3)
+    with pytest.raises(MetricError, match="k must be a positive integer"):
+        compute("map_at_k", [1], [[1]], k=0)
+
+
+def test_metric_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        compute("auc", [1, 1], [0.1, 0.2])
+
+
+@pytest.mark.timeout(120)
+def test_kernel_releases_the_gil():
+    """With a huge switch interval a thread waiting for the GIL only runs when the holder
+    releases it. The main thread waits while a worker enters a long rmse kernel: it wakes
+    (and counts) before the worker has finished only if the kernel dropped the GIL."""
+    a = np.random.default_rng(0).random(20_000_000)
+    b = a[::-1].copy()
+    started, finished = threading.Event(), threading.Event()
+    counted_during_kernel = []
+
+    def worker():
+        started.set()
+        compute("rmse", a, b)
+        finished.set()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait()
+        counter = 0
+        for _ in range(1000):
+            counter += 1
+        counted_during_kernel.append(counter if not finished.is_set() else 0)
+    finally:
+        sys.setswitchinterval(old)
+    thread.join()
+    assert finished.is_set()
+    assert counted_during_kernel == [1000]
+
+
+def test_missing_extension_names_the_build_command():
+    code = ("import sys; sys.modules['sandmle._native.metrics'] = None\n"
+            "try:\n    import sandmle.metrics\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "make build" in out
