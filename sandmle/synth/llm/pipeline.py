@@ -1,0 +1,385 @@
+"""Language-model synthesis: seeds -> four model roles -> calibrated, verified task bank.
+
+    config = LLMConfig(policy="openai:Qwen/Qwen3-8B@http://localhost:8000/v1", cache_dir=Path("llm-cache"))
+    report = synthesize_llm("modality:tabular", num_tasks=8, out_dir=Path("bank"), config=config)
+
+Each planned task runs the Data Strategist, ML Developer (script run and repaired in the
+sandbox pool), MLOps Engineer and Technical Writer (`sandmle.synth.llm.roles`), is staged as a
+task folder (task.json with lineage generator "llm", the model and the prompt hash; public/;
+private/ with answers, oracle, the hidden rule, the script, the plan and the grader
+configuration), then calibrated and verified by the procedural engine's own stages
+(`sandmle.synth.calibrate.calibrate_folder`, `sandmle.synth.verify.verify`) and filed like
+`sandmle.synth.pipeline` files its tasks: `BANK/<task_id>/`, `BANK/_rejected.jsonl` (a role
+failure is stage "generate" with the role named in its reason) and `BANK/_funnel.json`.
+
+Every model call goes through `CachedPolicy` (cache folder + `BANK/_llm_calls.jsonl`), so a
+second run over the same cache sends no request; `dry_run_text` shows the prompts without
+any call. Re-running resumes: finished tasks are skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sandmle.errors import UserError
+from sandmle.policies.base import SamplingParams
+from sandmle.synth.llm import prompts
+from sandmle.synth.llm.cache import CachedPolicy, request_key
+from sandmle.synth.llm.roles import (RoleFailure, Script, Strategy, developer, mlops, read_output, strategist,
+                                     supports, writer)
+from sandmle.task import TASK_FILE, Lineage, TaskSpec, Thresholds, load_task, write_json_atomic
+
+GENERATOR = "llm"
+GENERATOR_VERSION = "1"
+CALLS_LOG = "_llm_calls.jsonl"
+STAGING_DIR = ".staging-llm"
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    policy: str                          # spec for sandmle.policies.make_policy, e.g. openai:MODEL@URL
+    cache_dir: Path
+    max_repairs: int = 3                 # ML Developer: scripts re-written after a failure
+    max_retries: int = 1                 # Strategist, MLOps, Writer: answers re-asked after a rejection
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 4096
+    script_timeout_s: float = 120.0
+    offline: bool = False                # answer only from the cache
+
+    def __post_init__(self) -> None:
+        if self.max_repairs < 0:
+            raise UserError(f"--max-repairs must be >= 0, got {self.max_repairs}")
+        if self.max_retries < 0:
+            raise UserError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.script_timeout_s <= 0:
+            raise UserError(f"script_timeout_s must be > 0, got {self.script_timeout_s}")
+
+    def sampling(self, seed: int) -> SamplingParams:
+        return SamplingParams(temperature=self.temperature, top_p=self.top_p,
+                              max_new_tokens=self.max_new_tokens, seed=seed)
+
+
+@dataclass(frozen=True)
+class LLMSynthReport:
+    synth: Any                           # sandmle.synth.pipeline.SynthReport
+    model: str
+    requests_sent: int                   # model calls that reached the backend in this run
+    cache_hits: int
+    failures_by_role: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.synth.to_json(), "generator": GENERATOR, "model": self.model,
+                "requests_sent": self.requests_sent, "cache_hits": self.cache_hits,
+                "failures_by_role": dict(self.failures_by_role)}
+
+
+def select_llm_seeds(selector: str | None) -> list:
+    """Seeds for language-model synthesis: by default every supported seed; an explicit
+    selector naming an unsupported seed is a UserError."""
+    from sandmle.synth.seeds import select_seeds
+
+    chosen = select_seeds(selector)
+    if selector is None or selector.strip() in ("", "all"):
+        chosen = [d for d in chosen if supports(d) is None]
+    unsupported = [supports(d) for d in chosen if supports(d) is not None]
+    if unsupported:
+        raise UserError(f"{unsupported[0]} ({len(unsupported)} of the selected seeds; choose tabular or text seeds)")
+    if not chosen:
+        raise UserError("no seed selected supports language-model synthesis")
+    return chosen
+
+
+def plan_llm_tasks(seed_ids: list[str], num_tasks: int, seed: int) -> list:
+    """Round-robin over the seeds; random seeds are drawn apart from the procedural engine's,
+    so both generators may fill one bank without colliding."""
+    from sandmle.synth.pipeline import PlannedTask, derive_seed
+
+    if num_tasks < 0:
+        raise UserError(f"--num-tasks must be >= 0, got {num_tasks}")
+    return [PlannedTask(seed_ids[k % len(seed_ids)], k // len(seed_ids),
+                        derive_seed(seed, f"{GENERATOR}:{seed_ids[k % len(seed_ids)]}", k // len(seed_ids)))
+            for k in range(num_tasks)]
+
+
+# ---- one task --------------------------------------------------------------------------------
+
+class _Asker:
+    """The `ask` callable the roles get: one cached model call per request, keys recorded."""
+
+    def __init__(self, llm: CachedPolicy, sampling: SamplingParams, tag: str) -> None:
+        self.llm, self.sampling, self.tag = llm, sampling, tag
+        self.keys: list[str] = []
+
+    def __call__(self, messages: list[dict[str, str]], role: str) -> str:
+        [generation] = self.llm.generate([messages], self.sampling, tag=f"{self.tag}:{role}")
+        self.keys.append(request_key(self.llm.model, messages, self.sampling))
+        if generation.finish_reason == "error":
+            raise RoleFailure(role, f"model call failed: {generation.error}")
+        return generation.text
+
+
+def _rule_text(strategy: Strategy) -> str:
+    rule = strategy.plan["hidden_rule"]
+    return (f"# Hidden rule\n\n{rule['description']}\n\n```\n{rule['formula']}\n```\n\n"
+            f"Informative features: {', '.join(rule['informative_features'])}\n\nNoise: {rule['noise']}\n")
+
+
+def build_spec(strategy: Strategy, script: Script, config, task_id: str, random_seed: int,
+               model: str, keys: list[str]) -> TaskSpec:
+    """The task's spec before calibration (thresholds all 0), lineage "llm"."""
+    from sandmle.metrics.registry import METRICS
+
+    lineage = Lineage(seed=strategy.dna.id, generator=GENERATOR, generator_version=GENERATOR_VERSION,
+                      random_seed=random_seed, dna=strategy.dna.to_json(),
+                      extra={"model": model, "prompts_sha256": prompts.PROMPTS_SHA256, "requests": list(keys),
+                             "scripts_run": script.attempts})
+    return TaskSpec(id=task_id, title=strategy.plan["title"], modality=strategy.dna.modality, metric=config.metric,
+                    is_lower_better=METRICS[config.metric].is_lower_better, id_column=config.id_column,
+                    target_columns=config.target_columns, thresholds=Thresholds(0.0, 0.0, 0.0, 0.0),
+                    train_rows=script.train_rows, test_rows=script.test_rows, lineage=lineage,
+                    domain=strategy.dna.domain, metric_params=dict(config.metric_params), classes=config.classes)
+
+
+def stage_task(task_dir: Path, spec: TaskSpec, strategy: Strategy, script: Script, grader, description: str) -> None:
+    """Write the staged task folder (task.json last)."""
+    public, private = task_dir / "public", task_dir / "private"
+    public.mkdir(parents=True)
+    private.mkdir(parents=True)
+    for folder, names in ((public, ("train.csv", "test.csv", "sample_submission.csv")),
+                          (private, ("answers.csv", "oracle.csv"))):
+        for name in names:
+            (folder / name).write_bytes(read_output(script.out_dir / name))
+    (public / "description.md").write_text(description, encoding="utf-8")
+    (private / "rule.md").write_text(_rule_text(strategy), encoding="utf-8")
+    (private / "generate.py").write_text(script.code, encoding="utf-8")
+    write_json_atomic(private / "strategy.json", strategy.plan)
+    write_json_atomic(private / "grader.json", {"metric": grader.metric, "id_column": grader.id_column,
+                                                "target_columns": list(grader.target_columns),
+                                                "classes": list(grader.classes), "metric_params": grader.metric_params})
+    write_json_atomic(task_dir / TASK_FILE, spec.to_json())
+
+
+class _Bank:
+    """Accepted folders renamed into place, rejections appended to the log (thread-safe)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.staging = out_dir / STAGING_DIR
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+
+    def stage_dir(self, planned) -> Path:
+        path = self.staging / f"{planned.seed_id}-{planned.index}-{planned.random_seed}"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def accept(self, task_dir: Path, outcome) -> None:
+        write_json_atomic(task_dir / "private" / "outcome.json", outcome.to_json())
+        dest = self.out_dir / outcome.task_id
+        with self.lock:
+            if self.closed.is_set():
+                return
+            if dest.exists():
+                raise RuntimeError(f"{dest} already exists but its plan entry {outcome.seed_id}/"
+                                   f"{outcome.random_seed} was not recorded as finished")
+            os.replace(task_dir, dest)
+
+    def reject(self, outcome) -> None:
+        from sandmle.synth.pipeline import REJECTED_FILE
+
+        line = json.dumps(outcome.to_json(), sort_keys=True) + "\n"
+        with self.lock:
+            if self.closed.is_set():
+                return
+            with open(self.out_dir / REJECTED_FILE, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
+def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _Bank, pool, executor,
+                     timeout_s: float):
+    """Run the four roles, stage, calibrate, verify and file one task; failures are rejections."""
+    from sandmle.synth.calibrate import calibrate_folder
+    from sandmle.synth.pipeline import Outcome, task_id_for
+    from sandmle.synth.verify import verify, write_verification
+
+    start = time.perf_counter()
+    base = dict(seed_id=planned.seed_id, index=planned.index, random_seed=planned.random_seed,
+                modality=dna.modality, metric=dna.metric)
+    stage = bank.stage_dir(planned)
+    work = stage / "scripts"
+    work.mkdir()
+    ask = _Asker(llm, config.sampling(planned.random_seed), f"{dna.id}#{planned.index}")
+    try:
+        try:
+            strategy = strategist(dna, planned.random_seed, ask, config.max_retries)
+            script = developer(strategy, planned.random_seed, ask, pool, work, config.max_repairs,
+                               config.script_timeout_s)
+            grader = mlops(strategy, script, ask, config.max_retries)
+            description = writer(strategy, script, grader, ask, config.max_retries)
+        except RoleFailure as failure:
+            outcome = Outcome(**base, task_id=None, accepted=False, stage="generate", reason=str(failure),
+                              wall_s=time.perf_counter() - start)
+            bank.reject(outcome)
+            return outcome
+        task_id = f"{task_id_for(dna.id, strategy.dna.domain, planned.index)}-{GENERATOR}"
+        spec = build_spec(strategy, script, grader, task_id, planned.random_seed, llm.model, ask.keys)
+        base.update(task_id=task_id, domain=strategy.dna.domain, metric=spec.metric)
+        task_dir = stage / "task"
+        stage_task(task_dir, spec, strategy, script, grader, description)
+        try:
+            board = calibrate_folder(task_dir, pool, executor=executor, timeout_s=timeout_s, runs_dir=stage / "runs")
+        except UserError as exc:
+            outcome = Outcome(**base, accepted=False, stage="calibrate", reason=str(exc).splitlines()[0][:300],
+                              wall_s=time.perf_counter() - start)
+            bank.reject(outcome)
+            return outcome
+        counts = dict(valid_solutions=len(board.valid_entries), total_solutions=len(board.entries))
+        if board.thresholds is None:
+            outcome = Outcome(**base, **counts, accepted=False, stage="calibrate", reason=board.problem,
+                              wall_s=time.perf_counter() - start)
+            bank.reject(outcome)
+            return outcome
+        results = verify(task_dir)
+        write_verification(task_dir, results)
+        checks = tuple(r.to_json() for r in results)
+        failed = [r for r in results if not r.passed]
+        if failed:
+            outcome = Outcome(**base, **counts, accepted=False, stage="verify", checks=checks,
+                              reason=f"{failed[0].name}: {failed[0].reason}", wall_s=time.perf_counter() - start)
+            bank.reject(outcome)
+            return outcome
+        load_task(task_dir)
+        outcome = Outcome(**base, **counts, accepted=True, stage="accepted", checks=checks,
+                          wall_s=time.perf_counter() - start)
+        bank.accept(task_dir, outcome)
+        return outcome
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+def _prepare(out_dir: Path, seed: int) -> None:
+    from sandmle.synth.pipeline import FUNNEL_FILE
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
+    funnel = out_dir / FUNNEL_FILE
+    if funnel.is_file():
+        previous = json.loads(funnel.read_text(encoding="utf-8")).get("random_seed")
+        if previous is not None and previous != seed:
+            raise UserError(f"bank {out_dir} was made with --seed {previous}; rerun with --seed {previous} "
+                            f"or choose another --out")
+
+
+def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: LLMConfig,
+                   workers: int | None = None, seed: int = 0, *, timeout_s: float = 30.0,
+                   tasks_in_flight: int | None = None, pool=None,
+                   on_outcome: Callable[[Any], None] | None = None) -> LLMSynthReport:
+    """Attempt `num_tasks` language-model tasks into the bank `out_dir` (resumable).
+
+    `pool`: a running `sandmle.sandbox.pool.Pool` to share; by default one is started."""
+    from contextlib import nullcontext
+
+    from sandmle.synth.pipeline import PRELOAD, SynthReport, compute_funnel, read_funnel, read_outcomes, write_funnel
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    chosen = select_llm_seeds(selector)
+    seeds = {d.id: d for d in chosen}
+    plan = plan_llm_tasks(list(seeds), num_tasks, seed)
+    _prepare(out_dir, seed)
+    known = read_outcomes(out_dir)
+    done = {f"{o.seed_id}/{o.random_seed}" for o in known}
+    todo = [p for p in plan if p.key not in done]
+    workers = max(1, workers or (os.cpu_count() or 1))
+    in_flight = tasks_in_flight or max(4, workers + 1)
+    llm = CachedPolicy(config.policy, config.cache_dir, out_dir / CALLS_LOG, offline=config.offline)
+    bank = _Bank(out_dir)
+    finished: list = []
+    try:
+        if todo:
+            if pool is None:
+                from sandmle.sandbox.pool import Pool
+
+                pool_cm = Pool(num_workers=workers, preload=PRELOAD, isolate=True)
+            else:
+                pool_cm = nullcontext(pool)
+            with pool_cm as running, \
+                    ThreadPoolExecutor(max_workers=4 * workers + 4, thread_name_prefix="solution") as jobs, \
+                    ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="llm-task") as tasks:
+                queue, pending = list(todo), set()
+                try:
+                    while queue or pending:
+                        while queue and len(pending) < in_flight:
+                            p = queue.pop(0)
+                            pending.add(tasks.submit(process_llm_task, p, seeds[p.seed_id], llm, config, bank,
+                                                     running, jobs, timeout_s))
+                        completed, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in completed:
+                            outcome = future.result()
+                            finished.append(outcome)
+                            if on_outcome is not None:
+                                on_outcome(outcome)
+                        write_funnel(out_dir, seed, compute_funnel(known + finished))
+                except BaseException:
+                    bank.closed.set()
+                    for future in pending:
+                        future.cancel()
+                    raise
+    finally:
+        llm.close()
+        shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
+    funnel = read_funnel(out_dir)
+    write_funnel(out_dir, seed, funnel)
+    report = SynthReport(out_dir=str(out_dir), random_seed=seed, planned=len(plan), skipped=len(plan) - len(todo),
+                         processed=len(finished), accepted_now=sum(o.accepted for o in finished),
+                         wall_s=time.perf_counter() - start, funnel=funnel,
+                         rejected_now=tuple(o for o in finished if not o.accepted))
+    by_role: dict[str, int] = {}
+    for o in finished:
+        if o.stage == "generate" and o.reason:
+            role = o.reason.split(":", 1)[0]
+            by_role[role] = by_role.get(role, 0) + 1
+    return LLMSynthReport(synth=report, model=llm.model, requests_sent=llm.misses, cache_hits=llm.hits,
+                          failures_by_role=dict(sorted(by_role.items())))
+
+
+def dry_run_text(selector: str | None, num_tasks: int, seed: int = 0, config: LLMConfig | None = None) -> str:
+    """The prompts a run would send first, without calling a model.
+
+    Each planned task's Data Strategist request is shown in full (marked cached when the
+    cache already answers it); the later roles' requests are built from earlier answers, so
+    their system prompts are shown once."""
+    from sandmle.synth.dna import stable_test_rows
+    from sandmle.synth.llm.roles import strategist_notes
+
+    chosen = select_llm_seeds(selector)
+    seeds = {d.id: d for d in chosen}
+    plan = plan_llm_tasks(list(seeds), num_tasks, seed)
+    llm = CachedPolicy(config.policy, config.cache_dir, offline=True) if config is not None else None
+    out = [f"# dry run: {len(plan)} task(s), prompts sha256 {prompts.PROMPTS_SHA256}"]
+    for p in plan:
+        dna = seeds[p.seed_id]
+        messages = prompts.strategist_messages(dna, p.random_seed, stable_test_rows(dna), strategist_notes(dna))
+        state = ""
+        if llm is not None:
+            state = " (cached)" if llm.lookup(messages, config.sampling(p.random_seed)) is not None else " (not cached)"
+        out.append(f"\n## task {p.seed_id}#{p.index} (random seed {p.random_seed}): strategist request{state}")
+        for m in messages:
+            out.append(f"--- {m['role']} ---\n{m['content']}")
+    out.append("\n## later roles (their user messages are built from earlier answers)")
+    for role in prompts.ROLES[1:]:
+        out.append(f"--- {role} system ---\n{prompts.system_prompt(role)}")
+    return "\n".join(out) + "\n"
