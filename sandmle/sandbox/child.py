@@ -1,0 +1,215 @@
+"""What runs in the processes a worker forks for one job.
+
+Isolated:  the worker unshares its PID namespace for one fork, so the job is PID 1 of a new
+           PID namespace. It unshares mount, network, IPC and UTS namespaces, builds its
+           root (isolate.py), sets limits, drops to its uid and runs the code. When it exits
+           the kernel kills whatever it left behind in the namespace. As for any init
+           process, signals it sends itself without a handler installed are ignored
+           (`signal.alarm` needs a handler), and orphans it adopts stay zombies until exit.
+Plain:     worker -> job (own session, limits, same uid as the worker).
+
+One fork per job on purpose: forking the warm image costs ~10-25 ms here (page tables),
+and a copy-on-write child that forks again pays that twice.
+
+Setup failures are reported on a control pipe (`error ...`) before the agent's code runs;
+the job closes its end of that pipe first, so the code cannot forge a report. The code runs
+as `__main__` with normal interpreter semantics: `sys.argv`, `if __name__ == "__main__":`,
+tracebacks that start at the agent's file, `SystemExit` codes, non-daemon threads joined and
+`atexit` handlers run before the process exits.
+"""
+from __future__ import annotations
+
+import atexit
+import builtins
+import io
+import os
+import random
+import signal
+import sys
+import threading
+import traceback
+import types
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sandmle.sandbox import isolate
+from sandmle.sandbox.job import Job
+from sandmle.sandbox.limits import apply_rlimits, job_env
+
+SETUP_FAILED_EXIT = 125
+_NS_FLAGS = isolate.CLONE_NEWNS | isolate.CLONE_NEWNET | isolate.CLONE_NEWIPC | isolate.CLONE_NEWUTS
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    job: Job
+    script_path: str                          # the code's path as the job sees it
+    work_path: str                            # the job's cwd as it sees it
+    uid: int
+    gid: int
+    image_bytes: int                          # the worker's address space (limits.py)
+    nproc_base: int
+    python_bin: str
+    visible_dirs: tuple[str, ...] | None      # sys.path entries kept (None: all)
+
+
+def _fail(ctl_fd: int, stage: str, exc: BaseException) -> NoReturn:
+    try:
+        os.write(ctl_fd, f"error {stage}: {type(exc).__name__}: {exc}\n".encode())
+    finally:
+        os._exit(SETUP_FAILED_EXIT)
+
+
+def _stdio(out_fd: int, err_fd: int, ctl_fd: int) -> None:
+    """fd 0 = /dev/null, 1 and 2 = the capture pipes, every other fd but `ctl_fd` closed."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    os.closerange(3, ctl_fd)
+    os.closerange(ctl_fd + 1, 1 << 20)
+
+
+def isolated_child(spec: ChildSpec, plan: isolate.RootPlan, out_fd: int, err_fd: int,
+                   ctl_fd: int) -> NoReturn:
+    """The job, as PID 1 of its own PID namespace: when it exits, the kernel kills every
+    process left in the namespace, so nothing the job started outlives it."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _stdio(out_fd, err_fd, ctl_fd)
+        isolate.unshare(_NS_FLAGS)
+        isolate.build_root(plan)
+    except BaseException as exc:
+        _fail(ctl_fd, "namespace setup", exc)
+    _job_process(spec, ctl_fd, isolated=True)
+
+
+def plain_child(spec: ChildSpec, out_fd: int, err_fd: int, ctl_fd: int) -> NoReturn:
+    """The job itself, without namespaces."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _stdio(out_fd, err_fd, ctl_fd)
+    except BaseException as exc:
+        _fail(ctl_fd, "stdio setup", exc)
+    _job_process(spec, ctl_fd, isolated=False)
+
+
+def _job_process(spec: ChildSpec, ctl_fd: int, isolated: bool) -> NoReturn:
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if isolated:
+            apply_rlimits(spec.job.limits, spec.image_bytes)
+            isolate.drop_privileges(spec.uid, spec.gid)
+        else:
+            os.setsid()
+            apply_rlimits(spec.job.limits, spec.image_bytes, spec.nproc_base)
+            isolate.prctl(isolate.PR_SET_NO_NEW_PRIVS, 1)
+            isolate.die_with_parent()
+        os.chdir(spec.work_path)
+        _prepare_interpreter(spec)
+    except BaseException as exc:
+        _fail(ctl_fd, "job setup", exc)
+    os.close(ctl_fd)
+    code = 1
+    try:
+        code = run_main(spec.script_path)
+        code = _finish(code)
+    finally:
+        os._exit(code)
+
+
+def _prepare_interpreter(spec: ChildSpec) -> None:
+    job = spec.job
+    os.umask(0o022)
+    env = job_env(job.limits, job.env, spec.work_path, spec.python_bin, spec.uid)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [spec.script_path, *job.argv]
+    rest = [p for p in sys.path[1:] if p and _visible(p, spec.visible_dirs)]
+    sys.path[:] = [spec.work_path, *rest]
+    sys.dont_write_bytecode = True
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(
+        io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+        errors="backslashreplace", line_buffering=True)
+    _seed(job.seed)
+    _set_threads(job.limits.threads)
+
+
+def _visible(path: str, dirs: tuple[str, ...] | None) -> bool:
+    if dirs is None:
+        return True
+    real = os.path.realpath(path)
+    return any(real == d or real.startswith(d + "/") for d in dirs)
+
+
+def _seed(seed: int | None) -> None:
+    """Fresh random state per job: every job is forked from the same worker state."""
+    value = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+    random.seed(value)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(value % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(value)
+
+
+def _set_threads(threads: int) -> None:
+    """Workers run with one BLAS/OpenMP thread; other counts are set in the job."""
+    if threads != 1:
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(limits=threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def run_main(path: str) -> int:
+    """Run the file at `path` as `__main__`; the exit status a `python path` would give."""
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__builtins__ = builtins
+    sys.modules["__main__"] = module
+    try:
+        with open(path, "rb") as fh:
+            source = fh.read()
+        exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
+    except SystemExit as exc:
+        return _exit_status(exc.code)
+    except BaseException as exc:
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != path:
+            tb = tb.tb_next                   # start the traceback at the agent's file
+        traceback.print_exception(type(exc), exc, tb)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    return 0
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _finish(code: int) -> int:
+    """Interpreter shutdown as `python` does it, without the cost of finalising modules."""
+    try:
+        threading._shutdown()                # join non-daemon threads (Py_FinalizeEx does)
+        atexit._run_exitfuncs()
+    except BaseException as exc:
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+        code = code or 1
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:                    # a closed or broken stream: as python does
+            code = code or 120
+    return code

@@ -1,0 +1,288 @@
+"""A warm, isolated pool of sandbox workers for untrusted (hostile) agent code.
+
+    with Pool() as pool:                     # one worker per CPU core, sklearn & co. preloaded
+        result = pool.run(Job(work_dir=..., public_dir=task.public_dir, code=src))
+        result = await pool.arun(job)        # from asyncio
+    result = run_job(job)                    # one-shot: a single worker, nothing preloaded
+
+Each worker (`python -m sandmle.sandbox.worker`) imports the preload set once and forks per
+job, so a job pays ~tens of ms instead of the ~1.3 s a fresh Python with sklearn costs
+(REFERENCE §9). `run` is blocking and thread-safe; many threads and coroutines may run jobs
+at once, each with its own limits and timeout. A job's failure (crash, timeout, memory) is
+data in its `JobResult`; a worker that dies is replaced and its job reported as failed.
+`SandboxError` is raised only when the sandbox itself fails.
+
+Isolation (`pool.isolation == "namespaces"`, Linux as root): per job, new PID, mount,
+network (no interfaces up: no network at all), IPC and UTS namespaces; a tmpfs root with
+read-only system and Python directories, the work folder read-write and the task's public
+folder read-only (nothing else of the host: not the task's private folder, other tasks,
+other jobs, the repository, /root); an unprivileged uid with no capabilities and
+no_new_privs; rlimits on address space, CPU time, file size, open files and processes; a
+wall-clock timeout that kills the whole PID namespace; a scrubbed environment; stdin from
+/dev/null; stdout/stderr tails capped. Where this is unavailable (not root, not Linux,
+namespaces refused), or with `isolate=False`, jobs run as plain forks with rlimits
+(`isolation == "rlimits"`, in every result, with one warning on stderr per process): they
+then see the file system and network the pool's user sees and run as that user.
+
+What the pool does NOT cover:
+- no seccomp syscall filter: the kernel's whole syscall surface is reachable, so kernel
+  exploits (and user namespaces, which jobs may still create) are out of scope;
+- side channels (timing, cache, /proc/stat and other global kernel counters, host paths
+  shown in /proc/self/mountinfo) and covert channels between concurrent jobs;
+- no GPU (no /dev/nvidia* in the sandbox) and no GPU isolation;
+- no disk quota: RLIMIT_FSIZE caps each file; the number of files and the work folder's
+  total size are not limited (/tmp and /dev/shm are size-capped tmpfs, counted as memory);
+- memory is capped as address space (RLIMIT_AS on top of the worker's image), not
+  resident memory; there is no cgroup, so CPU shares and memory pressure between
+  concurrent jobs are not managed, and `memory_exceeded` is inferred (see limits.py);
+- the job is a fork of the worker: it can read the worker's memory, which holds the
+  preloaded modules and earlier job requests of that worker (code, paths, `Job.env`), so
+  never pass secrets in a job;
+- the process limit counts threads, and the CPU limit is per process.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sandmle.sandbox import protocol
+from sandmle.sandbox.job import Job, JobResult
+from sandmle.sandbox.limits import worker_env
+from sandmle.sandbox.protocol import SandboxError
+
+DEFAULT_PRELOAD = (
+    "numpy", "scipy", "scipy.stats", "pandas", "polars", "threadpoolctl", "sklearn",
+    "sklearn.linear_model", "sklearn.ensemble", "sklearn.model_selection",
+    "sklearn.preprocessing", "sklearn.metrics", "sklearn.tree", "sklearn.neighbors",
+    "sklearn.svm", "sklearn.pipeline", "sklearn.impute", "sklearn.compose",
+    "sklearn.decomposition", "sklearn.feature_extraction.text",
+)
+TORCH_PRELOAD = DEFAULT_PRELOAD + ("torch", "torch.nn")
+STARTUP_TIMEOUT_S = 300.0
+GRACE_S = 30.0           # beyond the job's own timeout before a silent worker is replaced
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    print(f"sandmle sandbox: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """One worker process and its pipes; used by one thread at a time."""
+
+    def __init__(self, preload: tuple[str, ...], isolate: bool):
+        config = json.dumps({"preload": list(preload), "isolate": isolate})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sandmle.sandbox.worker", config],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_PACKAGE_PARENT,
+            env=worker_env(os.path.dirname(sys.executable)), close_fds=True)
+        self.ready: dict = {}
+
+    def wait_ready(self) -> dict:
+        message = self._recv(STARTUP_TIMEOUT_S)
+        if message is None or "error" in message:
+            self.kill()
+            why = message["error"] if message else "exited during startup"
+            raise SandboxError(f"sandbox worker failed to start: {why}")
+        self.ready = message
+        return message
+
+    def _recv(self, timeout_s: float) -> dict | None:
+        fd = self.proc.stdout.fileno()
+        readable, _, _ = select.select([fd], [], [], timeout_s)
+        if not readable:
+            return None
+        return protocol.recv(fd)
+
+    def call(self, job: Job) -> dict:
+        try:
+            protocol.send(self.proc.stdin.fileno(), {"op": "run", "job": job.to_json()})
+        except OSError as exc:
+            raise _WorkerDied(f"could not send the job: {exc}") from exc
+        message = self._recv(job.limits.timeout_s + GRACE_S)
+        if message is None:
+            raise _WorkerDied("the worker exited or stopped answering")
+        return message
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the request pipe (the worker exits, killing any running job), then wait."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.proc.stdout.close()
+
+    def kill(self) -> None:
+        self.proc.terminate()               # SIGTERM: the worker kills its job and exits
+        try:
+            self.proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _check(job: Job) -> None:
+    if (job.code is None) == (job.script is None):
+        raise ValueError("a Job needs exactly one of code and script")
+    if job.script is not None and not os.path.isfile(job.script):
+        raise ValueError(f"script {job.script} is not a file")
+    if job.public_dir is not None and not os.path.isdir(job.public_dir):
+        raise ValueError(f"public_dir {job.public_dir} is not a directory")
+
+
+def _died_result(why: str, wall_s: float, isolation: str) -> JobResult:
+    return JobResult(exit_code=None, signal=None, timed_out=False, memory_exceeded=False,
+                     wall_s=round(wall_s, 4), cpu_s=0.0, stdout_tail="",
+                     stderr_tail=f"sandbox: the worker running this job died ({why}); "
+                                 "it was replaced", files_written=(), isolation=isolation)
+
+
+class Pool:
+    """Warm workers that run `Job`s; see the module docstring."""
+
+    def __init__(self, num_workers: int | None = None,
+                 preload: tuple[str, ...] = DEFAULT_PRELOAD, isolate: bool = True):
+        self.num_workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1, got {self.num_workers}")
+        self.preload = tuple(preload)
+        self.isolate = isolate
+        self._cond = threading.Condition()
+        self._idle: collections.deque[_Worker] = collections.deque()
+        self._all: list[_Worker] = []
+        self._closed = False
+        self._executor: ThreadPoolExecutor | None = None
+        workers = [_Worker(self.preload, isolate) for _ in range(self.num_workers)]
+        try:
+            for worker in workers:
+                worker.wait_ready()
+        except BaseException:
+            for worker in workers:
+                worker.kill()
+            raise
+        modes = {w.ready["isolation"] for w in workers}
+        if len(modes) != 1:
+            for worker in workers:
+                worker.kill()
+            raise SandboxError(f"sandbox workers disagree on isolation: {sorted(modes)}")
+        self.isolation: str = modes.pop()
+        self.fallback_reason: str | None = workers[0].ready["reason"]
+        if isolate and self.isolation != "namespaces":
+            _warn_once(f"jobs run WITHOUT namespace isolation (rlimits only): "
+                       f"{self.fallback_reason}")
+        self._all = list(workers)
+        self._idle.extend(workers)
+
+    def worker_pids(self) -> list[int]:
+        with self._cond:
+            return [w.proc.pid for w in self._all]
+
+    def _acquire(self) -> _Worker:
+        with self._cond:
+            while not self._idle and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise SandboxError("the sandbox pool is closed")
+            return self._idle.popleft()
+
+    def _release(self, worker: _Worker) -> None:
+        with self._cond:
+            if self._closed:
+                worker.stop()
+                return
+            self._idle.append(worker)
+            self._cond.notify()
+
+    def _replace(self, dead: _Worker) -> None:
+        dead.kill()
+        with self._cond:
+            if dead in self._all:
+                self._all.remove(dead)
+            if self._closed:
+                return
+        fresh = _Worker(self.preload, self.isolate)
+        fresh.wait_ready()
+        with self._cond:
+            self._all.append(fresh)
+        self._release(fresh)
+
+    def run(self, job: Job) -> JobResult:
+        """Run `job` to completion on a free worker (blocks while all are busy)."""
+        _check(job)
+        worker = self._acquire()
+        start = time.monotonic()
+        try:
+            reply = worker.call(job)
+        except _WorkerDied as exc:
+            if self._closed:
+                raise SandboxError("the sandbox pool was closed while the job ran") from exc
+            self._replace(worker)
+            return _died_result(str(exc), time.monotonic() - start, self.isolation)
+        except BaseException:
+            self._replace(worker)
+            raise
+        self._release(worker)
+        if "error" in reply:
+            raise SandboxError(reply["error"])
+        return JobResult.from_json(reply["result"])
+
+    async def arun(self, job: Job) -> JobResult:
+        """`run` for asyncio: waits in a thread of the pool's own executor."""
+        with self._cond:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.num_workers,
+                                                    thread_name_prefix="sandbox-pool")
+            executor = self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, self.run, job)
+
+    def close(self) -> None:
+        """Stop every worker; running jobs are killed and their `run` calls raise."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            workers, idle = list(self._all), list(self._idle)
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in idle:
+            worker.stop()
+        for worker in workers:
+            if worker not in idle:
+                worker.kill()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close()
+
+
+def run_job(job: Job, isolate: bool = True, preload: tuple[str, ...] = ()) -> JobResult:
+    """Run one job in a one-off worker (nothing preloaded by default: like a fresh python)."""
+    with Pool(num_workers=1, preload=preload, isolate=isolate) as pool:
+        return pool.run(job)
