@@ -1,0 +1,119 @@
+"""Scripted baseline agents: no model, the same protocol as a language model.
+
+`ScriptedPolicy(strength)` plays every episode in four turns: inspect the data (a Python step
+printing the shape, columns and head of ./input/<train file> and which columns hold free
+text), run a reference solution of the chosen strength ("weak", "medium", "strong", drawn
+from `sandmle.synth.solutions.reference_solutions`) that writes ./submission.csv, score it,
+answer. If the solution fails, it copies the sample submission instead before scoring.
+
+It knows only what the conversation shows: the task card of the first user message and the
+tool responses (the inspection step's text-column line decides between text and general
+solutions). Which solution of the strength it runs is fixed by the task id and the
+sampling seed, so runs are reproducible.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from sandmle.errors import UserError
+from sandmle.policies.base import Generation, Message, SamplingParams
+from sandmle.rollout.prompts import parse_task_card
+from sandmle.task import Lineage, TaskSpec, Thresholds
+
+STRENGTHS = ("weak", "medium", "strong")
+_TEXT_LINE = re.compile(r"^text columns: (\[.*\])$", re.M)
+
+INSPECT = """import pandas as pd
+train = pd.read_csv("input/{train}")
+test = pd.read_csv("input/{test}")
+print("train shape:", train.shape, "test shape:", test.shape)
+print("columns:", list(train.columns))
+print(train.head())
+text = [c for c in test.columns if c != "{id}" and not pd.api.types.is_numeric_dtype(train[c])
+        and train[c].dropna().astype(str).str.count(" ").mean() >= 3]
+print("text columns:", text)
+"""
+FALLBACK = """import shutil
+shutil.copy("input/{sample}", "submission.csv")
+print("copied the sample submission")
+"""
+_MARK = "# scripted: {role}\n"
+
+
+def _call(think: str, role: str, code: str) -> str:
+    return (f"<think>{think}</think>\n<tool_call>{{\"name\": \"python\"}}<code>\n"
+            f"{_MARK.format(role=role)}{code.rstrip()}\n</code></tool_call>")
+
+
+def spec_from_card(card: dict[str, Any], text_columns: int) -> TaskSpec:
+    """A TaskSpec holding only the card's public fields (no thresholds, no lineage)."""
+    dna = {"features": {"text": text_columns}}
+    return TaskSpec(
+        id=card["id"], title=card["title"], modality=card["modality"], metric=card["metric"],
+        is_lower_better=card["is_lower_better"], id_column=card["id_column"],
+        target_columns=tuple(card["target_columns"]), thresholds=Thresholds(0.0, 0.0, 0.0, 0.0),
+        train_rows=card["train_rows"], test_rows=card["test_rows"],
+        lineage=Lineage(seed="task-card", generator="task-card", generator_version="1", random_seed=0, dna=dna),
+        metric_params=dict(card.get("metric_params") or {}), classes=tuple(card.get("classes") or ()),
+        train_file=card["train_file"], test_file=card["test_file"],
+        sample_submission_file=card["sample_submission_file"])
+
+
+class ScriptedPolicy:
+    def __init__(self, strength: str = "strong", name: str | None = None) -> None:
+        if strength not in STRENGTHS:
+            raise UserError(f"scripted policy strength must be one of {', '.join(STRENGTHS)}, got {strength!r}")
+        self.strength = strength
+        self.name = name or f"scripted:{strength}"
+
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        out = []
+        for conversation in conversations:
+            try:
+                out.append(Generation(text=self._turn(conversation, sampling.seed)))
+            except Exception as exc:     # a conversation it cannot read is this episode's error
+                out.append(Generation.failed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
+        return out
+
+    def _turn(self, conversation: list[Message], seed: int | None) -> str:
+        user = [m["content"] for m in conversation if m["role"] == "user"]
+        card = parse_task_card(user[0]) if user else None
+        if card is None:
+            raise ValueError("the first user message holds no task-card block")
+        done = [m["content"] for m in conversation if m["role"] == "assistant"]
+        last = done[-1] if done else ""
+        last_response = user[-1] if len(user) > 1 else ""
+        if not done:
+            code = INSPECT.format(train=card["train_file"], test=card["test_file"], id=card["id_column"])
+            return _call("First look at the training data: size, columns, text fields.", "inspect", code)
+        if _MARK.format(role="inspect") in last:
+            match = _TEXT_LINE.search(last_response)
+            text_columns = len(json.loads(match.group(1).replace("'", '"'))) if match else 0
+            solution = self._solution(spec_from_card(card, text_columns), seed)
+            think = (f"{card['metric']} is {'lower' if card['is_lower_better'] else 'higher'} better. "
+                     f"Train the {solution.name} model ({solution.family}) and write submission.csv.")
+            return _call(think, "solution", solution.code)
+        if _MARK.format(role="solution") in last and "[exit code 0" not in last_response:
+            code = FALLBACK.format(sample=card["sample_submission_file"])
+            return _call("The model failed; submit the sample submission instead.", "fallback", code)
+        if "<code>" in last:
+            return '<think>Check the score of submission.csv.</think>\n<tool_call>{"name": "score"}</tool_call>'
+        return "<think>Submit the scored submission.</think>\n<answer>submission.csv</answer>"
+
+    def _solution(self, spec: TaskSpec, seed: int | None):
+        from sandmle.synth.solutions import reference_solutions
+
+        candidates = [s for s in reference_solutions(spec) if s.strength == self.strength]
+        if not candidates:
+            raise ValueError(f"no {self.strength} reference solution for task {spec.id}")
+        digest = hashlib.sha1(f"{spec.id}/{seed}".encode()).digest()
+        return candidates[int.from_bytes(digest[:4], "big") % len(candidates)]
+
+    def sync_weights(self, model: Any) -> None:
+        raise UserError("the scripted policy has no weights to update")
+
+    def close(self) -> None:
+        """Nothing to release."""
