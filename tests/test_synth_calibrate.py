@@ -69,3 +69,12 @@ def result(**kw):
 ])
 def test_job_failures_are_one_line(kw, expected):
     assert _job_failure(result(**kw)) == expected
+
+
+def test_tier_entries_set_the_thresholds():
+    board = make_leaderboard(entries([0.5 + 0.01 * i for i in range(23)], invalid=3), is_lower_better=False)
+    tiers = board.tier_entries()
+    t = board.thresholds
+    assert [tiers[k].score for k in ("bronze", "silver", "gold")] == [t.bronze, t.silver, t.gold]
+    assert tiers["median"] == board.median_entry()
+    assert make_leaderboard(entries([0.5]), False).tier_entries() == {}

@@ -8,16 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
+from sklearn.metrics import roc_auc_score
+
+from sandmle.synth.calibrate import TIER_SUBMISSIONS_DIR
 from sandmle.synth.verify import CHECKS, check_no_answer_leak, check_oracle_gold, check_sample_below_median, \
     check_tiers_separable, check_no_duplicate_rows, \
     check_no_test_id_in_train, check_thresholds_monotone, verify, write_verification
 from sandmle.task import Lineage, TaskSpec, Thresholds, load_task, write_task
 
 
-def make_task(root: Path, thresholds=(0.66, 0.72, 0.78, 0.84), n_train=120, n_test=400, seed=0,
-              mutate=None) -> Path:
-    """A binary AUC task whose label follows x1 + noise; `mutate(public, private, frames)` breaks it."""
+TIER_NOISE = {"median": 0.9, "bronze": 0.5, "silver": 0.3, "gold": 0.12}
+
+
+def make_task(root: Path, thresholds=None, n_train=120, n_test=400, seed=0, mutate=None) -> Path:
+    """A binary AUC task whose label follows x1 + noise; `mutate(public, private, frames)` breaks it.
+
+    private/tiers/ holds one submission per tier, noisier copies of the oracle; by default
+    the thresholds are their scores."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n_train + n_test, 2))
     logit = 2.0 * x[:, 0]
@@ -29,9 +36,13 @@ def make_task(root: Path, thresholds=(0.66, 0.72, 0.78, 0.84), n_train=120, n_te
     test = pd.DataFrame({"id": ids[n_train:], "x1": x[n_train:, 0].round(6), "x2": x[n_train:, 1].round(6)})
     answers = pd.DataFrame({"id": ids[n_train:], "target": y[n_train:]})
     oracle = pd.DataFrame({"id": ids[n_train:], "target": prob[n_train:].round(6)})
-    median = pd.DataFrame({"id": ids[n_train:], "target": (prob[n_train:] + rng.normal(0, 0.35, n_test)).clip(0, 1).round(6)})
+    shared = rng.normal(0, 1, n_test)        # the tiers err on the same rows, as real models do
+    tiers = {tier: pd.DataFrame({"id": ids[n_train:], "target": (prob[n_train:] + noise * shared).clip(0, 1).round(6)})
+             for tier, noise in TIER_NOISE.items()}
+    if thresholds is None:
+        thresholds = tuple(round(roc_auc_score(y[n_train:], tiers[t]["target"]), 5) for t in TIER_NOISE)
     sample = pd.DataFrame({"id": ids[n_train:], "target": 0.5})
-    frames = {"train": train, "test": test, "answers": answers, "oracle": oracle, "median": median, "sample": sample}
+    frames = {"train": train, "test": test, "answers": answers, "oracle": oracle, "sample": sample, **tiers}
     spec = TaskSpec(id="hand-made-0", title="Hand made", modality="tabular", metric="auc", is_lower_better=False,
                     id_column="id", target_columns=("target",), thresholds=Thresholds(*thresholds),
                     train_rows=n_train, test_rows=n_test,
@@ -46,7 +57,9 @@ def make_task(root: Path, thresholds=(0.66, 0.72, 0.78, 0.84), n_train=120, n_te
         (public / "description.md").write_text("# Hand made\nPredict the target.\n")
         frames["answers"].to_csv(private / "answers.csv", index=False)
         frames["oracle"].to_csv(private / "oracle.csv", index=False)
-        frames["median"].to_csv(private / MEDIAN_SUBMISSION_FILE, index=False)
+        (private / TIER_SUBMISSIONS_DIR).mkdir()
+        for tier in TIER_NOISE:
+            frames[tier].to_csv(private / TIER_SUBMISSIONS_DIR / f"{tier}.csv", index=False)
 
     write_task(root, spec, fill)
     return root
@@ -152,10 +165,32 @@ def test_invalid_sample_submission_fails(tmp_path):
 
 
 def test_tiers_closer_than_the_bootstrap_noise_fail(tmp_path):
-    result = check_tiers_separable(load_task(make_task(tmp_path / "t", thresholds=(0.66, 0.72, 0.73, 0.84))))
+    wide = load_task(make_task(tmp_path / "w"))
+    assert check_tiers_separable(wide).passed
+    t = wide.spec.thresholds
+    close = load_task(make_task(tmp_path / "c", thresholds=(t.median, t.bronze, t.bronze + 0.001, t.gold)))
+    result = check_tiers_separable(close)
     assert not result.passed and "bronze-silver" in result.reason
-    wide = check_tiers_separable(load_task(make_task(tmp_path / "w")))
-    assert wide.passed
+
+
+def test_unpaired_noise_is_the_stricter_bar(tmp_path):
+    m = load_task(make_task(tmp_path / "w")).spec.thresholds.median
+    # gaps of 0.016: above the paired noise (~0.008 here), below the median's own (~0.028)
+    task = load_task(make_task(tmp_path / "t", thresholds=(m, m + 0.016, m + 0.032, m + 0.048)))
+    paired = check_tiers_separable(task, paired=True)
+    unpaired = check_tiers_separable(task, paired=False)
+    assert paired.passed and not unpaired.passed
+    assert "unpaired bootstrap std" in unpaired.reason
+
+
+def test_missing_tier_submissions_fail(tmp_path):
+    def drop(public, private, frames):
+        pass
+
+    root = make_task(tmp_path / "t", mutate=drop)
+    (root / "private" / TIER_SUBMISSIONS_DIR / "silver.csv").unlink()
+    result = check_tiers_separable(load_task(root))
+    assert not result.passed and "silver" in result.reason
 
 
 def test_bootstrap_std_shrinks_with_more_test_rows(tmp_path):
@@ -163,6 +198,6 @@ def test_bootstrap_std_shrinks_with_more_test_rows(tmp_path):
 
     small = load_task(make_task(tmp_path / "s", n_test=100))
     large = load_task(make_task(tmp_path / "l", n_test=1600))
-    std_small, used = bootstrap_std(small, small.private_dir / MEDIAN_SUBMISSION_FILE, 100)
-    std_large, _ = bootstrap_std(large, large.private_dir / MEDIAN_SUBMISSION_FILE, 100)
+    std_small, used = bootstrap_std(small, small.private_dir / TIER_SUBMISSIONS_DIR / "median.csv", 100)
+    std_large, _ = bootstrap_std(large, large.private_dir / TIER_SUBMISSIONS_DIR / "median.csv", 100)
     assert used == 100 and std_large < std_small / 2

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from sandmle.task import TASK_FILE, Task, TaskSpec, Thresholds, load_task, write_json_atomic
 
 LEADERBOARD_FILE = "leaderboard.csv"
-MEDIAN_SUBMISSION_FILE = "median_submission.csv"   # the submission whose score sits at the median
+TIER_SUBMISSIONS_DIR = "tiers"    # private/tiers/<tier>.csv: the submission that sets each threshold
 SUBMISSION_FILE = "submission.csv"
 LEADERBOARD_COLUMNS = ("name", "family", "strength", "score", "valid", "wall_s", "reason")
 MIN_VALID = 10            # fewer valid scores than this gives no meaningful medal ranks
@@ -84,6 +84,18 @@ class Leaderboard:
             return None
         target = self.thresholds.median
         return min(self.valid_entries, key=lambda e: (abs(e.score - target), e.name))
+
+    def tier_entries(self) -> dict[str, Entry]:
+        """The entry whose score sets each threshold: the medal-rank entries and the entry
+        nearest the median (empty without thresholds)."""
+        from sandmle.leaderboard import medal_ranks
+
+        if self.thresholds is None:
+            return {}
+        valid = self.valid_entries
+        gold, silver, bronze = medal_ranks(len(valid))
+        return {"median": self.median_entry(), "bronze": valid[bronze - 1], "silver": valid[silver - 1],
+                "gold": valid[gold - 1]}
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -179,9 +191,9 @@ def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = Non
                      min_valid: int = MIN_VALID, runs_dir: Path | None = None) -> Leaderboard:
     """Run the reference population on a staged task folder and build its leaderboard.
 
-    Writes private/leaderboard.csv and private/median_submission.csv (the submission of the
-    entry nearest the median, used by verification's bootstrap), and, when the medal rule
-    applies, the thresholds into task.json. `executor` submits the jobs (share one across
+    Writes private/leaderboard.csv and, when the medal rule applies, the thresholds into
+    task.json and private/tiers/<tier>.csv: the submission of the entry that sets each
+    threshold (verification's paired bootstrap resamples them). `executor` submits the jobs (share one across
     tasks so the pool's workers stay busy); by default one thread per solution.
     """
     task_dir = Path(task_dir)
@@ -204,9 +216,11 @@ def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = Non
         futures = [ex.submit(run_solution, task, s, pool, limits, runs, kept) for s in solutions]
         board = make_leaderboard([f.result() for f in futures], task.spec.is_lower_better, min_valid)
         board.write_csv(task.private_dir / LEADERBOARD_FILE)
-        median = board.median_entry()
-        if median is not None:
-            _copy_atomic(kept / f"{_safe(median.name)}.csv", task.private_dir / MEDIAN_SUBMISSION_FILE)
+        tiers = board.tier_entries()
+        if tiers:
+            (task.private_dir / TIER_SUBMISSIONS_DIR).mkdir(exist_ok=True)
+            for tier, entry in tiers.items():
+                _copy_atomic(kept / f"{_safe(entry.name)}.csv", task.private_dir / TIER_SUBMISSIONS_DIR / f"{tier}.csv")
             write_thresholds(task_dir, board.thresholds)
         return board
     finally:

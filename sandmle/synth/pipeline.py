@@ -291,14 +291,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 def generate_planned(planned: PlannedTask, seeds: dict):
-    """Generate a planned task with its final id `<seed>-<domain>-<k>`."""
-    from sandmle.synth.generated import generate_task
+    """Generate a planned task with its final id `<seed>-<domain>-<k>`.
+
+    The domain is drawn first by amplification; generating with the same random seed draws
+    the same domain again, so the id can be set before the data is made."""
+    from sandmle.synth.amplify import amplify
+    from sandmle.synth.generated import generate_task, task_rng
 
     dna = seeds[planned.seed_id]
-    generated = generate_task(dna, planned.random_seed)
-    task_id = task_id_for(dna.id, generated.domain, planned.index)
-    if generated.spec.id != task_id:
-        generated = generate_task(dna, planned.random_seed, task_id=task_id)
+    amplified, _ = amplify(dna, task_rng(dna, planned.random_seed))
+    task_id = task_id_for(dna.id, amplified.domain, planned.index)
+    generated = generate_task(dna, planned.random_seed, task_id=task_id)
+    if generated.domain != amplified.domain:
+        raise RuntimeError(f"generation of {task_id} drew domain {generated.domain!r}, "
+                           f"amplification drew {amplified.domain!r}")
     return generated
 
 

@@ -6,9 +6,10 @@ task folder; each returns pass/fail with a one-line reason:
 - thresholds_monotone: median < bronze < silver < gold, strictly, in the metric's direction.
 - sample_below_median: the sample submission scores strictly worse than the median.
 - oracle_gold: the noise-free oracle prediction (private/oracle.csv) reaches gold.
-- tiers_separable: each gap between adjacent thresholds exceeds the metric's bootstrap
-  standard deviation on the test rows (for the leaderboard's median submission), so a
-  medal means more than luck in the test split.
+- tiers_separable: each gap between adjacent thresholds exceeds the bootstrap standard
+  deviation, over resamples of the test rows, of the score difference between the two
+  leaderboard entries that set those thresholds (paired; `paired=False` compares with the
+  median entry's own score noise instead), so a medal means more than luck in the split.
 - deterministic_regrade: grading the same submission twice gives the same result.
 - no_test_id_in_train: no test id appears in the training data.
 - no_answer_leak: the test data carries no target column, public/ holds no answers-like
@@ -102,29 +103,39 @@ def check_oracle_gold(task: Task) -> CheckResult:
                                 f"(tier {grade.tier})")
 
 
-def bootstrap_std(task: Task, submission_path: Path, resamples: int = BOOTSTRAP_RESAMPLES,
-                  seed: int = 0) -> tuple[float, int]:
-    """Standard deviation of the metric over bootstrap resamples of the test rows, and the
-    number of resamples where the metric was defined (AUC needs both classes)."""
+def bootstrap_scores(task: Task, submissions: dict[str, Path], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Metric of each submission on the same bootstrap resamples of the test rows.
+
+    Returns name -> scores, keeping only the resamples where the metric is defined for every
+    submission (AUC needs both classes), so the arrays stay paired."""
     from sandmle.errors import MetricError
     from sandmle.grading import metric_inputs
     from sandmle.metrics import compute
 
-    y_true, y_pred = metric_inputs(task, submission_path)
-    n = len(y_true)
+    inputs = {name: metric_inputs(task, path) for name, path in submissions.items()}
+    n = len(next(iter(inputs.values()))[0])
     rng = np.random.default_rng(seed)
-    scores = []
+    rows: list[list[float]] = []
     for _ in range(resamples):
         idx = rng.integers(0, n, size=n)
         try:
-            value = compute(task.spec.metric, _take(y_true, idx), _take(y_pred, idx), **task.spec.metric_params)
+            row = [compute(task.spec.metric, _take(y_true, idx), _take(y_pred, idx), **task.spec.metric_params)
+                   for y_true, y_pred in inputs.values()]
         except MetricError:
             continue
-        if math.isfinite(value):
-            scores.append(value)
-    if len(scores) < 2:
-        return math.nan, len(scores)
-    return float(np.std(scores, ddof=1)), len(scores)
+        if all(math.isfinite(v) for v in row):
+            rows.append(row)
+    table = np.array(rows, dtype=float).reshape(len(rows), len(inputs))
+    return {name: table[:, j] for j, name in enumerate(inputs)}
+
+
+def bootstrap_std(task: Task, submission_path: Path, resamples: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = 0) -> tuple[float, int]:
+    """Standard deviation of one submission's metric over bootstrap resamples of the test
+    rows, and the number of resamples where the metric was defined."""
+    scores = bootstrap_scores(task, {"s": submission_path}, resamples, seed)["s"]
+    return (float(np.std(scores, ddof=1)) if len(scores) >= 2 else math.nan), len(scores)
 
 
 def _take(values, idx):
@@ -133,30 +144,49 @@ def _take(values, idx):
     return [values[i] for i in idx]
 
 
-def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> CheckResult:
-    from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
+def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                          paired: bool = True) -> CheckResult:
+    """Each gap between adjacent thresholds must exceed the bootstrap noise on the test rows.
 
-    path = task.private_dir / MEDIAN_SUBMISSION_FILE
-    if not path.is_file():
-        return _fail("tiers_separable", f"private/{MEDIAN_SUBMISSION_FILE} is missing (calibrate first)")
-    std, used = bootstrap_std(task, path, resamples, seed)
-    if not math.isfinite(std):
+    paired (default): the noise of a gap is the standard deviation, over resamples of the
+    test rows, of the score difference between the two submissions that set the adjacent
+    thresholds (private/tiers/<tier>.csv): are these two entries ranked the same way on
+    most resamples? Unpaired: the standard deviation of the median submission's own score,
+    a much stricter bar, since two models' errors on the same rows largely cancel in the
+    difference.
+    """
+    from sandmle.synth.calibrate import TIER_SUBMISSIONS_DIR
+
+    folder = task.private_dir / TIER_SUBMISSIONS_DIR
+    paths = {tier: folder / f"{tier}.csv" for tier in ("median", "bronze", "silver", "gold")}
+    missing = [t for t, p in paths.items() if not p.is_file()]
+    if missing:
+        return _fail("tiers_separable", f"private/{TIER_SUBMISSIONS_DIR}/ lacks {', '.join(missing)} (calibrate first)")
+    scores = bootstrap_scores(task, paths, resamples, seed)
+    used = len(scores["median"])
+    if used < 2:
         return _fail("tiers_separable", f"metric undefined on {resamples - used} of {resamples} bootstrap resamples")
     t = task.spec.thresholds
-    gaps = {"median-bronze": abs(t.bronze - t.median), "bronze-silver": abs(t.silver - t.bronze),
-            "silver-gold": abs(t.gold - t.silver)}
-    name, smallest = min(gaps.items(), key=lambda kv: kv[1])
-    if smallest > std:
-        return _ok("tiers_separable", f"smallest gap {name} {smallest:.4g} > bootstrap std {std:.4g}")
-    return _fail("tiers_separable", f"gap {name} {smallest:.4g} <= bootstrap std {std:.4g} "
-                                    f"({used} resamples)")
+    value = {"median": t.median, "bronze": t.bronze, "silver": t.silver, "gold": t.gold}
+    unpaired = float(np.std(scores["median"], ddof=1))
+    margins = []
+    for low, high in (("median", "bronze"), ("bronze", "silver"), ("silver", "gold")):
+        gap = abs(value[high] - value[low])
+        noise = float(np.std(scores[high] - scores[low], ddof=1)) if paired else unpaired
+        margins.append((gap - noise, f"{low}-{high}", gap, noise))
+    margin, name, gap, noise = min(margins)
+    kind = "paired" if paired else "unpaired"
+    detail = f"{kind} bootstrap std {noise:.4g}, median's own std {unpaired:.4g}, {used} resamples"
+    if margin > 0:
+        return _ok("tiers_separable", f"tightest gap {name} {gap:.4g} > {detail}")
+    return _fail("tiers_separable", f"gap {name} {gap:.4g} <= {detail}")
 
 
 def check_deterministic_regrade(task: Task) -> CheckResult:
     from sandmle.grading import grade_submission
-    from sandmle.synth.calibrate import MEDIAN_SUBMISSION_FILE
+    from sandmle.synth.calibrate import TIER_SUBMISSIONS_DIR
 
-    path = task.private_dir / MEDIAN_SUBMISSION_FILE
+    path = task.private_dir / TIER_SUBMISSIONS_DIR / "median.csv"
     if not path.is_file():
         path = task.private_dir / ORACLE_FILE
     if not path.is_file():
