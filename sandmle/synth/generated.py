@@ -1,0 +1,91 @@
+"""A generated task in memory, before calibration: `generate_task(seed, random_seed)`.
+
+The procedural engine: amplify the seed (domain, mutations, micro sizes), generate data
+with a hidden rule, write the description. It needs no language model and is deterministic:
+the same (seed, random_seed) gives byte-identical files. `GeneratedTask.spec` carries
+placeholder thresholds (0, 0, 0, 0); calibration replaces them.
+
+`spec.train_rows` counts rows of train.csv; `spec.test_rows` counts rows of answers.csv
+(one per test id, or per pixel/token for long-format submissions).
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sandmle.synth.amplify import amplify
+from sandmle.synth.describe import describe
+from sandmle.synth.dna import TaskDNA
+from sandmle.synth.generators import generate_data
+from sandmle.synth.generators.common import to_csv
+from sandmle.task import Lineage, TaskSpec, Thresholds
+
+GENERATOR = "procedural"
+GENERATOR_VERSION = "1"
+RULE_FILE = "rule.md"
+ORACLE_FILE = "oracle.csv"
+
+
+@dataclass(frozen=True)
+class GeneratedTask:
+    spec: TaskSpec
+    dna: TaskDNA                       # the amplified DNA
+    domain: str
+    public_files: dict[str, bytes]     # path under public/ -> bytes
+    answers_csv: bytes
+    oracle_csv: bytes
+    hidden_rule: str
+    train_ids: tuple[str, ...]
+    test_ids: tuple[str, ...]
+
+    def write(self, public_dir: Path, private_dir: Path) -> None:
+        """Write public files, answers, oracle and rule (each file via a temporary name)."""
+        for rel, data in self.public_files.items():
+            _write_bytes(Path(public_dir) / rel, data)
+        _write_bytes(Path(private_dir) / "answers.csv", self.answers_csv)
+        _write_bytes(Path(private_dir) / ORACLE_FILE, self.oracle_csv)
+        _write_bytes(Path(private_dir) / RULE_FILE, self.hidden_rule.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def task_rng(seed: TaskDNA, random_seed: int) -> np.random.Generator:
+    """The generator's randomness: a function of the seed id and the random seed only."""
+    return np.random.default_rng([int(random_seed) & 0xFFFFFFFF, zlib.crc32(seed.id.encode("utf-8"))])
+
+
+def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
+                  domain: str | None = None) -> GeneratedTask:
+    """Amplify `seed`, generate its data and description (deterministic; see module doc)."""
+    rng = task_rng(seed, random_seed)
+    dna, bp = amplify(seed, rng, domain=domain)
+    data = generate_data(dna, bp, rng)
+    task_id = task_id or f"{seed.id}-{dna.domain}-{random_seed}"
+    sample_csv = to_csv(data.sample)
+    public = {"description.md": describe(dna, bp, data).encode("utf-8"),
+              "train.csv": to_csv(data.train), "test.csv": to_csv(data.test),
+              "sample_submission.csv": sample_csv}
+    public.update(data.files)
+    answers_csv = to_csv(data.answers)
+    spec = TaskSpec(
+        id=task_id, title=bp.title, modality=dna.modality, metric=dna.metric,
+        is_lower_better=dna.is_lower_better, id_column=bp.id_column,
+        target_columns=tuple(bp.target_columns), thresholds=Thresholds(0.0, 0.0, 0.0, 0.0),
+        train_rows=len(next(iter(data.train.values()))), test_rows=len(next(iter(data.answers.values()))),
+        lineage=Lineage(seed=seed.id, generator=GENERATOR, generator_version=GENERATOR_VERSION,
+                        random_seed=int(random_seed), dna=dna.to_json(), extra={"domain": dna.domain}),
+        domain=dna.domain, metric_params=dict(dna.metric_params), classes=tuple(bp.classes))
+    rule = (f"# Hidden rule of {task_id}\n\nSeed {seed.id}, domain {dna.domain}, random seed {random_seed}.\n\n"
+            f"{data.rule_text}")
+    return GeneratedTask(spec=spec, dna=dna, domain=dna.domain, public_files=public, answers_csv=answers_csv,
+                         oracle_csv=to_csv(data.oracle), hidden_rule=rule,
+                         train_ids=data.train_ids, test_ids=data.test_ids)

@@ -1,0 +1,92 @@
+"""Shared pieces of the generators: tables of formatted cells, CSV bytes, input parts.
+
+A `Table` is an ordered mapping column -> list of already formatted cells, written by
+`to_csv` with a fixed layout (comma separated, "\\n" line ends, quotes only where needed), so
+the same data always gives the same bytes. A `Part` is what one input modality contributes
+to a task: latent inputs the hidden rule reads (`latent`, one column per input), the columns
+and files an agent sees, and the documentation of those columns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Table = dict[str, list[str]]
+
+
+def to_csv(table: Table) -> bytes:
+    names = list(table)
+    if not names:
+        raise ValueError("a table needs at least one column")
+    rows = len(table[names[0]])
+    for name in names:
+        if len(table[name]) != rows:
+            raise ValueError(f"column {name!r} has {len(table[name])} cells, expected {rows}")
+    cols = [[_quote(c) for c in table[n]] if any(_needs_quote(c) for c in table[n]) else table[n] for n in names]
+    lines = [",".join(_quote(n) for n in names)]
+    lines += [",".join(row) for row in zip(*cols)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _needs_quote(cell: str) -> bool:
+    return "," in cell or '"' in cell or "\n" in cell
+
+
+def _quote(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if _needs_quote(cell) else cell
+
+
+def fmt(values: np.ndarray, decimals: int) -> list[str]:
+    """Fixed-decimal cells; NaN becomes an empty cell."""
+    values = np.asarray(values, dtype=float)
+    if decimals <= 0:
+        return ["" if v != v else str(int(v)) for v in np.round(values).tolist()]
+    spec = f".{decimals}f"
+    return ["" if v != v else format(v, spec) for v in values.tolist()]
+
+
+def fmt_proba(values: np.ndarray) -> list[str]:
+    return fmt(np.clip(values, 0.0, 1.0), 6)
+
+
+def fmt_value(values: np.ndarray) -> list[str]:
+    """Numbers with 6 significant digits (targets and predictions)."""
+    return [format(v, ".6g") for v in np.asarray(values, dtype=float).tolist()]
+
+
+@dataclass(frozen=True)
+class ColumnDoc:
+    """How description.md presents a column or a file set."""
+
+    name: str
+    meaning: str
+    unit: str = ""
+
+
+@dataclass
+class Part:
+    """One modality's contribution to a task (see the module doc)."""
+
+    latent: np.ndarray                          # (rows, inputs) float, all rows (train then test)
+    input_names: list[str]                      # names of latent inputs, for rule.md
+    columns: Table = field(default_factory=dict)        # visible columns, all rows
+    files: dict[str, bytes] = field(default_factory=dict)
+    docs: list[ColumnDoc] = field(default_factory=list)
+    group_effect: np.ndarray | None = None      # per-row additive effect of a group
+
+
+def ids_for(prefix: str, start: int, count: int, width: int = 5) -> list[str]:
+    if prefix:
+        return [f"{prefix}{i:0{width}d}" for i in range(start, start + count)]
+    return [str(i) for i in range(start, start + count)]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,150 @@
+"""Reference solutions: a population of >= 20 diverse scripts per task.
+
+`reference_solutions(spec)` returns scripts for the task's modality and metric kind: model
+families (constant, linear, polynomial and spline features, k-NN, trees, forests, extra
+trees, gradient boosting, SVM, MLP, naive Bayes, LDA, AdaBoost), hyperparameters from
+heavily regularised to flexible, and feature handling (one-hot vs ordinal categories, one
+column only, text n-grams of words or characters, image pixels / colour histograms / edge
+statistics, audio band energies / spectrogram slices). Some are deliberately weak. Each
+script reads ./input/ and writes ./submission.csv in the sample submission's layout
+(sandmle.synth.scripts); calibration runs them to build a leaderboard, and the scripted
+agent policy draws from them on any task folder.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sandmle.metrics.registry import METRICS
+from sandmle.synth import scripts
+from sandmle.task import TaskSpec
+
+STRENGTHS = ("weak", "medium", "strong")
+
+
+@dataclass(frozen=True)
+class Solution:
+    name: str
+    family: str
+    strength: str
+    code: str
+
+    def __post_init__(self) -> None:
+        if self.strength not in STRENGTHS:
+            raise ValueError(f"strength must be one of {STRENGTHS}, got {self.strength!r}")
+
+
+# (name, family, strength, model, params, feature overrides)
+_GENERAL = [
+    ("constant_prior", "constant", "weak", "constant", {}, {}),
+    ("one_feature_linear", "linear", "weak", "linear", {"C": 1.0}, {"tabular": "first_numeric", "image": "hist", "audio": "stats"}),
+    ("linear_C0.01", "linear", "weak", "linear", {"C": 0.01}, {}),
+    ("linear_C1", "linear", "medium", "linear", {"C": 1.0}, {}),
+    ("linear_numeric_only", "linear", "weak", "linear", {"C": 1.0}, {"tabular": "numeric", "image": "pixels", "audio": "bands"}),
+    ("poly2_C0.1", "linear", "medium", "poly2", {"C": 0.1}, {"image": "hist", "audio": "stats"}),
+    ("spline_C1", "linear", "strong", "spline", {"C": 1.0}, {"image": "hist", "audio": "bands"}),
+    ("knn_5", "knn", "medium", "knn", {"k": 5, "weights": "distance"}, {}),
+    ("knn_25", "knn", "weak", "knn", {"k": 25}, {}),
+    ("tree_depth3", "tree", "weak", "tree", {"depth": 3}, {}),
+    ("tree_full", "tree", "medium", "tree", {"depth": None}, {}),
+    ("forest_depth3_50", "forest", "weak", "forest", {"n": 50, "depth": 3}, {}),
+    ("forest_100", "forest", "strong", "forest", {"n": 100}, {}),
+    ("forest_300_leaf2", "forest", "strong", "forest", {"n": 300, "leaf": 2}, {"image": "all", "audio": "all"}),
+    ("forest_ordinal_200", "forest", "strong", "forest", {"n": 200}, {"tabular": "ordinal", "image": "pixels", "audio": "spectro"}),
+    ("extra_trees_300", "forest", "strong", "extra", {"n": 300}, {}),
+    ("gbm_100_d3", "boosting", "strong", "gbm", {"n": 100, "lr": 0.1, "depth": 3}, {}),
+    ("gbm_200_d2_lr0.05", "boosting", "strong", "gbm", {"n": 200, "lr": 0.05, "depth": 2, "subsample": 0.8}, {}),
+    ("hgb_200_lr0.05", "boosting", "strong", "hgb", {"n": 200, "lr": 0.05, "leaf": 8}, {}),
+    ("adaboost_100", "boosting", "medium", "adaboost", {"n": 100}, {}),
+    ("svm_rbf_C1", "svm", "medium", "svm", {"C": 1.0}, {}),
+    ("svm_rbf_C10", "svm", "strong", "svm", {"C": 10.0}, {"image": "hist", "audio": "bands"}),
+    ("mlp_32", "mlp", "medium", "mlp", {"units": 32, "alpha": 1e-2}, {}),
+    ("naive_bayes", "nb", "medium", "nb", {}, {}),
+    ("lda_shrinkage", "linear", "medium", "lda", {}, {}),
+]
+
+_TEXT = [
+    ("constant_prior", "constant", "weak", "constant", {}, {}),
+    ("length_linear", "linear", "weak", "linear", {"C": 1.0}, {"text": "length", "tabular": "none"}),
+    ("tabular_only_forest", "forest", "weak", "forest", {"n": 100}, {"text": "none"}),
+    ("nb_counts", "nb", "medium", "nb", {"alpha": 1.0}, {"text": "count1", "tabular": "none"}),
+    ("nb_tfidf_word12", "nb", "medium", "nb", {"alpha": 0.3}, {"text": "word12", "tabular": "none"}),
+    ("complement_nb_word1", "nb", "medium", "cnb", {"alpha": 0.5}, {"text": "word1", "tabular": "none"}),
+    ("nb_char", "nb", "medium", "nb", {"alpha": 0.3}, {"text": "char", "tabular": "none"}),
+    ("logreg_word1_C1", "linear", "medium", "linear", {"C": 1.0}, {"text": "word1"}),
+    ("logreg_word1_C10", "linear", "medium", "linear", {"C": 10.0}, {"text": "word1"}),
+    ("logreg_word12_C0.1", "linear", "weak", "linear", {"C": 0.1}, {"text": "word12"}),
+    ("logreg_word12_C10", "linear", "strong", "linear", {"C": 10.0}, {"text": "word12"}),
+    ("logreg_char_C10", "linear", "strong", "linear", {"C": 10.0}, {"text": "char"}),
+    ("logreg_counts12_C1", "linear", "medium", "linear", {"C": 1.0}, {"text": "count12"}),
+    ("linear_svm_word12", "svm", "strong", "linsvm", {"C": 0.5}, {"text": "word12"}),
+    ("linear_svm_char", "svm", "strong", "linsvm", {"C": 0.5}, {"text": "char"}),
+    ("ridge_classifier_word12", "linear", "medium", "ridgeclf", {"alpha": 1.0}, {"text": "word12"}),
+    ("sgd_huber_word12", "linear", "medium", "sgd", {"alpha": 1e-4}, {"text": "word12"}),
+    ("knn_10_word1", "knn", "weak", "knn", {"k": 10}, {"text": "word1"}),
+    ("tree_depth5_counts", "tree", "weak", "tree", {"depth": 5}, {"text": "count1"}),
+    ("forest_200_counts", "forest", "medium", "forest", {"n": 200}, {"text": "count1"}),
+    ("extra_trees_200_counts12", "forest", "medium", "extra", {"n": 200}, {"text": "count12"}),
+    ("gbm_100_counts", "boosting", "medium", "gbm", {"n": 100, "lr": 0.1, "depth": 3}, {"text": "count1"}),
+    ("mlp_32_word1", "mlp", "medium", "mlp", {"units": 32, "alpha": 1e-3}, {"text": "word1"}),
+]
+
+# On ordinal targets these regress the grade and round it; the others classify.
+_ORDINAL_REGRESS = {"linear_C1", "spline_C1", "gbm_200_d2_lr0.05", "forest_300_leaf2", "svm_rbf_C10",
+                    "logreg_word12_C10", "hgb_200_lr0.05"}
+
+_FEATURE_DEFAULTS = {"tabular": "onehot", "text": "word12", "image": "all", "audio": "all"}
+
+
+def _base_cfg(spec: TaskSpec) -> dict:
+    kind = METRICS[spec.metric].kind
+    cfg = {"id_column": spec.id_column, "kind": kind, "classes": list(spec.classes),
+           "k": int(spec.metric_params.get("k", 5)), "num_grades": len(spec.classes) if kind == "ordinal" else 0,
+           "log_target": spec.metric in ("rmsle", "mean_column_rmsle")}
+    if kind == "ordinal" and not spec.classes:
+        raise ValueError(f"task {spec.id}: an ordinal metric needs spec.classes (the grades)")
+    return cfg
+
+
+def _scaled_params(model: str, params: dict, spec: TaskSpec) -> dict:
+    """Fewer boosting rounds where each round fits one tree per class (keeps scripts < ~1 s)."""
+    classes = len(spec.classes)
+    if model in ("gbm", "adaboost") and classes > 3 and METRICS[spec.metric].kind != "multilabel_proba":
+        params = dict(params, n=max(30, params["n"] * 3 // classes))
+    return params
+
+
+def _script(cfg: dict, body: str) -> str:
+    json.dumps(cfg)       # settings must be plain data; repr() then reads back as Python
+    return f"CFG = {dict(sorted(cfg.items()))!r}\n{body}"
+
+
+def _population(spec: TaskSpec, rows: list) -> list[Solution]:
+    base = _base_cfg(spec)
+    out = []
+    for name, family, strength, model, params, overrides in rows:
+        cfg = dict(base, **_FEATURE_DEFAULTS, model=model, params=_scaled_params(model, params, spec))
+        cfg.update(overrides)
+        if cfg["kind"] == "ordinal":
+            cfg["ordinal"] = "regress" if name in _ORDINAL_REGRESS else "classify"
+        out.append(Solution(name, family, strength, _script(cfg, scripts.PREDICT)))
+    return out
+
+
+def has_text(spec: TaskSpec) -> bool:
+    dna = spec.lineage.dna or {}
+    if dna:
+        return dna.get("features", {}).get("text", 0) > 0
+    return spec.modality == "text"
+
+
+def reference_solutions(spec: TaskSpec) -> list[Solution]:
+    """>= 20 diverse solutions for the task (see module doc)."""
+    if spec.modality == "sequence":
+        from sandmle.synth.solutions_special import normalisation_solutions
+        return normalisation_solutions(spec)
+    if spec.modality == "image_to_image":
+        from sandmle.synth.solutions_special import denoising_solutions
+        return denoising_solutions(spec)
+    rows = _TEXT if has_text(spec) else _GENERAL
+    return _population(spec, rows)
