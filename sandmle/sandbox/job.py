@@ -18,13 +18,24 @@ INPUT_DIRNAME = "input"   # the public folder, as the job sees it: ./input/train
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 300.0          # wall clock, whole process tree (REFERENCE §5: 300 s/step)
-    memory_mb: int = 4096             # address space (RLIMIT_AS)
+    memory_mb: int = 4096             # address space the job may add to its worker's image (RLIMIT_AS)
     cpu_s: float | None = None        # RLIMIT_CPU; None = timeout_s + 1
     file_size_mb: int = 256           # RLIMIT_FSIZE
     open_files: int = 256             # RLIMIT_NOFILE
     processes: int = 64               # RLIMIT_NPROC for the job's uid
     threads: int = 1                  # OMP/OPENBLAS/MKL thread counts for the job
     output_bytes: int = 64 * 1024     # tail kept of stdout and of stderr
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_s", "memory_mb", "file_size_mb", "processes", "threads"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
+        if self.cpu_s is not None and self.cpu_s <= 0:
+            raise ValueError(f"Limits.cpu_s must be positive or None, got {self.cpu_s}")
+        if self.open_files < 8:
+            raise ValueError(f"Limits.open_files must be at least 8, got {self.open_files}")
+        if self.output_bytes < 0:
+            raise ValueError(f"Limits.output_bytes must be >= 0, got {self.output_bytes}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,10 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)   # extra variables (scrubbed env otherwise)
     seed: int | None = None           # seeds random/numpy in the job; None = fresh entropy
     name: str = "job"                 # label for logs and benchmark rows
+
+    def __post_init__(self) -> None:
+        if (self.code is None) == (self.script is None):
+            raise ValueError("a Job needs exactly one of code and script")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -141,8 +141,6 @@ class _Worker:
 
 
 def _check(job: Job) -> None:
-    if (job.code is None) == (job.script is None):
-        raise ValueError("a Job needs exactly one of code and script")
     if job.script is not None and not os.path.isfile(job.script):
         raise ValueError(f"script {job.script} is not a file")
     if job.public_dir is not None and not os.path.isdir(job.public_dir):

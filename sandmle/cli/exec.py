@@ -1,0 +1,121 @@
+"""`sandmle exec TASK_DIR SCRIPT.py`: run a script against a task in the sandbox, then grade
+the `submission.csv` it wrote.
+
+The script runs in a fresh work folder (kept with `--keep-work DIR`) with the task's public
+folder at `./input/`, isolated as the sandbox pool isolates agent code, in a one-off worker
+(nothing preloaded: the script pays its own imports, as a fresh `python` would).
+
+Exit codes: 0 the job succeeded and wrote a valid submission; 1 the job failed or its
+submission is missing or invalid; 2 a usage error (bad task folder, missing script).
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from sandmle.errors import UserError
+
+SUBMISSION = "submission.csv"
+SHOWN_LINES = 20
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("exec", help="run a script on a task in the sandbox and grade it")
+    parser.add_argument("task_dir", help="task folder (task.json, public/, private/)")
+    parser.add_argument("script", help="Python file to run as __main__")
+    parser.add_argument("--timeout-s", type=float, default=300.0, help="wall-clock limit (300)")
+    parser.add_argument("--memory-mb", type=int, default=4096, help="address-space budget (4096)")
+    parser.add_argument("--keep-work", metavar="DIR", help="work folder to use and keep")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_exec)
+
+
+def _submission_problem(path: Path) -> str | None:
+    """Why the job's submission cannot be graded (None when it is a regular file)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return f"the job wrote no {SUBMISSION}"
+    if not stat.S_ISREG(mode):
+        return f"{SUBMISSION} is not a regular file"     # a symlink or FIFO planted by the job
+    return None
+
+
+def run_exec(args) -> int:
+    from sandmle.sandbox import Job, Limits, run_job
+    from sandmle.task import load_task
+
+    task = load_task(args.task_dir)
+    script = Path(args.script)
+    if not script.is_file():
+        raise UserError(f"script {script} is not a file")
+    if args.timeout_s <= 0 or args.memory_mb <= 0:
+        raise UserError(f"--timeout-s and --memory-mb must be positive, got {args.timeout_s} "
+                        f"and {args.memory_mb}")
+    with tempfile.TemporaryDirectory(prefix="sandmle-exec-") as tmp:
+        work = Path(args.keep_work).resolve() if args.keep_work else Path(tmp) / "work"
+        if work.exists() and not work.is_dir():
+            raise UserError(f"--keep-work {work} exists and is not a folder")
+        job = Job(work_dir=str(work), public_dir=str(task.public_dir), script=str(script),
+                  limits=Limits(timeout_s=args.timeout_s, memory_mb=args.memory_mb),
+                  name=script.name)
+        result = run_job(job)
+        submission = work / SUBMISSION
+        problem = _submission_problem(submission)
+        grade = None
+        if problem is None:
+            from sandmle.grading import grade_submission
+
+            grade = grade_submission(task, submission)
+        report = {"task_id": task.id, "result": result.to_json(),
+                  "grade": grade.to_json() if grade is not None else None,
+                  "submission_problem": problem,
+                  "work_dir": str(work) if args.keep_work else None}
+    code = 0 if result.ok and grade is not None and grade.valid else 1
+    if args.json:
+        from sandmle.console import print_json
+
+        print_json(report)
+    else:
+        _print_human(result, grade, problem, report["work_dir"])
+    return code
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-SHOWN_LINES:])
+
+
+def _print_human(result, grade, problem: str | None, work_dir: str | None) -> None:
+    from rich.markup import escape
+
+    from sandmle.console import make_console
+
+    console = make_console()
+    if result.timed_out:
+        status = "[red]timed out[/red]"
+    elif result.memory_exceeded:
+        status = "[red]out of memory[/red]"
+    elif result.signal is not None:
+        status = f"[red]killed by signal {result.signal}[/red]"
+    else:
+        colour = "green" if result.exit_code == 0 else "red"
+        status = f"[{colour}]exit code {result.exit_code}[/{colour}]"
+    console.print(f"job: {status}, {result.wall_s:.2f} s wall, {result.cpu_s:.2f} s CPU, "
+                  f"isolation {result.isolation}")
+    for name, text in (("stdout", result.stdout_tail), ("stderr", result.stderr_tail)):
+        if text.strip():
+            console.print(f"--- {name} (last {SHOWN_LINES} lines) ---")
+            console.print(escape(_tail(text)))
+    if result.files_written:
+        console.print("files written: " + ", ".join(result.files_written))
+    if work_dir:
+        console.print(f"work folder kept: {work_dir}")
+    if grade is None:
+        console.print(f"grade: [red]none[/red] ({problem})")
+    elif grade.valid:
+        console.print(f"grade: score {grade.score} ({'lower' if grade.is_lower_better else 'higher'}"
+                      f" is better), tier [bold]{grade.tier}[/bold]")
+    else:
+        console.print(f"grade: [red]invalid submission[/red]: {escape(grade.reason or '')}")
