@@ -136,6 +136,12 @@ _REQUIRED = {
 }
 
 
+_OPTIONAL = {
+    "domain": str, "metric_params": dict, "classes": list, "train_file": str, "test_file": str,
+    "sample_submission_file": str, "format_version": int,
+}
+
+
 def _spec_problems(data: Any) -> list[str]:
     """Every problem with a task.json document, as short phrases."""
     if not isinstance(data, dict):
@@ -162,6 +168,22 @@ def _spec_problems(data: Any) -> list[str]:
         extra = set(thresholds) - set(TIERS)
         if extra:
             problems.append(f"thresholds has unknown keys {sorted(extra)}")
+    for key, kind in _OPTIONAL.items():
+        if key in data and (not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool))):
+            problems.append(f"{key!r} must be {kind.__name__}, got {type(data[key]).__name__}")
+    for key in ("target_columns", "classes"):
+        values = data.get(key)
+        if isinstance(values, list):
+            if not all(isinstance(v, str) and v for v in values):
+                problems.append(f"{key!r} must hold non-empty strings")
+            elif len(set(values)) != len(values):
+                problems.append(f"{key!r} has repeated names")
+    if isinstance(data.get("target_columns"), list) and data.get("id_column") in data["target_columns"]:
+        problems.append(f"id_column {data['id_column']!r} is also a target column")
+    for key in ("train_file", "test_file", "sample_submission_file"):
+        name = data.get(key)
+        if isinstance(name, str) and (not name or Path(name).is_absolute() or ".." in Path(name).parts):
+            problems.append(f"{key!r} must be a file name inside public/, got {name!r}")
     lineage = data.get("lineage")
     if isinstance(lineage, dict):
         for key in ("seed", "generator", "generator_version", "random_seed"):
@@ -263,7 +285,8 @@ def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Pa
     """Create the task folder `dest` atomically.
 
     `fill(public_dir, private_dir)` writes the data files into a staging folder beside
-    `dest`; task.json is written last, then the folder is renamed into place and validated.
+    `dest`; task.json is written last, the folder is validated, then renamed into place, so
+    neither a killed run nor an invalid task leaves a folder at `dest`.
     """
     dest = Path(dest)
     if dest.exists() and not overwrite:
@@ -276,6 +299,10 @@ def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Pa
         fill(staging / "public", staging / "private")
         write_json_atomic(staging / TASK_FILE, spec.to_json())
         os.chmod(staging, 0o755)
+        try:
+            load_task(staging)            # an invalid task never reaches `dest`
+        except UserError as exc:
+            raise UserError(str(exc).replace(str(staging), str(dest))) from None
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)
