@@ -35,10 +35,8 @@ from sandmle.task import TASK_FILE, load_task, write_json_atomic
 FUNNEL_FILE = "_funnel.json"
 REJECTED_FILE = "_rejected.jsonl"
 STAGING_DIR = ".staging"
-PRELOAD = ("numpy", "pandas", "scipy", "sklearn.linear_model", "sklearn.ensemble", "sklearn.tree",
-           "sklearn.neighbors", "sklearn.naive_bayes", "sklearn.svm", "sklearn.preprocessing",
-           "sklearn.feature_extraction.text", "sklearn.neural_network", "sklearn.pipeline",
-           "sklearn.impute", "sklearn.compose", "sklearn.decomposition", "PIL.Image")
+PRELOAD_EXTRA = ("sklearn.naive_bayes", "sklearn.neural_network", "sklearn.discriminant_analysis",
+                 "scipy.sparse", "scipy.io.wavfile", "PIL.Image")   # what reference solutions import
 
 
 @dataclass(frozen=True)
@@ -309,7 +307,7 @@ def generate_planned(planned: PlannedTask, seeds: dict):
 
 
 def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
-                 timeout_s: float) -> Outcome:
+                 timeout_s: float, population: Callable | None = None, min_valid: int | None = None) -> Outcome:
     """Generate, stage, calibrate, verify and file one task; failures become a rejected Outcome."""
     from sandmle.synth.calibrate import calibrate_folder, staged_spec
     from sandmle.synth.verify import verify, write_verification
@@ -333,8 +331,9 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
     generated.write(staged / "public", staged / "private")
     write_json_atomic(staged / TASK_FILE, staged_spec(spec).to_json())
     try:
-        board = calibrate_folder(staged, pool, executor=executor, timeout_s=timeout_s,
-                                 runs_dir=bank.staging / "runs")
+        board = calibrate_folder(staged, pool, population(spec) if population else None, executor=executor,
+                                 timeout_s=timeout_s, runs_dir=bank.staging / "runs",
+                                 **({} if min_valid is None else {"min_valid": min_valid}))
     except UserError as exc:        # the staged folder is not a valid task; a sandbox failure raises
         outcome = Outcome(**base, accepted=False, stage="calibrate", reason=_first_line(exc),
                           wall_s=time.perf_counter() - start)
@@ -387,10 +386,15 @@ def write_funnel(out_dir: Path, seed: int, funnel: Funnel) -> None:
 
 def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int | None = None,
                seed: int = 0, progress: bool = False, *, timeout_s: float = 30.0,
-               tasks_in_flight: int | None = None,
+               tasks_in_flight: int | None = None, population: Callable | None = None,
+               min_valid: int | None = None,
                on_outcome: Callable[[Outcome], None] | None = None) -> SynthReport:
-    """Attempt `num_tasks` tasks from the selected seeds into the bank `out_dir` (resumable)."""
-    from sandmle.sandbox.pool import Pool
+    """Attempt `num_tasks` tasks from the selected seeds into the bank `out_dir` (resumable).
+
+    `population(spec) -> [Solution]` replaces the reference population of
+    `sandmle.synth.solutions.reference_solutions` (with `min_valid`, the fewest valid scores
+    a leaderboard needs); `on_outcome` is called with each finished task."""
+    from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
     from sandmle.synth.seeds import select_seeds
 
     start = time.perf_counter()
@@ -409,7 +413,7 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
     bar = _progress_bar(progress, len(todo))
     try:
         if todo:
-            with Pool(num_workers=workers, preload=PRELOAD, isolate=True) as pool, \
+            with Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA, isolate=True) as pool, \
                     ThreadPoolExecutor(max_workers=4 * workers + 4, thread_name_prefix="solution") as jobs, \
                     ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="task") as tasks:
                 pending: set = set()
@@ -417,7 +421,8 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
                 try:
                     while queue or pending:
                         while queue and len(pending) < in_flight:
-                            pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s))
+                            pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s,
+                                                    population, min_valid))
                         completed, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in completed:
                             outcome = future.result()
