@@ -372,3 +372,22 @@ def test_property_multiclass_log_loss(data):
 def test_property_map_at_k(rows, k):
     actual, predicted = map(list, zip(*rows))
     assert_matches("map_at_k", actual, predicted, k=k)
+
+
+def test_map_at_k_single_label_arrays_match_formula():
+    rng = np.random.default_rng(18)
+    y = rng.integers(-1, 6, 300)  # -1: a row without a true label scores 0
+    p = rng.integers(-1, 6, (300, 7))  # duplicates and padding
+    for k in (1, 3, 5, 9):
+        want = ref_map_at_k([[v] if v >= 0 else [] for v in y.tolist()],
+                            [[v for v in row] for row in p.tolist()], k)
+        assert compute("map_at_k", y, p, k=k) == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("n", [50, 10_000])  # the quicksort and the radix-sort paths
+def test_spearman_signed_values_and_signed_zeros(n):
+    rng = np.random.default_rng(19)
+    y = rng.normal(size=n).round(1) * 1e3
+    y[:4] = [-0.0, 0.0, -0.0, 0.0]
+    p = -np.abs(rng.standard_cauchy(n))
+    assert_matches("spearman", y, p)

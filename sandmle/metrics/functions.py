@@ -38,27 +38,39 @@ def mae(y_true, y_pred) -> float:
     return s / n
 
 
-def _rmsle_of(a: np.ndarray, b: np.ndarray, name: str) -> float:
-    s = kernels.sum_squared_log_error(a, b)
-    if not isfinite(s):  # an input <= -1, NaN or infinite
-        inputs.raise_if_nonfinite(name, y_true=a, y_pred=b)
-        for role, x in (("y_true", a), ("y_pred", b)):
-            i = kernels.first_at_or_below(x, -1.0)
-            if i >= 0:
-                raise MetricError(f"{name}: {role}[{i}] is {x[i]}; values must be > -1")
-    return sqrt(s / a.shape[0])
+def _raise_log_domain(a: np.ndarray, b: np.ndarray, name: str) -> None:
+    """A squared-log-error sum came back NaN or inf: name the input <= -1 or non-finite."""
+    for role, x in (("y_true", a), ("y_pred", b)):
+        flat = x.reshape(-1)
+        i = kernels.first_nonfinite(flat)
+        rule = "values must be finite"
+        if i < 0:
+            i = kernels.first_at_or_below(flat, -1.0)
+            rule = "values must be > -1"
+        if i >= 0:
+            where = ", ".join(map(str, np.unravel_index(i, x.shape)))
+            raise MetricError(f"{name}: {role}[{where}] is {flat[i]}; {rule}")
 
 
 def rmsle(y_true, y_pred) -> float:
     a, b = inputs.paired_values(y_true, y_pred, "rmsle")
-    return _rmsle_of(a, b, "rmsle")
+    s = kernels.sum_squared_log_error(a, b)
+    if not isfinite(s):
+        _raise_log_domain(a, b, "rmsle")
+    return sqrt(s / a.shape[0])
 
 
 def mean_column_rmsle(y_true, y_pred) -> float:
     a, b = inputs.paired_columns(y_true, y_pred, "mean_column_rmsle")
-    a, b = np.asfortranarray(a), np.asfortranarray(b)  # columns contiguous
-    return sum(_rmsle_of(a[:, j], b[:, j], "mean_column_rmsle")
-               for j in range(a.shape[1])) / a.shape[1]
+    sums = np.empty(a.shape[1])
+    kernels.sum_squared_log_error_columns(a, b, sums)
+    n = a.shape[0]
+    total = 0.0
+    for s in sums.tolist():
+        if not isfinite(s):
+            _raise_log_domain(a, b, "mean_column_rmsle")
+        total += sqrt(s / n)
+    return total / len(sums)
 
 
 def r2(y_true, y_pred) -> float:
@@ -76,7 +88,7 @@ def spearman(y_true, y_pred) -> float:
     a, b = inputs.paired_values(y_true, y_pred, "spearman")
     if a.shape[0] < 2:
         raise MetricError("spearman: needs at least 2 rows")
-    inputs.raise_if_nonfinite("spearman", y_true=a, y_pred=b)
+    inputs.check_finite_pair(a, b, "spearman")
     rho = kernels.spearman(a, b)
     if rho != rho:
         role, x = ("y_true", a) if (a == a[0]).all() else ("y_pred", b)
@@ -181,10 +193,19 @@ def qwk(y_true, y_pred) -> float:
 def map_at_k(y_true, y_pred, k: int = 5) -> float:
     """Kaggle's MAP@K: a row's AP counts each correct prediction once, at its first rank
     within the top k, and divides by min(number of true labels, k)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise MetricError(f"map_at_k: k must be a positive integer, got {k!r}")
+    if type(k) is not int or k < 1:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise MetricError(f"map_at_k: k must be a positive integer, got {k!r}")
+        k = int(k)
+    if type(y_true) is np.ndarray and type(y_pred) is np.ndarray:
+        n = y_true.shape[0] if y_true.ndim == 1 else 0
+        if n and y_pred.ndim == 2 and y_pred.shape[0] == n:
+            try:  # one true code per row, both C-contiguous int64: no conversion needed
+                return kernels.average_precision_sum_single(y_true, y_pred, k) / n
+            except ValueError:  # another dtype or layout: the general path below
+                pass
     actual, predicted = ranking_tables(y_true, y_pred, "map_at_k")
-    return kernels.average_precision_sum(actual, predicted, int(k)) / actual.shape[0]
+    return kernels.average_precision_sum(actual, predicted, k) / actual.shape[0]
 
 
 FUNCTIONS = {
@@ -207,7 +228,8 @@ FUNCTIONS = {
 }
 
 
-PARAMS = {"map_at_k": {"k"}}
+PARAMS = {"map_at_k": frozenset({"k"})}
+_NO_PARAMS: frozenset = frozenset()
 
 
 def compute(name: str, y_true, y_pred, **params) -> float:
@@ -221,8 +243,8 @@ def compute(name: str, y_true, y_pred, **params) -> float:
     except KeyError:
         raise MetricError(f"unknown metric {name!r}; known: {', '.join(FUNCTIONS)}") from None
     if params:
-        unknown = set(params) - PARAMS.get(name, set())
-        if unknown:
+        if not params.keys() <= PARAMS.get(name, _NO_PARAMS):
+            unknown = set(params) - PARAMS.get(name, _NO_PARAMS)
             raise MetricError(f"{name}: unknown parameter(s) {sorted(unknown)}; "
                               f"accepted: {sorted(PARAMS.get(name, ())) or 'none'}")
         return fn(y_true, y_pred, **params)

@@ -59,6 +59,15 @@ def raise_if_nonfinite(name: str, **arrays: np.ndarray) -> None:
             raise MetricError(f"{name}: {role}[{i}] is {x[i]}; values must be finite")
 
 
+def check_finite_pair(a: np.ndarray, b: np.ndarray, name: str) -> None:
+    """Raise naming the first NaN or infinity in a (y_true) or b (y_pred), both flat."""
+    i = kernels.first_nonfinite_pair(a, b)
+    if i >= 0:
+        role, x = ("y_true", a) if i < a.shape[0] else ("y_pred", b)
+        i %= a.shape[0]
+        raise MetricError(f"{name}: {role}[{i}] is {x[i]}; values must be finite")
+
+
 def check_binary(y: np.ndarray, name: str, role: str = "y_true") -> None:
     """Every value of y (flat float64) is 0 or 1."""
     i = kernels.first_not_binary(y)

@@ -1,0 +1,176 @@
+"""`sandmle bench kernels [--json] [--sizes 100,10000,1000000]`: every metric of
+sandmle.metrics.compute timed against its scikit-learn / scipy reference (MAP@K against
+Kaggle's pure-Python mapk) on the same inputs in the same run.
+
+Each time is the best of several repeats of a loop sized to last about 20 ms, which keeps
+the numbers steady on a shared machine; the whole run takes about a minute on 2 cores.
+Goals: at n=100 every metric at least 50x faster than its reference; at n=1e6 at least
+1.5x, and 5x for the label-handling metrics (accuracy, F1, kappa, MCC, log losses).
+`--json` prints {"rows": [{"metric", "n", "ours_s", "baseline_s", "ratio"}, ...]}.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+SIZES = (100, 10_000, 1_000_000)
+LABEL_HANDLING = {"accuracy", "f1_macro", "f1_micro", "qwk", "mcc", "log_loss",
+                  "multiclass_log_loss"}
+LOOP_S = 0.02  # length of one timed loop
+REPEATS = 5
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("kernels", help="metric kernels vs scikit-learn / scipy")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="comma-separated row counts (default: %(default)s)")
+    parser.set_defaults(handler=run)
+
+
+def goal(metric: str, n: int) -> float | None:
+    """The speed-up over the reference this benchmark expects, or None."""
+    if n <= 100:
+        return 50.0
+    if n >= 1_000_000:
+        return 5.0 if metric in LABEL_HANDLING else 1.5
+    return None
+
+
+def _mapk(actual, predicted, k):
+    """Kaggle's mapk (ml_metrics), the reference for map_at_k."""
+    total = 0.0
+    for a, p in zip(actual, predicted):
+        p = p[:k]
+        score = hits = 0.0
+        for i, label in enumerate(p):
+            if label in a and label not in p[:i]:
+                hits += 1.0
+                score += hits / (i + 1.0)
+        total += score / min(len(a), k) if a else 0.0
+    return total / len(actual)
+
+
+def cases(n: int, seed: int = 0) -> list[tuple]:
+    """(metric, y_true, y_pred, params, reference_name, reference_fn) for n rows."""
+    import numpy as np
+    import scipy.stats
+    import sklearn.metrics as skm
+
+    rng = np.random.default_rng(seed)
+    binary = rng.integers(0, 2, n)
+    binary[:2] = [0, 1]
+    proba = rng.random(n)
+    multi = rng.integers(0, 2, (n, 4))
+    multi[:2] = [[0] * 4, [1] * 4]
+    multi_p = rng.random((n, 4))
+    classes = rng.integers(0, 5, n)
+    class_p = rng.random((n, 5))
+    class_p /= class_p.sum(axis=1, keepdims=True)
+    y, p = rng.random(n) * 10, rng.random(n) * 10
+    y2, p2 = rng.random((n, 2)) * 10, rng.random((n, 2)) * 10
+    la, lb = rng.integers(0, 5, n), rng.integers(0, 5, n)
+    rank_true = rng.integers(0, 10, n)
+    rank_pred = rng.integers(0, 10, (n, 5))
+    rank_true_lists = [[v] for v in rank_true.tolist()]
+    rank_pred_lists = rank_pred.tolist()
+    return [
+        ("auc", binary, proba, {}, "roc_auc_score", lambda: skm.roc_auc_score(binary, proba)),
+        ("mean_column_auc", multi, multi_p, {}, "roc_auc_score (macro)",
+         lambda: skm.roc_auc_score(multi, multi_p)),
+        ("log_loss", binary, proba, {}, "log_loss", lambda: skm.log_loss(binary, proba)),
+        ("multiclass_log_loss", classes, class_p, {}, "log_loss",
+         lambda: skm.log_loss(classes, class_p, labels=range(5))),
+        ("rmse", y, p, {}, "root_mean_squared_error",
+         lambda: skm.root_mean_squared_error(y, p)),
+        ("rmsle", y, p, {}, "root_mean_squared_log_error",
+         lambda: skm.root_mean_squared_log_error(y, p)),
+        ("mean_column_rmsle", y2, p2, {}, "root_mean_squared_log_error",
+         lambda: skm.root_mean_squared_log_error(y2, p2)),
+        ("mae", y, p, {}, "mean_absolute_error", lambda: skm.mean_absolute_error(y, p)),
+        ("accuracy", la, lb, {}, "accuracy_score", lambda: skm.accuracy_score(la, lb)),
+        ("f1_macro", la, lb, {}, "f1_score macro",
+         lambda: skm.f1_score(la, lb, average="macro")),
+        ("f1_micro", la, lb, {}, "f1_score micro",
+         lambda: skm.f1_score(la, lb, average="micro")),
+        ("qwk", la, lb, {}, "cohen_kappa_score",
+         lambda: skm.cohen_kappa_score(la, lb, weights="quadratic")),
+        ("map_at_k", rank_true, rank_pred, {"k": 5}, "Kaggle mapk (Python)",
+         lambda: _mapk(rank_true_lists, rank_pred_lists, 5)),
+        ("mcc", la, lb, {}, "matthews_corrcoef", lambda: skm.matthews_corrcoef(la, lb)),
+        ("spearman", y, p, {}, "scipy spearmanr", lambda: scipy.stats.spearmanr(y, p)),
+        ("r2", y, p, {}, "r2_score", lambda: skm.r2_score(y, p)),
+    ]
+
+
+def best_time_s(fn) -> float:
+    """Best per-call time over REPEATS loops, each about LOOP_S long."""
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    number = max(1, int(LOOP_S / max(once, 1e-7)))
+    repeats = REPEATS if once < 0.5 else 2
+    best = once
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def measure(sizes) -> list[dict]:
+    import warnings
+
+    from sandmle.metrics import compute
+
+    rows = []
+    for n in sizes:
+        for metric, y_true, y_pred, params, ref_name, ref in cases(n):
+            ours_s = best_time_s(lambda: compute(metric, y_true, y_pred, **params))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                baseline_s = best_time_s(ref)
+            rows.append({"metric": metric, "n": n, "ours_s": ours_s,
+                         "baseline_s": baseline_s, "ratio": baseline_s / ours_s,
+                         "baseline": ref_name})
+    return rows
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def run(args) -> int:
+    from sandmle.errors import UserError
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    if not sizes or min(sizes) < 10:
+        raise UserError(f"--sizes needs row counts of at least 10, got {args.sizes!r}")
+    rows = measure(sizes)
+    if args.json:
+        keys = ("metric", "n", "ours_s", "baseline_s", "ratio")
+        print(json.dumps({"rows": [{k: row[k] for k in keys} for row in rows]}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="metric kernels: sandmle vs reference (best of repeats)")
+    for column in ("metric", "n", "ours", "baseline", "reference", "ratio", "goal"):
+        table.add_column(column, justify="left" if column in ("metric", "reference") else "right")
+    for row in rows:
+        target = goal(row["metric"], row["n"])
+        ok = target is None or row["ratio"] >= target
+        table.add_row(row["metric"], f"{row['n']:,}", _fmt_s(row["ours_s"]),
+                      _fmt_s(row["baseline_s"]), row["baseline"],
+                      f"[{'green' if ok else 'red'}]{row['ratio']:.1f}x[/]",
+                      "" if target is None else f">= {target:g}x")
+    Console().print(table)
+    return 0
