@@ -9,7 +9,8 @@ Isolated:  the worker unshares its PID namespace for one fork, so the job is PID
 Plain:     worker -> job (own session, limits, same uid as the worker).
 
 One fork per job on purpose: forking the warm image costs ~10-25 ms here (page tables),
-and a copy-on-write child that forks again pays that twice.
+and a copy-on-write child that forks again pays that twice. The worker forks each job's
+process ahead of time (`spare_main`), while idle, and hands it the job through a pipe.
 
 Setup failures are reported on a control pipe (`error ...`) before the agent's code runs;
 the job closes its end of that pipe first, so the code cannot forge a report. The code runs
@@ -23,6 +24,7 @@ import atexit
 import builtins
 import io
 import os
+import pickle
 import random
 import signal
 import sys
@@ -68,6 +70,25 @@ def _stdio(out_fd: int, err_fd: int, ctl_fd: int) -> None:
     os.dup2(err_fd, 2)
     os.closerange(3, ctl_fd)
     os.closerange(ctl_fd + 1, 1 << 20)
+
+
+def spare_main(go_fd: int, out_fd: int, err_fd: int, ctl_fd: int) -> NoReturn:
+    """A process forked ahead of its job: waits for a pickled (ChildSpec, RootPlan or None)
+    on `go_fd`, then becomes the job. End of file without data: exit quietly."""
+    try:
+        isolate.die_with_parent()
+        chunks = []
+        while chunk := os.read(go_fd, 1 << 16):
+            chunks.append(chunk)
+        os.close(go_fd)
+        if not chunks:
+            os._exit(0)
+        spec, plan = pickle.loads(b"".join(chunks))
+    except BaseException as exc:
+        _fail(ctl_fd, "waiting for the job", exc)
+    if plan is not None:
+        isolated_child(spec, plan, out_fd, err_fd, ctl_fd)
+    plain_child(spec, out_fd, err_fd, ctl_fd)
 
 
 def isolated_child(spec: ChildSpec, plan: isolate.RootPlan, out_fd: int, err_fd: int,

@@ -66,8 +66,10 @@ DEFAULT_PRELOAD = (
     "sklearn.preprocessing", "sklearn.metrics", "sklearn.tree", "sklearn.neighbors",
     "sklearn.svm", "sklearn.pipeline", "sklearn.impute", "sklearn.compose",
     "sklearn.decomposition", "sklearn.feature_extraction.text",
+    "sandmle.sandbox.warmup:warm_sklearn",
 )
 TORCH_PRELOAD = DEFAULT_PRELOAD + ("torch", "torch.nn")
+# Entries are module names; "module:function" also calls a warm-up function (warmup.py).
 STARTUP_TIMEOUT_S = 300.0
 GRACE_S = 30.0           # beyond the job's own timeout before a silent worker is replaced
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])

@@ -22,6 +22,7 @@ import importlib
 import json
 import math
 import os
+import pickle
 import select
 import shutil
 import signal
@@ -65,6 +66,17 @@ class _Tail:
 
 
 @dataclass(frozen=True)
+class _Spare:
+    """A forked process waiting for its job on the `go_w` pipe, and its capture pipes."""
+
+    pid: int
+    go_w: int
+    out_r: int
+    err_r: int
+    ctl_r: int
+
+
+@dataclass(frozen=True)
 class _Outcome:
     status: int              # wait status of the job
     cpu_s: float
@@ -86,6 +98,7 @@ class Worker:
             (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix))
         self.root_dir = tempfile.mkdtemp(prefix="sandmle-root-")
         self.running: int | None = None
+        self.spare: _Spare | None = None
         self.mode, self.reason = RLIMITS, "isolation switched off (isolate=False)"
         if isolate_jobs:
             self.reason = isolate.unavailable_reason()
@@ -111,13 +124,15 @@ class Worker:
         return None
 
     def close(self) -> None:
+        self._discard_spare()
         shutil.rmtree(self.root_dir, ignore_errors=True)
 
     def on_term(self, signum, frame) -> None:
-        """SIGTERM from the pool: take the running job down with this worker."""
-        if self.running is not None:
-            self._kill(self.running)
-        self.close()
+        """SIGTERM from the pool: take the running job (and the spare) down with this worker."""
+        for pid in (self.running, self.spare.pid if self.spare else None):
+            if pid is not None:
+                self._kill(pid)
+        shutil.rmtree(self.root_dir, ignore_errors=True)
         os._exit(0)
 
     def _kill(self, pid: int) -> None:
@@ -138,6 +153,39 @@ class Worker:
             if self.mode == NAMESPACES and os.getpid() == self.pid:
                 isolate.setns(self.pid_ns_fd, isolate.CLONE_NEWPID)   # ... then undone
 
+    def refill(self) -> None:
+        """Fork the next job's process now, while idle, so a job does not wait for the fork."""
+        if self.spare is None:
+            self.spare = self._fork_spare()
+
+    def _fork_spare(self) -> _Spare:
+        go_r, go_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = self._fork()
+        if pid == 0:
+            try:
+                for fd in (go_w, out_r, err_r, ctl_r):
+                    os.close(fd)
+                child.spare_main(go_r, out_w, err_w, ctl_w)
+            finally:
+                os._exit(child.SETUP_FAILED_EXIT)
+        for fd in (go_r, out_w, err_w, ctl_w):
+            os.close(fd)
+        return _Spare(pid, go_w, out_r, err_r, ctl_r)
+
+    def _discard_spare(self) -> None:
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return
+        os.close(spare.go_w)                  # end of file: the spare exits without running
+        os.waitpid(spare.pid, 0)
+        for fd in (spare.out_r, spare.err_r, spare.ctl_r):
+            os.close(fd)
+
     def execute(self, job: Job) -> JobResult:
         isolated = self.mode == NAMESPACES
         prepared = workdir.prepare(job, mount_input=isolated,
@@ -149,37 +197,32 @@ class Worker:
             image_bytes=address_space_bytes(),
             nproc_base=0 if isolated or os.geteuid() == 0 else count_user_tasks(os.getuid()),
             python_bin=self.python_bin, visible_dirs=self.python_dirs if isolated else None)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        ctl_r, ctl_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        plan = None
+        if isolated:
+            plan = isolate.RootPlan(
+                new_root=self.root_dir, python_dirs=self.python_dirs, work_dir=prepared.work_dir,
+                public_dir=os.path.realpath(job.public_dir) if job.public_dir else None,
+                uid=self.uid, gid=self.uid, tmp_mb=max(64, job.limits.file_size_mb))
+        payload = pickle.dumps((spec, plan))
+        self.refill()
+        spare, self.spare = self.spare, None
         start = time.monotonic()
-        pid = self._fork()
-        if pid == 0:
-            try:
-                if isolated:
-                    plan = isolate.RootPlan(
-                        new_root=self.root_dir, python_dirs=self.python_dirs,
-                        work_dir=prepared.work_dir,
-                        public_dir=os.path.realpath(job.public_dir) if job.public_dir else None,
-                        uid=self.uid, gid=self.uid, tmp_mb=max(64, job.limits.file_size_mb))
-                    child.isolated_child(spec, plan, out_w, err_w, ctl_w)
-                else:
-                    child.plain_child(spec, out_w, err_w, ctl_w)
-            finally:
-                os._exit(child.SETUP_FAILED_EXIT)
-        for fd in (out_w, err_w, ctl_w):
-            os.close(fd)
-        self.running = pid
+        self.running = spare.pid
         try:
-            outcome = self._supervise(pid, out_r, err_r, start, job.limits)
+            try:
+                _write_all(spare.go_w, payload)
+            except OSError as exc:
+                self._kill(spare.pid)
+                raise SandboxError(f"the job's process died before it started: {exc}") from exc
+            finally:
+                os.close(spare.go_w)
+            outcome = self._supervise(spare.pid, spare.out_r, spare.err_r, start, job.limits)
         finally:
             self.running = None
-            for fd in (out_r, err_r):
+            for fd in (spare.out_r, spare.err_r):
                 os.close(fd)
-        report = _read_available(ctl_r)
-        os.close(ctl_r)
+        report = _read_available(spare.ctl_r)
+        os.close(spare.ctl_r)
         errors = [line[6:] for line in report.splitlines() if line.startswith("error ")]
         if errors:
             raise SandboxError(errors[0])
@@ -241,6 +284,12 @@ class Worker:
                         out=tails[out_r], err=tails[err_r])
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _read_available(fd: int) -> str:
     os.set_blocking(fd, False)
     chunks = []
@@ -263,6 +312,14 @@ def _thread_names() -> list[str]:
     return names
 
 
+def preload(entry: str) -> None:
+    """Import a module, or with "module:function" import it and call the function."""
+    name, _, function = entry.partition(":")
+    module = importlib.import_module(name)
+    if function:
+        getattr(module, function)()
+
+
 def main(argv: list[str] | None = None) -> int:
     config = json.loads((argv if argv is not None else sys.argv[1:])[0])
     request_fd, reply_fd = os.dup(0), os.dup(1)
@@ -270,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(devnull, 0)
     os.dup2(2, 1)                 # stray prints go to stderr, never into the protocol
     try:
-        for name in config["preload"]:
-            importlib.import_module(name)
+        for entry in config["preload"]:
+            preload(entry)
     except Exception as exc:
         protocol.send(reply_fd, {"error": f"preloading failed: {type(exc).__name__}: {exc}"})
         return 1
@@ -279,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()                   # keep forked jobs' garbage collector off the shared pages
     worker = Worker(bool(config["isolate"]), request_fd)
     signal.signal(signal.SIGTERM, worker.on_term)
+    worker.refill()
     protocol.send(reply_fd, {"ready": True, "pid": worker.pid, "isolation": worker.mode,
                              "reason": worker.reason, "threads": _thread_names()})
     try:
@@ -294,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             protocol.send(reply_fd, reply)
+            worker.refill()
     finally:
         worker.close()
 
