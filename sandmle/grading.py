@@ -18,6 +18,7 @@ are rounded to 5 decimals, as MLE-bench does, before the tier is decided.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import os
@@ -121,7 +122,8 @@ def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.P
     spec = task.spec
     path = Path(submission_path)
     if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        what = ("is a folder, not a file" if path.is_dir() else
+                "is not a regular file" if path.exists() else "does not exist")
         return Grade.invalid(spec, path, f"submission {path} {what}", submission_exists=path.exists())
     try:
         score = score_submission(spec, task.answers_path, path)
@@ -176,8 +178,7 @@ def _read_answers(spec: TaskSpec, path: Path):
     """The answers table (trusted): a broken one is a bug in the task and raises UserError."""
     try:
         data = path.read_bytes()
-        header, rows = _parse_csv(data)
-        frame = _frame(header, rows, [spec.id_column, *spec.target_columns])
+        frame = _read_table(data, [spec.id_column, *spec.target_columns])
     except (OSError, InvalidSubmission) as exc:
         raise UserError(f"task {spec.id}: broken answers file {path}: {exc}") from None
     ids = frame[spec.id_column]
@@ -199,12 +200,14 @@ def _read_submission(spec: TaskSpec, path: Path, answers_size: int):
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidSubmission(f"cannot read submission: {exc.strerror or exc}") from None
-    header, rows = _parse_csv(data)
-    return _frame(header, rows, [spec.id_column, *spec.target_columns])
+    return _read_table(data, [spec.id_column, *spec.target_columns])
 
 
-def _parse_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file, cells stripped; blank lines are skipped."""
+def _read_table(data: bytes, expected: list[str]):
+    """A polars frame of the `expected` string columns of a CSV file (cells stripped, blank
+    lines skipped), after checking its bytes, its structure and its header."""
+    import polars as pl
+
     if not data.strip():
         raise InvalidSubmission("file is empty")
     if b"\x00" in data:
@@ -213,30 +216,46 @@ def _parse_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidSubmission(f"file is not UTF-8 text (invalid byte at offset {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[list[str]] = []
-    lines: list[int] = []
+    # The rows are acyclic lists; pausing the cycle collector while they pile up makes a
+    # 100k-row file parse several times faster (measured 781 -> 211 ms).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            rows.append([cell.strip() for cell in row])
-            lines.append(reader.line_num)
+        header, columns = _parse_csv(text, expected)
+        frame = pl.DataFrame({name: columns[name] for name in expected},
+                             schema={name: pl.String for name in expected})
+    finally:
+        if collecting:
+            gc.enable()
+    return frame.with_columns(pl.all().str.strip_chars())
+
+
+def _parse_csv(text: str, expected: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        rows = list(reader)
     except csv.Error as exc:
         raise InvalidSubmission(f"file is not valid CSV (line {reader.line_num}: {exc})") from None
+    widths = set(map(len, rows))
+    if 0 in widths or 1 in widths:       # blank lines
+        rows = [row for row in rows if row and (len(row) > 1 or row[0].strip())]
+        widths = set(map(len, rows))
     if not rows:
         raise InvalidSubmission("file is empty")
-    header, width = rows[0], len(rows[0])
-    for row, line in zip(rows[1:], lines[1:]):
-        if len(row) != width:
-            raise InvalidSubmission(f"line {line} has {len(row)} fields, the header has {width}")
-    return header, rows[1:]
+    header = [name.strip() for name in rows[0]]
+    _check_header(header, expected)
+    width = len(header)
+    if widths != {width}:
+        number, row = next((k, row) for k, row in enumerate(rows) if len(row) != width)
+        raise InvalidSubmission(f"record {number + 1} has {len(row)} fields, the header has {width}")
+    if len(rows) == 1:
+        raise InvalidSubmission("file has a header but no rows")
+    position = {name: j for j, name in enumerate(header)}
+    cells = list(zip(*rows[1:]))
+    return header, {name: list(cells[position[name]]) for name in expected}
 
 
-def _frame(header: list[str], rows: list[list[str]], expected: list[str]):
-    """A polars frame of string columns, after checking the header against `expected`."""
-    import polars as pl
-
+def _check_header(header: list[str], expected: list[str]) -> None:
     seen: set[str] = set()
     duplicated = sorted({name for name in header if name in seen or seen.add(name)})
     if duplicated:
@@ -250,11 +269,6 @@ def _frame(header: list[str], rows: list[list[str]], expected: list[str]):
         if extra:
             parts.append(f"unexpected columns: {_names(extra)}")
         raise InvalidSubmission(f"{'; '.join(parts)} (expected {_names(expected)})")
-    if not rows:
-        raise InvalidSubmission("file has a header but no rows")
-    columns = list(zip(*rows))
-    return pl.DataFrame({name: list(columns[header.index(name)]) for name in expected},
-                        schema={name: pl.String for name in expected})
 
 
 def _align(spec: TaskSpec, answers, submission):
@@ -268,14 +282,13 @@ def _align(spec: TaskSpec, answers, submission):
     duplicated = ids.filter(ids.is_duplicated()).unique(maintain_order=True).to_list()
     if duplicated:
         raise InvalidSubmission(f"duplicated ids: {_ids(duplicated)}")
-    expected = set(answers[key].to_list())
-    unknown = [i for i in ids.to_list() if i not in expected]
+    truth = answers[key]
+    unknown = ids.filter(~ids.is_in(truth.implode())).to_list()
     if unknown:
         raise InvalidSubmission(f"ids not in the test set: {_ids(unknown)}")
-    if len(ids) != len(expected):
-        present = set(ids.to_list())
-        missing = [i for i in answers[key].to_list() if i not in present]
-        raise InvalidSubmission(f"submission has {len(ids)} rows, expected {len(expected)}; "
+    if len(ids) != len(truth):
+        missing = truth.filter(~truth.is_in(ids.implode())).to_list()
+        raise InvalidSubmission(f"submission has {len(ids)} rows, expected {len(truth)}; "
                                 f"missing ids: {_ids(missing)}")
     order = answers.select(key).with_row_index("_answer_row")
     return order.join(submission, on=key, how="left").sort("_answer_row").drop("_answer_row")
