@@ -40,6 +40,9 @@ GENERATOR = "llm"
 GENERATOR_VERSION = "1"
 CALLS_LOG = "_llm_calls.jsonl"
 STAGING_DIR = ".staging-llm"
+# What generator scripts and reference solutions import, on top of the pool's default set.
+PRELOAD_EXTRA = ("scipy.stats", "sklearn.naive_bayes", "sklearn.neural_network", "sklearn.discriminant_analysis",
+                 "scipy.sparse")
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
     `pool`: a running `sandmle.sandbox.pool.Pool` to share; by default one is started."""
     from contextlib import nullcontext
 
-    from sandmle.synth.pipeline import PRELOAD, SynthReport, compute_funnel, read_funnel, read_outcomes, write_funnel
+    from sandmle.synth.pipeline import SynthReport, compute_funnel, read_funnel, read_outcomes, write_funnel
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -311,9 +314,9 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
     try:
         if todo:
             if pool is None:
-                from sandmle.sandbox.pool import Pool
+                from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
 
-                pool_cm = Pool(num_workers=workers, preload=PRELOAD, isolate=True)
+                pool_cm = Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA, isolate=True)
             else:
                 pool_cm = nullcontext(pool)
             with pool_cm as running, \
