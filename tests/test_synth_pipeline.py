@@ -82,3 +82,99 @@ def test_prepare_bank_clears_staging_and_refuses_another_seed(tmp_path):
     assert json.loads((tmp_path / FUNNEL_FILE).read_text())["random_seed"] == 3
     with pytest.raises(UserError, match="--seed 3"):
         _prepare_bank(tmp_path, seed=4)
+
+
+# ---- end to end, in a real sandbox pool ------------------------------------------------------
+
+FAST = ("constant_prior", "one_feature_linear", "linear_C0.01", "linear_C1", "linear_numeric_only",
+        "knn_5", "knn_25", "tree_depth3", "tree_full", "naive_bayes", "lda_shrinkage", "forest_depth3_50")
+SEEDS = "tabular-binary-accuracy,tabular-regression-mae"
+
+
+def fast_population(spec):
+    """A small, quick slice of the reference population, enough for a leaderboard in tests."""
+    from sandmle.synth.solutions import reference_solutions
+
+    return [s for s in reference_solutions(spec) if s.name in FAST]
+
+
+def expected_ids(num_tasks):
+    from sandmle.synth.pipeline import generate_planned, plan_tasks
+    from sandmle.synth.seeds import select_seeds
+
+    seeds = {d.id: d for d in select_seeds(SEEDS)}
+    return {generate_planned(p, seeds).spec.id for p in plan_tasks(list(seeds), num_tasks, 0)}
+
+
+def run(out, num_tasks, **kw):
+    from sandmle.synth.pipeline import synthesize
+
+    return synthesize(SEEDS, num_tasks, out, workers=1, seed=0, population=fast_population, min_valid=8, **kw)
+
+
+def test_synthesize_files_every_task_and_resumes(tmp_path):
+    from sandmle.synth.calibrate import LEADERBOARD_FILE, TIER_SUBMISSIONS_DIR
+    from sandmle.synth.pipeline import read_outcomes
+    from sandmle.task import iter_bank, load_task
+
+    bank = tmp_path / "bank"
+    report = run(bank, 2)
+    assert (report.planned, report.processed, report.skipped) == (2, 2, 0)
+    assert report.funnel.attempted == 2 and report.funnel.generated == 2
+    accepted = iter_bank(bank)
+    rejected = read_rejected(bank)
+    assert len(accepted) + len(rejected) == 2 and len(accepted) == report.funnel.accepted
+    assert {p.name for p in accepted} | {o.task_id for o in rejected} == expected_ids(2)
+    for folder in accepted:
+        task = load_task(folder)
+        t = task.spec.thresholds
+        assert len({t.median, t.bronze, t.silver, t.gold}) == 4
+        private = {p.name for p in (folder / "private").iterdir()}
+        assert {"answers.csv", "oracle.csv", "rule.md", LEADERBOARD_FILE, "verification.json",
+                TIER_SUBMISSIONS_DIR} <= private
+        verification = json.loads((folder / "private" / "verification.json").read_text())
+        assert verification["passed"] is True
+    for o in rejected:
+        assert o.reason and o.stage in ("calibrate", "verify")
+    assert not (bank / STAGING_DIR).exists()
+    funnel = json.loads((bank / FUNNEL_FILE).read_text())
+    assert funnel["attempted"] == 2 and funnel["random_seed"] == 0
+
+    again = run(bank, 2)                                 # everything finished: nothing to do
+    assert (again.processed, again.skipped) == (0, 2)
+    more = run(bank, 3)                                  # one more task, the first two skipped
+    assert (more.processed, more.skipped) == (1, 2)
+    assert len(read_outcomes(bank)) == 3 and more.funnel.attempted == 3
+
+
+def test_same_seed_gives_byte_identical_public_data(tmp_path):
+    from sandmle.synth.pipeline import generate_planned, plan_tasks
+    from sandmle.synth.seeds import select_seeds
+
+    seeds = {d.id: d for d in select_seeds(SEEDS)}
+    plan = plan_tasks(list(seeds), 4, seed=7)
+    first = [generate_planned(p, seeds) for p in plan]
+    second = [generate_planned(p, seeds) for p in plan_tasks(list(seeds), 4, seed=7)]
+    for a, b in zip(first, second):
+        assert a.spec.id == b.spec.id and a.public_files == b.public_files and a.answers_csv == b.answers_csv
+    other = generate_planned(plan_tasks(list(seeds), 1, seed=8)[0], seeds)
+    assert other.public_files["train.csv"] != first[0].public_files["train.csv"]
+
+
+def test_interrupted_run_records_nothing_half_done(tmp_path):
+    from sandmle.synth.pipeline import read_outcomes
+
+    bank = tmp_path / "bank"
+    seen = []
+
+    def stop_after_first(outcome):
+        seen.append(outcome)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(bank, 2, on_outcome=stop_after_first, tasks_in_flight=1)
+    assert not (bank / STAGING_DIR).exists()
+    assert not list(bank.glob(".*"))
+    assert read_outcomes(bank) == seen                    # the second task never started
+    resumed = run(bank, 2)
+    assert (resumed.skipped, resumed.processed) == (1, 1) and resumed.funnel.attempted == 2

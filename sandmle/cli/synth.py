@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of the run (default 0)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="wall-clock limit per reference solution (default 30)")
+    parser.add_argument("--separation", type=float, default=1.0, metavar="SIGMAS",
+                        help="adjacent medal thresholds must lie this many paired bootstrap standard "
+                             "deviations apart (default 1; 0 only asks for strict order)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(handler=run)
 
@@ -40,8 +43,10 @@ def run(args) -> int:
         raise UserError(f"--num-tasks must be >= 0, got {args.num_tasks}")
     if args.timeout <= 0:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
+    if args.separation < 0:
+        raise UserError(f"--separation must be >= 0, got {args.separation}")
     report = synthesize(args.seeds, args.num_tasks, args.out, workers=args.workers, seed=args.seed,
-                        progress=not args.json, timeout_s=args.timeout)
+                        progress=not args.json, timeout_s=args.timeout, separation_sigmas=args.separation)
     if args.json:
         from sandmle.console import print_json
 

@@ -307,7 +307,8 @@ def generate_planned(planned: PlannedTask, seeds: dict):
 
 
 def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
-                 timeout_s: float, population: Callable | None = None, min_valid: int | None = None) -> Outcome:
+                 timeout_s: float, population: Callable | None = None, min_valid: int | None = None,
+                 separation_sigmas: float = 1.0) -> Outcome:
     """Generate, stage, calibrate, verify and file one task; failures become a rejected Outcome."""
     from sandmle.synth.calibrate import calibrate_folder, staged_spec
     from sandmle.synth.verify import verify, write_verification
@@ -345,7 +346,7 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
                           wall_s=time.perf_counter() - start)
         bank.reject(staged, outcome)
         return outcome
-    results = verify(staged)
+    results = verify(staged, separation_sigmas=separation_sigmas)
     write_verification(staged, results)
     failed = [r for r in results if not r.passed]
     checks = tuple(r.to_json() for r in results)
@@ -387,13 +388,14 @@ def write_funnel(out_dir: Path, seed: int, funnel: Funnel) -> None:
 def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int | None = None,
                seed: int = 0, progress: bool = False, *, timeout_s: float = 30.0,
                tasks_in_flight: int | None = None, population: Callable | None = None,
-               min_valid: int | None = None,
+               min_valid: int | None = None, separation_sigmas: float = 1.0,
                on_outcome: Callable[[Outcome], None] | None = None) -> SynthReport:
     """Attempt `num_tasks` tasks from the selected seeds into the bank `out_dir` (resumable).
 
     `population(spec) -> [Solution]` replaces the reference population of
     `sandmle.synth.solutions.reference_solutions` (with `min_valid`, the fewest valid scores
-    a leaderboard needs); `on_outcome` is called with each finished task."""
+    a leaderboard needs); `separation_sigmas`: how many bootstrap standard deviations
+    adjacent thresholds must lie apart; `on_outcome` is called with each finished task."""
     from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
     from sandmle.synth.seeds import select_seeds
 
@@ -422,7 +424,7 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
                     while queue or pending:
                         while queue and len(pending) < in_flight:
                             pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s,
-                                                    population, min_valid))
+                                                    population, min_valid, separation_sigmas))
                         completed, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in completed:
                             outcome = future.result()

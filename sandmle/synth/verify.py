@@ -37,6 +37,7 @@ VERIFICATION_FILE = "verification.json"
 ORACLE_FILE = "oracle.csv"
 BOOTSTRAP_RESAMPLES = 200
 MAX_DUPLICATE_SHARE = 0.10
+SEPARATION_SIGMAS = 1.0   # adjacent thresholds must lie this many bootstrap std apart
 CHECKS = ("thresholds_monotone", "sample_below_median", "oracle_gold", "tiers_separable",
           "deterministic_regrade", "no_test_id_in_train", "no_answer_leak", "no_duplicate_rows")
 _ANSWER_NAME = re.compile(r"(answer|solution|ground[_-]?truth|private|oracle|hidden)", re.IGNORECASE)
@@ -145,7 +146,7 @@ def _take(values, idx):
 
 
 def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                          paired: bool = True) -> CheckResult:
+                          paired: bool = True, sigmas: float = SEPARATION_SIGMAS) -> CheckResult:
     """Each gap between adjacent thresholds must exceed the bootstrap noise on the test rows.
 
     paired (default): the noise of a gap is the standard deviation, over resamples of the
@@ -173,10 +174,11 @@ def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed
     for low, high in (("median", "bronze"), ("bronze", "silver"), ("silver", "gold")):
         gap = abs(value[high] - value[low])
         noise = float(np.std(scores[high] - scores[low], ddof=1)) if paired else unpaired
-        margins.append((gap - noise, f"{low}-{high}", gap, noise))
+        margins.append((gap - sigmas * noise, f"{low}-{high}", gap, noise))
     margin, name, gap, noise = min(margins)
     kind = "paired" if paired else "unpaired"
-    detail = f"{kind} bootstrap std {noise:.4g}, median's own std {unpaired:.4g}, {used} resamples"
+    times = "" if sigmas == 1 else f"{sigmas:g} x "
+    detail = f"{times}{kind} bootstrap std {noise:.4g} (median's own std {unpaired:.4g}, {used} resamples)"
     if margin > 0:
         return _ok("tiers_separable", f"tightest gap {name} {gap:.4g} > {detail}")
     return _fail("tiers_separable", f"gap {name} {gap:.4g} <= {detail}")
@@ -298,10 +300,12 @@ _CHECKS: dict[str, Callable[[Task], CheckResult]] = {
 }
 
 
-def verify(task_dir: Path, checks: tuple[str, ...] = CHECKS) -> list[CheckResult]:
+def verify(task_dir: Path, checks: tuple[str, ...] = CHECKS, *,
+           separation_sigmas: float = SEPARATION_SIGMAS) -> list[CheckResult]:
     """Run the named checks on a calibrated task folder, in order; every check runs.
 
-    A check that raises is a failed check naming the exception (a broken task is data)."""
+    A check that raises on a malformed file is a failed check naming the exception (a
+    broken task is data)."""
     task = load_task(task_dir)
     unknown = [c for c in checks if c not in _CHECKS]
     if unknown:
@@ -309,6 +313,9 @@ def verify(task_dir: Path, checks: tuple[str, ...] = CHECKS) -> list[CheckResult
     results = []
     for name in checks:
         try:
+            if name == "tiers_separable":
+                results.append(check_tiers_separable(task, sigmas=separation_sigmas))
+                continue
             results.append(_CHECKS[name](task))
         except (UserError, ValueError, KeyError, IndexError, OSError) as exc:
             # a malformed task file is a failed check; a bug elsewhere still raises
