@@ -217,3 +217,42 @@ def test_job_and_result_round_trip_json():
                        wall_s=0.1, cpu_s=0.05, stdout_tail="x", stderr_tail="",
                        files_written=("a",), isolation="namespaces")
     assert JobResult.from_json(result.to_json()) == result
+
+
+def test_common_library_calls_work_inside(tmp_path):
+    """joblib processes, multiprocessing, a python subprocess, matplotlib, polars."""
+    code = """
+import multiprocessing, os, subprocess, sys
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
+def square(v):
+    return v * v
+
+if __name__ == "__main__":
+    x = np.random.rand(60, 3)
+    y = (x[:, 0] > 0.5).astype(int)
+    print("rf", RandomForestClassifier(n_estimators=4, n_jobs=2).fit(x, y).score(x, y) > 0.5)
+    with multiprocessing.Pool(2) as p:
+        print("mp", p.map(square, range(4)))
+    print("sub", subprocess.run([sys.executable, "-c", "print(42)"], capture_output=True,
+                                text=True).stdout.strip())
+    import matplotlib.pyplot as plt
+    plt.plot([1, 2])
+    plt.savefig("plot.png")
+    import polars as pl
+    print("polars", pl.DataFrame({"a": [1, 2]}).select(pl.col("a").sum()).item())
+"""
+    with Pool(num_workers=1, preload=("numpy", "sklearn.ensemble", "polars")) as pool:
+        result = pool.run(Job(work_dir=str(tmp_path / "w"), code=code,
+                              limits=Limits(timeout_s=120.0)))
+    assert result.ok, result.stderr_tail
+    assert result.stdout_tail == "rf True\nmp [0, 1, 4, 9]\nsub 42\npolars 3\n"
+    assert result.files_written == ("plot.png",)
+
+
+def test_run_job_one_shot(tmp_path):
+    from sandmle.sandbox import run_job
+
+    result = run_job(Job(work_dir=str(tmp_path / "w"), code="import sys\nprint(sys.version_info[0])"))
+    assert result.ok and result.stdout_tail == "3\n"

@@ -68,3 +68,9 @@ def test_files_written_sees_symlinks_without_following(tmp_path):
 ])
 def test_is_memory_error(stderr, exit_code, expected):
     assert is_memory_error(stderr, exit_code) is expected
+
+
+def test_count_user_tasks_counts_this_process():
+    from sandmle.sandbox.limits import count_user_tasks
+
+    assert count_user_tasks(os.getuid()) >= 1
