@@ -139,7 +139,7 @@ STRATEGY_SCHEMA: dict[str, Any] = {
         "train_rows": {"type": "integer", "minimum": 50, "maximum": 200},
         "test_rows": {"type": "integer", "minimum": 50, "maximum": 2000},
         "features": {
-            "type": "array", "minItems": 2, "maxItems": 40,
+            "type": "array", "minItems": 1, "maxItems": 40,
             "items": {"type": "object", "additionalProperties": False,
                       "required": ["name", "type", "description"],
                       "properties": {"name": NAME,
