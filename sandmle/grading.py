@@ -221,7 +221,7 @@ def _read_table(data: bytes, expected: list[str]):
     collecting = gc.isenabled()
     gc.disable()
     try:
-        header, columns = _parse_csv(text, expected)
+        columns = _parse_csv(text, expected)
         frame = pl.DataFrame({name: columns[name] for name in expected},
                              schema={name: pl.String for name in expected})
     finally:
@@ -230,7 +230,8 @@ def _read_table(data: bytes, expected: list[str]):
     return frame.with_columns(pl.all().str.strip_chars())
 
 
-def _parse_csv(text: str, expected: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+def _parse_csv(text: str, expected: list[str]) -> dict[str, list[str]]:
+    """The `expected` columns of CSV text: every record as wide as the header."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         rows = list(reader)
@@ -252,7 +253,7 @@ def _parse_csv(text: str, expected: list[str]) -> tuple[list[str], dict[str, lis
         raise InvalidSubmission("file has a header but no rows")
     position = {name: j for j, name in enumerate(header)}
     cells = list(zip(*rows[1:]))
-    return header, {name: list(cells[position[name]]) for name in expected}
+    return {name: list(cells[position[name]]) for name in expected}
 
 
 def _check_header(header: list[str], expected: list[str]) -> None:
@@ -273,8 +274,6 @@ def _check_header(header: list[str], expected: list[str]) -> None:
 
 def _align(spec: TaskSpec, answers, submission):
     """The submission's rows in the answers' order; every id must appear exactly once."""
-    import polars as pl
-
     key = spec.id_column
     ids = submission[key]
     if (ids == "").any():
@@ -290,8 +289,9 @@ def _align(spec: TaskSpec, answers, submission):
         missing = truth.filter(~truth.is_in(ids.implode())).to_list()
         raise InvalidSubmission(f"submission has {len(ids)} rows, expected {len(truth)}; "
                                 f"missing ids: {_ids(missing)}")
-    order = answers.select(key).with_row_index("_answer_row")
-    return order.join(submission, on=key, how="left").sort("_answer_row").drop("_answer_row")
+    row = "__sandmle_answer_row__"
+    order = answers.select(key).with_row_index(row)
+    return order.join(submission, on=key, how="left").sort(row).drop(row)
 
 
 # -- converting cells to metric inputs -------------------------------------------------------
