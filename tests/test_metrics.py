@@ -391,3 +391,11 @@ def test_spearman_signed_values_and_signed_zeros(n):
     y[:4] = [-0.0, 0.0, -0.0, 0.0]
     p = -np.abs(rng.standard_cauchy(n))
     assert_matches("spearman", y, p)
+
+
+def test_rmsle_large_inputs_take_the_blocked_path():
+    rng = np.random.default_rng(20)
+    y, p = rng.random(100_003) * 50, rng.random(100_003) * 50
+    assert_matches("rmsle", y, p)
+    y2, p2 = rng.random((40_001, 3)) * 5, rng.random((40_001, 3)) * 5
+    assert_matches("mean_column_rmsle", y2, p2)

@@ -117,3 +117,14 @@ def test_missing_extension_names_the_build_command():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "make build" in out
+
+
+@pytest.mark.parametrize("n", [10, 100_000])  # the scalar and the blocked numpy-log paths
+def test_rmsle_rejects_values_at_or_below_minus_one(n):
+    y, p = np.ones(n), np.ones(n)
+    y[n - 3], p[n - 3] = -3.0, -2.0  # their log ratio alone would look finite
+    with pytest.raises(MetricError, match=rf"rmsle: y_true\[{n - 3}\] is -3.0; values must be > -1"):
+        compute("rmsle", y, p)
+    p[n - 3], y[n - 3] = np.nan, 1.0
+    with pytest.raises(MetricError, match=rf"y_pred\[{n - 3}\] is nan"):
+        compute("rmsle", y, p)

@@ -18,6 +18,7 @@ from sandmle.metrics.native import kernels
 from sandmle.metrics.ranking import ranking_tables
 
 EPS = 1e-15  # probability clip of Kaggle's log losses
+LOG_BLOCK = 1 << 15  # values per numpy log call in the RMSLE of large inputs
 
 
 def _regression_sum(name: str, kernel, y_true, y_pred) -> tuple[float, int]:
@@ -52,25 +53,45 @@ def _raise_log_domain(a: np.ndarray, b: np.ndarray, name: str) -> None:
             raise MetricError(f"{name}: {role}[{where}] is {flat[i]}; {rule}")
 
 
+def _squared_log_error_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-column sums of (log1p(a) - log1p(b))^2 for (n, k) arrays, NaN or inf where an
+    input is outside (-1, inf). Each squared error is log((1 + a) / (1 + b))^2; blocks of
+    rows go through numpy's vectorised log, and the blocks keep the scratch in cache."""
+    n, k = a.shape
+    sums = np.zeros(k)
+    rows = max(1, LOG_BLOCK // k)
+    scratch = np.empty(min(n, rows) * k)
+    a, b = a.reshape(-1), b.reshape(-1)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        x = scratch[:(stop - start) * k]
+        kernels.log_ratio_arguments(a[start * k:stop * k], b[start * k:stop * k], x)
+        np.log(x, out=x)
+        kernels.column_sum_squares(x.reshape(stop - start, k), sums)
+    return sums
+
+
 def rmsle(y_true, y_pred) -> float:
     a, b = inputs.paired_values(y_true, y_pred, "rmsle")
-    s = kernels.sum_squared_log_error(a, b)
+    n = a.shape[0]
+    if n <= LOG_BLOCK:
+        s = kernels.sum_squared_log_error(a, b)
+    else:
+        s = float(_squared_log_error_sums(a.reshape(n, 1), b.reshape(n, 1))[0])
     if not isfinite(s):
         _raise_log_domain(a, b, "rmsle")
-    return sqrt(s / a.shape[0])
+    return sqrt(s / n)
 
 
 def mean_column_rmsle(y_true, y_pred) -> float:
     a, b = inputs.paired_columns(y_true, y_pred, "mean_column_rmsle")
-    sums = np.empty(a.shape[1])
-    kernels.sum_squared_log_error_columns(a, b, sums)
     n = a.shape[0]
     total = 0.0
-    for s in sums.tolist():
+    for s in _squared_log_error_sums(a, b).tolist():
         if not isfinite(s):
             _raise_log_domain(a, b, "mean_column_rmsle")
         total += sqrt(s / n)
-    return total / len(sums)
+    return total / a.shape[1]
 
 
 def r2(y_true, y_pred) -> float:
