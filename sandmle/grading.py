@@ -121,10 +121,15 @@ def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.P
         task = load_task(task)
     spec = task.spec
     path = Path(submission_path)
-    if not path.is_file():
-        what = ("is a folder, not a file" if path.is_dir() else
-                "is not a regular file" if path.exists() else "does not exist")
-        return Grade.invalid(spec, path, f"submission {path} {what}", submission_exists=path.exists())
+    try:
+        is_file, exists, is_dir = path.is_file(), path.exists(), path.is_dir()
+    except (OSError, ValueError) as exc:      # a name too long, a NUL byte, no permission
+        return Grade.invalid(spec, path, f"cannot open submission {_show(str(path), 80)}: {exc}",
+                             submission_exists=False)
+    if not is_file:
+        what = ("is a folder, not a file" if is_dir else
+                "is not a regular file" if exists else "does not exist")
+        return Grade.invalid(spec, path, f"submission {path} {what}", submission_exists=exists)
     try:
         score = score_submission(spec, task.answers_path, path)
     except InvalidSubmission as exc:

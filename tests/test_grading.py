@@ -441,3 +441,9 @@ def test_medal_flags_follow_the_tier(score, flags):
     grade = Grade("t", True, score, None, tier_of(score, t, False), t, False, "s.csv")
     assert (grade.any_medal, grade.gold_medal, grade.silver_medal, grade.bronze_medal,
             grade.above_median) == flags
+
+
+@pytest.mark.parametrize("name", ["x" * 5000 + ".csv", "a\x00b.csv", "/dev/null"])
+def test_unopenable_paths_are_invalid_not_a_crash(make_task, name):
+    grade = grade_submission(make_task("auc"), name)
+    assert_invalid(grade)
