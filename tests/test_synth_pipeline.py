@@ -178,3 +178,20 @@ def test_interrupted_run_records_nothing_half_done(tmp_path):
     assert read_outcomes(bank) == seen                    # the second task never started
     resumed = run(bank, 2)
     assert (resumed.skipped, resumed.processed) == (1, 1) and resumed.funnel.attempted == 2
+
+
+def test_cli_checks_its_arguments(tmp_path, capsys):
+    from sandmle.cli import main
+
+    assert main(["synth", "--num-tasks", "2", "--out", str(tmp_path / "b"), "--workers", "0"]) == 2
+    assert main(["synth", "--num-tasks", "2", "--out", str(tmp_path / "b"), "--seeds", "no-such-seed"]) == 2
+    assert "no-such-seed" in capsys.readouterr().err
+
+
+def test_cli_json_reports_the_funnel(tmp_path, capsys):
+    from sandmle.cli import main
+
+    assert main(["synth", "--num-tasks", "0", "--seeds", SEEDS, "--out", str(tmp_path / "b"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["planned"] == 0 and data["funnel"]["attempted"] == 0
+    assert json.loads((tmp_path / "b" / FUNNEL_FILE).read_text())["random_seed"] == 0
