@@ -197,16 +197,16 @@ def make_task_from_csv(csv_path: str | Path, targets: str | Sequence[str], metri
                         f"(need {MIN_VALID_BASELINES}){': ' + reasons[0] if reasons else ''}")
     sample_name = next((e.name for e in entries if e.family == "constant" and e.valid), None)
     if metric == "spearman" or sample_name is None:
-        sample = _ramp_submission(test, plan)
+        sample, sample_kind = _ramp_submission(test, plan), "the row position, a placeholder"
     else:
-        sample = submissions[sample_name]
+        sample, sample_kind = submissions[sample_name], "a constant guess"
     board = medal_thresholds([e.score for e in valid], spec.is_lower_better)
     # Scores carry 5 decimals, so a median (a mean of two) needs 6: rounding is exact here,
     # and rounding is monotone, so the order of the thresholds is kept.
     thresholds = Thresholds(*(round(v, THRESHOLD_DECIMALS) for v in board.as_tuple()))
     spec = _replace(spec, thresholds=thresholds, lineage=_replace(
         spec.lineage, extra={**spec.lineage.extra, "leaderboard": [e.name for e in valid]}))
-    description = _description(spec, plan, csv_path, train, sample)
+    description = _description(spec, plan, csv_path, train, sample, sample_kind)
 
     def fill(public: Path, private: Path) -> None:
         _write_frame(public / spec.train_file, train)
@@ -544,7 +544,7 @@ def _write_leaderboard(path: Path, entries: list[Entry], is_lower_better: bool) 
     _write_table(path, (list(LEADERBOARD_COLUMNS), rows))
 
 
-def _description(spec: TaskSpec, plan: _Plan, csv_path: Path, train, sample) -> str:
+def _description(spec: TaskSpec, plan: _Plan, csv_path: Path, train, sample, sample_kind: str) -> str:
     import pandas as pd
 
     metric = METRICS[spec.metric]
@@ -556,7 +556,7 @@ def _description(spec: TaskSpec, plan: _Plan, csv_path: Path, train, sample) -> 
              "", "## Files", "",
              f"- `train.csv`: {spec.train_rows} rows with every column, including {targets}.",
              f"- `test.csv`: {spec.test_rows} rows with the same columns except {targets}.",
-             "- `sample_submission.csv`: a valid submission (a constant guess) in the expected format.",
+             f"- `sample_submission.csv`: a valid submission ({sample_kind}) in the expected format.",
              "", "## Columns", "", "| column | type | role |", "|---|---|---|"]
     for column in train.columns:
         kind = "number" if pd.api.types.is_numeric_dtype(train[column]) and not pd.api.types.is_bool_dtype(
