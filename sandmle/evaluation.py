@@ -1,0 +1,272 @@
+"""Evaluation reports: episodes -> an MLE-bench grading report with rates, CIs and a chart.
+
+`build_report(episodes, tasks)` gives one entry per episode with MLE-bench's per-run keys
+(competition_id, score, the four thresholds, medal flags, above_median, submission_exists,
+valid_submission, is_lower_better, created_at, submission_path), MLE-bench's totals
+(total_runs ... total_above_median), and on top: rates of valid submissions, above median,
+bronze, silver, gold and any medal with 95% Wilson intervals, mean reward, turns and wall
+time, the share of episode wall time spent in the sandbox, terminations, and per-task
+aggregates. `compare_reports(a, b)` compares two reports task by task and in totals.
+Files are written atomically; the chart is a matplotlib (Agg) PNG.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sandmle.task import Task, load_task
+
+Z_95 = 1.959963984540054
+RATE_KEYS = ("valid_submission", "above_median", "bronze_medal", "silver_medal", "gold_medal", "any_medal")
+TOTAL_KEYS = ("total_runs", "total_runs_with_submissions", "total_valid_submissions", "total_medals",
+              "total_gold_medals", "total_silver_medals", "total_bronze_medals", "total_above_median")
+TIER_ORDER = ("none", "above_median", "bronze", "silver", "gold")
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; (0, 1) when n == 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _entry(ep, task: Task | None, created_at: str) -> dict[str, Any]:
+    g = ep.final_grade
+    if g is not None:
+        t = g["thresholds"]
+        lower = g["is_lower_better"]
+    elif task is not None:
+        t = {"median": task.spec.thresholds.median, "bronze": task.spec.thresholds.bronze,
+             "silver": task.spec.thresholds.silver, "gold": task.spec.thresholds.gold}
+        lower = task.spec.is_lower_better
+    else:
+        t = {"median": None, "bronze": None, "silver": None, "gold": None}
+        lower = None
+    tier = g["tier"] if g is not None else "none"
+    valid = bool(g is not None and g["valid"])
+    return {
+        "competition_id": ep.task_id,
+        "score": g["score"] if g is not None else None,
+        "gold_threshold": t["gold"], "silver_threshold": t["silver"],
+        "bronze_threshold": t["bronze"], "median_threshold": t["median"],
+        "any_medal": tier in ("gold", "silver", "bronze"),
+        "gold_medal": tier == "gold", "silver_medal": tier == "silver", "bronze_medal": tier == "bronze",
+        "above_median": bool(g is not None and g.get("above_median", False)),
+        "submission_exists": bool(g is not None and g.get("submission_exists", True)),
+        "valid_submission": valid,
+        "is_lower_better": lower,
+        "created_at": created_at,
+        "submission_path": g["submission_path"] if g is not None else None,
+        "episode_id": ep.episode_id, "tier": tier, "reward": ep.reward, "num_turns": ep.num_turns,
+        "termination": ep.termination, "wall_s": ep.wall_s, "sandbox_s": ep.sandbox_s,
+        "format_rate": ep.format_rate,
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy: str | None = None,
+                 bank: str | None = None, run_wall_s: float | None = None,
+                 reward_scheme: str | None = None) -> dict[str, Any]:
+    """The grading report of a run (see the module docstring)."""
+    tasks = dict(tasks or {})
+    for ep in episodes:
+        if ep.task_id not in tasks and ep.final_grade is None and ep.task_root and Path(ep.task_root).is_dir():
+            tasks[ep.task_id] = load_task(ep.task_root)
+    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entries = [_entry(ep, tasks.get(ep.task_id), created_at) for ep in episodes]
+    n = len(entries)
+    totals = {
+        "total_runs": n,
+        "total_runs_with_submissions": sum(e["submission_exists"] for e in entries),
+        "total_valid_submissions": sum(e["valid_submission"] for e in entries),
+        "total_medals": sum(e["any_medal"] for e in entries),
+        "total_gold_medals": sum(e["gold_medal"] for e in entries),
+        "total_silver_medals": sum(e["silver_medal"] for e in entries),
+        "total_bronze_medals": sum(e["bronze_medal"] for e in entries),
+        "total_above_median": sum(e["above_median"] for e in entries),
+    }
+    rates = {}
+    for key in RATE_KEYS:
+        k = sum(e[key] for e in entries)
+        low, high = wilson_interval(k, n)
+        rates[key] = {"count": k, "n": n, "rate": k / n if n else None, "ci95_low": low, "ci95_high": high}
+    wall = sum(ep.wall_s for ep in episodes)
+    sandbox = sum(ep.sandbox_s for ep in episodes)
+    report = {
+        "policy": policy, "bank": bank, "created_at": created_at, "reward_scheme": reward_scheme,
+        "competition_reports": entries,
+        **totals,
+        "rates": rates,
+        "mean_reward": _mean([ep.reward for ep in episodes]),
+        "mean_turns": _mean([ep.num_turns for ep in episodes]),
+        "mean_wall_s": _mean([ep.wall_s for ep in episodes]),
+        "sandbox_share": sandbox / wall if wall > 0 else None,
+        "terminations": dict(sorted(Counter(ep.termination for ep in episodes).items())),
+        "run_wall_s": run_wall_s,
+        "episodes_per_min": 60.0 * n / run_wall_s if run_wall_s else None,
+        "tasks": _per_task(entries),
+    }
+    return report
+
+
+def _per_task(entries: list[dict]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for e in entries:
+        groups[e["competition_id"]].append(e)
+    out = {}
+    for task_id, group in sorted(groups.items()):
+        scores = [e["score"] for e in group if e["valid_submission"]]
+        out[task_id] = {
+            "episodes": len(group),
+            "is_lower_better": group[0]["is_lower_better"],
+            "mean_score": _mean(scores),
+            "best_tier": max((e["tier"] for e in group), key=TIER_ORDER.index),
+            "valid_rate": sum(e["valid_submission"] for e in group) / len(group),
+            "any_medal_rate": sum(e["any_medal"] for e in group) / len(group),
+            "mean_reward": _mean([e["reward"] for e in group]),
+        }
+    return out
+
+
+def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """B against A: per task score (positive = B better in the metric's direction), tier and
+    reward deltas; totals and rate deltas."""
+    tasks = {}
+    for task_id in sorted(set(a["tasks"]) | set(b["tasks"])):
+        ta, tb = a["tasks"].get(task_id), b["tasks"].get(task_id)
+        row: dict[str, Any] = {"in_a": ta is not None, "in_b": tb is not None}
+        if ta and tb:
+            sa, sb = ta["mean_score"], tb["mean_score"]
+            delta = None
+            if sa is not None and sb is not None:
+                delta = (sa - sb) if ta["is_lower_better"] else (sb - sa)
+            row.update(score_a=sa, score_b=sb, score_gain=delta,
+                       tier_a=ta["best_tier"], tier_b=tb["best_tier"],
+                       tier_steps=TIER_ORDER.index(tb["best_tier"]) - TIER_ORDER.index(ta["best_tier"]),
+                       reward_a=ta["mean_reward"], reward_b=tb["mean_reward"],
+                       reward_delta=_delta(ta["mean_reward"], tb["mean_reward"]))
+        tasks[task_id] = row
+    totals = {key: {"a": a[key], "b": b[key], "delta": b[key] - a[key]} for key in TOTAL_KEYS}
+    rates = {key: {"a": a["rates"][key]["rate"], "b": b["rates"][key]["rate"],
+                   "delta": _delta(a["rates"][key]["rate"], b["rates"][key]["rate"])} for key in RATE_KEYS}
+    common = [r for r in tasks.values() if r["in_a"] and r["in_b"]]
+    return {
+        "policy_a": a.get("policy"), "policy_b": b.get("policy"),
+        "tasks": tasks, "totals": totals, "rates": rates,
+        "mean_reward": {"a": a["mean_reward"], "b": b["mean_reward"],
+                        "delta": _delta(a["mean_reward"], b["mean_reward"])},
+        "tasks_better": sum(1 for r in common if (r["score_gain"] or 0) > 0),
+        "tasks_worse": sum(1 for r in common if (r["score_gain"] or 0) < 0),
+        "tasks_compared": len(common),
+    }
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
+    """Bar chart of the rates with their 95% intervals, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    labels = ["valid", "> median", "bronze", "silver", "gold", "any medal"]
+    rates = [report["rates"][k] for k in RATE_KEYS]
+    values = [r["rate"] or 0.0 for r in rates]
+    low = [v - r["ci95_low"] for v, r in zip(values, rates)]
+    high = [r["ci95_high"] - v for v, r in zip(values, rates)]
+    fig = Figure(figsize=(7, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    colors = ["#4c72b0", "#55a868", "#b87333", "#a8a9ad", "#d4af37", "#c44e52"]
+    ax.bar(labels, values, yerr=[low, high], capsize=4, color=colors)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of episodes (95% Wilson CI)")
+    ax.set_title(title or f"{report.get('policy')}: {report['total_runs']} episodes")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _rate_cell(r: dict) -> str:
+    if r["rate"] is None:
+        return "-"
+    return f"{100 * r['rate']:.0f}% [{100 * r['ci95_low']:.0f}, {100 * r['ci95_high']:.0f}]"
+
+
+def report_tables(report: dict[str, Any]) -> list:
+    """rich Tables: per task, then the totals with rates."""
+    from rich.table import Table
+
+    per_task = Table(title=f"{report.get('policy') or 'run'}: per task")
+    per_task.add_column("task", overflow="fold", min_width=24)
+    for col in ("episodes", "mean score", "best tier", "valid", "any medal", "mean reward"):
+        per_task.add_column(col, justify="right")
+    for task_id, row in report["tasks"].items():
+        per_task.add_row(task_id, str(row["episodes"]), _fmt(row["mean_score"], 5), row["best_tier"],
+                         f"{100 * row['valid_rate']:.0f}%", f"{100 * row['any_medal_rate']:.0f}%",
+                         _fmt(row["mean_reward"], 3))
+    totals = Table(title="totals (rates with 95% Wilson intervals)")
+    totals.add_column("measure")
+    totals.add_column("value", justify="right")
+    names = {"valid_submission": "valid submissions", "above_median": "above median",
+             "bronze_medal": "bronze", "silver_medal": "silver", "gold_medal": "gold", "any_medal": "any medal"}
+    totals.add_row("episodes", str(report["total_runs"]))
+    for key in RATE_KEYS:
+        totals.add_row(names[key], f"{report['rates'][key]['count']}  {_rate_cell(report['rates'][key])}")
+    totals.add_row("mean reward", _fmt(report["mean_reward"], 3))
+    totals.add_row("mean turns", _fmt(report["mean_turns"], 3))
+    totals.add_row("mean wall time (s)", _fmt(report["mean_wall_s"], 3))
+    share = report["sandbox_share"]
+    totals.add_row("sandbox share of wall time", "-" if share is None else f"{100 * share:.0f}%")
+    if report.get("episodes_per_min") is not None:
+        totals.add_row("episodes per minute", _fmt(report["episodes_per_min"], 3))
+    totals.add_row("terminations", ", ".join(f"{k} {v}" for k, v in report["terminations"].items()))
+    return [per_task, totals]
+
+
+def comparison_table(comparison: dict[str, Any]):
+    from rich.table import Table
+
+    table = Table(title=f"{comparison['policy_a']} (A) vs {comparison['policy_b']} (B)")
+    table.add_column("task", overflow="fold", min_width=24)
+    for col in ("score A", "score B", "gain", "tier A", "tier B", "reward A", "reward B"):
+        table.add_column(col, justify="right")
+    for task_id, row in comparison["tasks"].items():
+        if not (row["in_a"] and row["in_b"]):
+            table.add_row(task_id, *(["-"] * 7))
+            continue
+        table.add_row(task_id, _fmt(row["score_a"], 5), _fmt(row["score_b"], 5), _fmt(row["score_gain"], 3),
+                      row["tier_a"], row["tier_b"], _fmt(row["reward_a"], 3), _fmt(row["reward_b"], 3))
+    return table
+
