@@ -78,3 +78,54 @@ def test_tier_entries_set_the_thresholds():
     assert [tiers[k].score for k in ("bronze", "silver", "gold")] == [t.bronze, t.silver, t.gold]
     assert tiers["median"] == board.median_entry()
     assert make_leaderboard(entries([0.5]), False).tier_entries() == {}
+
+
+def _solution(name, code, family="linear", strength="medium"):
+    from sandmle.synth.solutions import Solution
+
+    return Solution(name, family, strength, code)
+
+
+WRITE = """
+import pandas as pd
+test = pd.read_csv("input/test.csv")
+pd.DataFrame({{"id": test["id"], "target": {expr}}}).to_csv("submission.csv", index=False)
+"""
+
+
+def test_calibrate_folder_runs_solutions_in_the_pool(make_task, tmp_path):
+    """Good, crashing, silent, invalid and hanging solutions: each becomes one leaderboard row."""
+    import json
+
+    from sandmle.sandbox.pool import Pool
+    from sandmle.synth.calibrate import LEADERBOARD_FILE, TIER_SUBMISSIONS_DIR, calibrate_folder
+    from sandmle.task import load_task
+
+    task = make_task("auc", n_test=40)
+    answers = __import__("pandas").read_csv(task.answers_path)
+    truth = dict(zip(answers["id"].astype(str), answers["target"]))
+    solutions = [_solution(f"blend_{k}", WRITE.format(expr=(
+        f"[({truth!r}[str(i)] * {k} + (i % 7) / 7 * (10 - {k})) / 10 for i in test['id']]"))) for k in range(10)]
+    solutions += [
+        _solution("crash", "raise ValueError('bad model')"),
+        _solution("silent", "print('nothing written')"),
+        _solution("out_of_range", WRITE.format(expr="2.0")),
+        _solution("hang", "import time\ntime.sleep(60)"),
+    ]
+    with Pool(num_workers=2, preload=("numpy", "pandas")) as pool:
+        board = calibrate_folder(task.root, pool, solutions, timeout_s=3.0, min_valid=8)
+    rows = {e.name: e for e in board.entries}
+    assert [rows[f"blend_{k}"].valid for k in range(10)] == [True] * 10
+    assert rows["blend_9"].score > rows["blend_0"].score
+    assert rows["crash"].reason.startswith("crashed (exit code 1)") and "bad model" in rows["crash"].reason
+    assert rows["silent"].reason == "wrote no submission.csv"
+    assert rows["out_of_range"].reason.startswith("invalid submission: probability")
+    assert rows["hang"].reason.startswith("timed out")
+    assert board.thresholds is not None
+    reloaded = load_task(task.root)
+    assert reloaded.spec.thresholds == board.thresholds             # written into task.json
+    assert (task.private_dir / LEADERBOARD_FILE).read_text() == board.to_csv()
+    for tier, entry in board.tier_entries().items():
+        saved = (task.private_dir / TIER_SUBMISSIONS_DIR / f"{tier}.csv").read_text()
+        assert saved.startswith("id,target")
+    assert json.loads((task.root / "task.json").read_text())["thresholds"]["gold"] == board.thresholds.gold
