@@ -53,7 +53,7 @@ class LLMConfig:
     max_retries: int = 1                 # Strategist, MLOps, Writer: answers re-asked after a rejection
     temperature: float = 0.7
     top_p: float = 0.95
-    max_new_tokens: int = 4096
+    max_new_tokens: int = 8192           # room for a reasoning model's <think> block and a script
     script_timeout_s: float = 120.0
     offline: bool = False                # answer only from the cache
 
@@ -126,6 +126,8 @@ class _Asker:
         self.keys.append(request_key(self.llm.model, messages, self.sampling))
         if generation.finish_reason == "error":
             raise RoleFailure(role, f"model call failed: {generation.error}")
+        if generation.finish_reason == "length":
+            raise RoleFailure(role, f"the answer was cut off at max_new_tokens={self.sampling.max_new_tokens}")
         return generation.text
 
 

@@ -7,7 +7,8 @@
   stderr tail and the check report, up to `max_repairs` times.
 - `mlops`: the files -> the grader configuration (metric from `sandmle.metrics.METRICS`,
   columns, classes), validated against the registry and the answers, then tried by scoring
-  the oracle and the sample submission with sandmle's own grader (host code only).
+  the oracle and the sample submission with sandmle's own grader. The role writes no code:
+  model-written code runs only in the sandbox, and grading is always sandmle's.
 - `writer`: the public facts -> description.md, rejected when it leaks the rule or answers.
 
 Every role gets `ask(messages, role) -> text`; a role that cannot produce an acceptable answer
@@ -28,7 +29,8 @@ from sandmle.metrics.registry import METRICS
 from sandmle.synth.dna import Quirks, Sizes, TaskDNA, stable_test_rows
 from sandmle.synth.llm import prompts
 from sandmle.synth.llm.leaks import HiddenRule, description_leaks
-from sandmle.synth.llm.schema import GRADER_SCHEMA, STRATEGY_SCHEMA, ParseError, extract_code, extract_json, schema_problems
+from sandmle.synth.llm.schema import (GRADER_SCHEMA, STRATEGY_SCHEMA, ParseError, extract_code, extract_json,
+                                     schema_problems, strip_thinking)
 
 Ask = Callable[[list[dict[str, str]], str], str]
 DATA_FILES = ("train.csv", "test.csv", "answers.csv", "oracle.csv", "sample_submission.csv")
@@ -217,18 +219,21 @@ def _mutated_quirks(dna: TaskDNA, mutations: dict[str, Any]) -> Quirks:
 
 def strategist(dna: TaskDNA, random_seed: int, ask: Ask, max_retries: int = 1) -> Strategy:
     messages = prompts.strategist_messages(dna, random_seed, stable_test_rows(dna), strategist_notes(dna))
+    problems: list[str] = []
+    text = ""
     for attempt in range(max_retries + 1):
+        if attempt:
+            messages = messages + [{"role": "assistant", "content": text}, prompts.retry_message(problems)]
         text = ask(messages, "strategist")
         try:
             plan = extract_json(text)
             problems = plan_problems(dna, plan)
         except ParseError as exc:
-            plan, problems = None, [str(exc)]
+            problems = [str(exc)]
         if not problems:
             break
-        if attempt == max_retries:
-            raise RoleFailure("strategist", f"plan rejected: {'; '.join(problems)[:300]}")
-        messages = messages + [{"role": "assistant", "content": text}, prompts.retry_message(problems)]
+    if problems:
+        raise RoleFailure("strategist", f"plan rejected: {'; '.join(problems)[:300]}")
     n_train, n_test = plan["train_rows"], plan["test_rows"]
     amplified = dataclasses.replace(dna, domain=plan["domain"], quirks=_mutated_quirks(dna, plan["mutations"]),
                                     sizes=Sizes(train=(n_train, n_train), test=(n_test, n_test), unit="row"))
@@ -489,24 +494,23 @@ def mlops(strategy: Strategy, script: Script, ask: Ask, max_retries: int = 1) ->
     values = {c: sorted(set(answers[c]))[:12] for c in answers.columns[1:]}
     head = answers.head(3).to_csv(index=False).strip()
     messages = prompts.mlops_messages(strategy.plan, strategy.dna, list(answers.columns), head, values, list(sample.columns))
+    problems: list[str] = []
+    text = ""
     for attempt in range(max_retries + 1):
+        if attempt:
+            messages = messages + [{"role": "assistant", "content": text}, prompts.retry_message(problems)]
         text = ask(messages, "mlops")
         try:
             config = extract_json(text)
-            problems = grader_problems(config, strategy, values)
+            problems = grader_problems(config, strategy, values) or _config_trial(config, strategy, script)
         except ParseError as exc:
-            config, problems = None, [str(exc)]
-        if not problems:
-            problems = _config_trial(config, strategy, script)
+            problems = [str(exc)]
         if not problems:
             return GraderConfig(metric=config["metric"], id_column=config["id_column"],
                                 target_columns=tuple(config["target_columns"]),
                                 classes=tuple(str(c) for c in config["classes"]),
                                 metric_params=dict(config["metric_params"]))
-        if attempt == max_retries:
-            raise RoleFailure("mlops", f"grader configuration rejected: {'; '.join(problems)[:300]}")
-        messages = messages + [{"role": "assistant", "content": text}, prompts.retry_message(problems)]
-    raise AssertionError("unreachable")
+    raise RoleFailure("mlops", f"grader configuration rejected: {'; '.join(problems)[:300]}")
 
 
 def _config_trial(config: dict[str, Any], strategy: Strategy, script: Script) -> list[str]:
@@ -547,24 +551,23 @@ def description_problems(text: str, strategy: Strategy, config: GraderConfig,
 
 
 def writer(strategy: Strategy, script: Script, config: GraderConfig, ask: Ask, max_retries: int = 1) -> str:
-    from sandmle.synth.llm.schema import strip_thinking
-
     answers = _read(script.out_dir / "answers.csv")
     sample_head = read_output(script.out_dir / "sample_submission.csv").decode("utf-8", "replace").splitlines()[:4]
     test_ids = list(answers[config.id_column])
     values = [v for c in config.target_columns for v in answers[c]]
     messages = prompts.writer_messages(strategy.plan, config.metric, [config.id_column, *config.target_columns],
                                        "\n".join(sample_head), script.train_rows, script.test_rows)
+    problems: list[str] = []
+    text = ""
     for attempt in range(max_retries + 1):
+        if attempt:
+            messages = messages + [{"role": "assistant", "content": text}, prompts.writer_repair("; ".join(problems))]
         text = ask(messages, "writer")
         body = _unfence(strip_thinking(text))
         problems = description_problems(body, strategy, config, test_ids, values)
         if not problems:
             return body.rstrip() + "\n"
-        if attempt == max_retries:
-            raise RoleFailure("writer", f"description rejected: {'; '.join(problems)[:300]}")
-        messages = messages + [{"role": "assistant", "content": text}, prompts.writer_repair("; ".join(problems))]
-    raise AssertionError("unreachable")
+    raise RoleFailure("writer", f"description rejected: {'; '.join(problems)[:300]}")
 
 
 def _unfence(text: str) -> str:
