@@ -212,6 +212,21 @@ def test_failed_requests_are_not_cached_and_offline_misses_fail(tmp_path):
     assert missing.finish_reason == "error" and "offline" in missing.error
 
 
+def test_a_truncated_answer_fails_its_role(tmp_path):
+    from sandmle.synth.llm.pipeline import _Asker
+    from sandmle.synth.llm.roles import RoleFailure
+
+    class Truncating(CountingPolicy):
+        def generate(self, conversations, sampling):
+            return [Generation(text="```python\nimport num", finish_reason="length") for _ in conversations]
+
+    llm = CachedPolicy("openai:m@http://x/v1", tmp_path / "cache", factory=lambda s: Truncating())
+    ask = _Asker(llm, SamplingParams(max_new_tokens=16), "seed#0")
+    with pytest.raises(RoleFailure, match="developer: the answer was cut off at max_new_tokens=16"):
+        ask(MESSAGES, "developer")
+    assert len(ask.keys) == 1
+
+
 # ---- grader configuration and script output checks -------------------------------------------
 
 def strategy(dna=BINARY, **changes) -> Strategy:
@@ -288,3 +303,34 @@ def test_layout_of_a_binary_plan():
     layout = layout_for(BINARY, plan())
     assert layout == Layout("order_id", ("basket_value", "items", "channel"), ("returned",), ("returned",), ())
     assert dataclasses.replace(layout).train_columns[-1] == "returned"
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+def args(**kw):
+    import argparse
+
+    base = dict(generator="llm", policy=None, cache=None, max_repairs=None, dry_run=False, seeds=None,
+                num_tasks=2, out="bank", seed=0, workers=1, timeout=30.0, json=False)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_model_flags_need_the_llm_generator():
+    from sandmle.synth.llm.command import check_flags
+
+    check_flags(args(policy="openai:m@http://x/v1"))
+    check_flags(args(generator="procedural"))
+    with pytest.raises(UserError, match="--policy, --dry-run only apply with --generator llm"):
+        check_flags(args(generator="procedural", policy="openai:m@http://x/v1", dry_run=True))
+
+
+def test_dry_run_prints_prompts_and_a_real_run_needs_a_policy(capsys, tmp_path):
+    from sandmle.synth.llm.command import run_llm
+
+    assert run_llm(args(dry_run=True, seeds="tabular-regression-mae", out=str(tmp_path / "bank"))) == 0
+    out = capsys.readouterr().out
+    assert out.count("strategist request") == 2 and "You are the Data Strategist" in out
+    assert not (tmp_path / "bank").exists()
+    with pytest.raises(UserError, match="needs --policy"):
+        run_llm(args(out=str(tmp_path / "bank")))

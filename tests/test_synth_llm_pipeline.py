@@ -244,6 +244,8 @@ def test_accepted_task_folder_loads_with_llm_lineage(first_run):
 def test_broken_script_is_repaired_and_leaky_description_rejected(first_run):
     root, _, report, server = first_run
     assert server.roles() == {"Data Strategist": 2, "ML Developer": 2, "MLOps Engineer": 1, "Technical Writer": 2}
+    retry = [b for b in server.requests if b["messages"][0]["content"].startswith("You are the Data Strategist")][1]
+    assert "$.train_rows: 20 is below minimum 50" in retry["messages"][-1]["content"]
     repair = [b for b in server.requests if b["messages"][0]["content"].startswith("You are the ML Developer")][1]
     feedback = repair["messages"][-1]["content"]
     assert "KeyError" in feedback and "transit_hourz" in feedback
