@@ -165,7 +165,12 @@ class Worker:
         ctl_r, ctl_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = self._fork()
+        try:
+            pid = self._fork()
+        except OSError:
+            for fd in (go_r, go_w, out_r, out_w, err_r, err_w, ctl_r, ctl_w):
+                os.close(fd)
+            raise
         if pid == 0:
             try:
                 for fd in (go_w, out_r, err_r, ctl_r):
