@@ -75,6 +75,7 @@ def write_chart(stats: BankStats, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = [("modality", stats.by_modality), ("domain", stats.by_domain),
               ("metric", stats.by_metric), ("train rows", stats.by_train_rows)]
@@ -88,6 +89,7 @@ def write_chart(stats: BankStats, path: Path) -> None:
         ax.barh(range(len(names)), values, color="#4c72b0")
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.invert_yaxis()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{title} ({stats.num_tasks} tasks)" if title != "funnel" else "funnel", fontsize=10)
         for i, v in enumerate(values):
             ax.text(v, i, f" {v}", va="center", fontsize=8)
