@@ -82,7 +82,7 @@ def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData) -> str:
     n_test = len(next(iter(data.test.values())))
     out = [f"# {bp.title}", "", "## Overview", ""]
     if dna.modality == "image_to_image":
-        out.append(f"{dom.organisation.capitalize()} scanned pages whose {dom.image_subject}s picked up stains, "
+        out.append(f"{dom.organisation.capitalize()} digitises its paper records, and the scans picked up stains, "
                    "speckle and fading. Learn from the noisy/clean pairs in train/ and train_cleaned/ to restore "
                    "the pages in test/.")
     elif dna.target_kind == "sequence":
@@ -99,10 +99,14 @@ def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData) -> str:
     out.append(f"- `test.csv`: {n_test} rows with the same columns, without the answer column(s).")
     for note in data.notes:
         out.append(f"- {note}")
+    for doc in data.docs:
+        if "/" in doc.name:
+            out.append(f"- `{doc.name}`: {doc.meaning}.")
     out.append("- `sample_submission.csv`: a valid submission in the required format.")
     out += ["", "## Columns", "", "| column | meaning | unit |", "|---|---|---|"]
-    out.append(f"| `{bp.id_column}` | row identifier | |")
-    for doc in data.docs:
+    if bp.id_column in data.test:
+        out.append(f"| `{bp.id_column}` | row identifier | |")
+    for doc in (d for d in data.docs if "/" not in d.name):
         out.append(f"| `{doc.name}` | {_cell(doc.meaning)} | {_cell(doc.unit)} |")
     for doc in data.label_docs:
         out.append(f"| `{doc.name}` | {_cell(doc.meaning)} (train.csv only) | {_cell(doc.unit)} |")

@@ -380,3 +380,163 @@ def main():
 
 main()
 '''
+
+NORMALISE_BODY = r'''
+import re
+from collections import Counter, defaultdict
+
+import pandas as pd
+
+LANG = CFG["lang"]
+PATTERNS = [
+    ("DATE", re.compile(r"^\d{1,2}\.\d{2}\.\d{4}$")),
+    ("TIME", re.compile(r"^\d{1,2}:\d{2}$")),
+    ("MONEY", re.compile(r"^[$€]\d+$")),
+    ("MEASURE", re.compile(r"^\d+(kg|km|m|g|%)$")),
+    ("ORDINAL", re.compile(r"^\d+(st|nd|rd|th|-й)$")),
+    ("CARDINAL", re.compile(r"^\d+$")),
+    ("LETTERS", re.compile(r"^[A-ZА-ЯЁ]{2,}$")),
+]
+
+
+def guess_class(token):
+    for name, pattern in PATTERNS:
+        if pattern.match(token):
+            return name
+    return "PLAIN"
+
+
+def main():
+    train = pd.read_csv("input/train.csv", keep_default_na=False, dtype=str)
+    test = pd.read_csv("input/test.csv", keep_default_na=False, dtype=str)
+    key = (lambda t: t.lower()) if CFG["lower_key"] else (lambda t: t)
+    memory = {}
+    if CFG["memory"]:
+        seen = defaultdict(Counter)
+        for before, after in zip(train["before"], train["after"]):
+            seen[key(before)][after] += 1
+        memory = {b: c.most_common(1)[0][0] for b, c in seen.items() if sum(c.values()) >= CFG["min_count"]}
+    year_by_prev = {}
+    if CFG["year_mode"] == "context":
+        votes = defaultdict(Counter)
+        prev = train.groupby("sentence_id")["before"].shift(1).fillna("")
+        for token, cls, p in zip(train["before"], train["class"], prev):
+            if token.isdigit() and 1900 <= int(token) <= 2030:
+                votes[p.lower()][cls] += 1
+        year_by_prev = {p: c.most_common(1)[0][0] for p, c in votes.items()}
+    prev_tokens = test.groupby("sentence_id")["before"].shift(1).fillna("")
+    out = []
+    for token, p in zip(test["before"], prev_tokens):
+        cls = guess_class(token)
+        if cls == "CARDINAL" and 1900 <= int(token) <= 2030:
+            mode = CFG["year_mode"]
+            if mode == "date" or (mode == "context" and year_by_prev.get(p.lower(), "CARDINAL") == "DATE"):
+                cls = "YEAR"
+        rule_name = "CARDINAL" if cls == "YEAR" else cls
+        if rule_name in CFG["rules"]:
+            if CFG["digits"] and cls in ("CARDINAL", "YEAR"):
+                text = " ".join(cardinal(int(d), LANG) for d in token)
+            else:
+                text = spoken(token, cls, LANG)
+            if CFG["hundred_and"]:
+                text = text.replace(" hundred ", " hundred and ")
+        elif key(token) in memory:
+            text = memory[key(token)]
+        else:
+            text = token.lower() if CFG["lowercase"] else token
+        out.append(text)
+    pd.DataFrame({"id": test["id"], "after": out}).to_csv("submission.csv", index=False)
+
+
+main()
+'''
+
+DENOISE = r'''
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scipy import ndimage
+
+INPUT = "input/"
+SEED = 0
+
+
+def load(path):
+    return np.asarray(Image.open(INPUT + path).convert("L"), dtype=float) / 255.0
+
+
+def pixel_features(img, radius):
+    pad = np.pad(img, radius, mode="edge")
+    h, w = img.shape
+    cols = [pad[dy:dy + h, dx:dx + w].ravel() for dy in range(2 * radius + 1) for dx in range(2 * radius + 1)]
+    background = ndimage.median_filter(img, size=7, mode="nearest")
+    cols.append(ndimage.median_filter(img, size=3, mode="nearest").ravel())
+    cols.append(background.ravel())
+    cols.append((img / np.maximum(background, 1e-3)).ravel())
+    return np.stack(cols, axis=1)
+
+
+def make_model(name, p):
+    from sklearn import ensemble, linear_model, neighbors, neural_network
+    if name == "ridge":
+        return linear_model.Ridge(alpha=p.get("alpha", 1.0))
+    if name == "forest":
+        return ensemble.RandomForestRegressor(n_estimators=p["n"], min_samples_leaf=p.get("leaf", 3), random_state=SEED, n_jobs=1)
+    if name == "extra":
+        return ensemble.ExtraTreesRegressor(n_estimators=p["n"], min_samples_leaf=p.get("leaf", 3), random_state=SEED, n_jobs=1)
+    if name == "hgb":
+        return ensemble.HistGradientBoostingRegressor(max_iter=p["n"], learning_rate=p.get("lr", 0.1), random_state=SEED)
+    if name == "knn":
+        return neighbors.KNeighborsRegressor(n_neighbors=p["k"])
+    if name == "mlp":
+        return neural_network.MLPRegressor(hidden_layer_sizes=(p["units"],), max_iter=200, early_stopping=True, random_state=SEED)
+    raise ValueError(name)
+
+
+def main():
+    train = pd.read_csv(INPUT + "train.csv", dtype=str)
+    test = pd.read_csv(INPUT + "test.csv", dtype=str)
+    noisy = [load(p) for p in train["noisy"]]
+    clean = [load(p) for p in train["cleaned"]]
+    method, p = CFG["method"], CFG["params"]
+    if method in ("ridge", "forest", "extra", "hgb", "knn", "mlp"):
+        x = np.vstack([pixel_features(img, p["radius"]) for img in noisy])
+        y = np.concatenate([c.ravel() for c in clean])
+        rng = np.random.default_rng(SEED)
+        keep = rng.permutation(len(y))[:p.get("max_pixels", len(y))]
+        model = make_model(method, p).fit(x[keep], y[keep])
+    elif method == "linear_global":
+        xs = np.concatenate([img.ravel() for img in noisy])
+        ys = np.concatenate([c.ravel() for c in clean])
+        slope, intercept = np.polyfit(xs, ys, 1)
+    ids, values = [], []
+    for image, path in zip(test["image"], test["noisy"]):
+        img = load(path)
+        if method == "constant":
+            out = np.full(img.shape, float(np.mean([c.mean() for c in clean])))
+        elif method == "identity":
+            out = img
+        elif method == "linear_global":
+            out = slope * img + intercept
+        elif method == "threshold":
+            out = np.where(img > p["t"], 1.0, img * p.get("ink", 1.0))
+        elif method == "median":
+            out = ndimage.median_filter(img, size=p["size"], mode="nearest")
+        elif method == "gauss":
+            out = ndimage.gaussian_filter(img, sigma=p["sigma"], mode="nearest")
+        elif method == "background":
+            ratio = img / np.maximum(ndimage.median_filter(img, size=p["size"], mode="nearest"), 1e-3)
+            out = np.where(ratio > p["t"], 1.0, ratio * p.get("ink", 0.5))
+        else:
+            out = model.predict(pixel_features(img, p["radius"])).reshape(img.shape)
+        out = np.clip(out, 0.0, 1.0)
+        h, w = img.shape
+        for r in range(h):
+            for c in range(w):
+                ids.append(f"{image}_{r + 1}_{c + 1}")
+                values.append(out[r, c])
+    pd.DataFrame({"id": ids, "value": np.round(values, 5)}).to_csv("submission.csv", index=False)
+
+
+main()
+'''
