@@ -102,3 +102,24 @@ def test_bad_paths(tmp_path):
         make_policy(f"hf:{tmp_path}")
     with pytest.raises(UserError):
         make_policy("hf:")
+
+
+def test_episodes_through_the_runner_with_token_ids_and_mask(policy, make_task, tmp_path):
+    from sandmle.rollout.runner import RolloutConfig, run_episodes
+    from sandmle.sandbox.pool import Pool
+
+    task = make_task("auc", task_id="hf-task")
+    config = RolloutConfig(max_turns=2, max_context_tokens=4000,
+                           sampling=SamplingParams(max_new_tokens=16, seed=0))
+    with Pool(num_workers=1, preload=("numpy",)) as pool:
+        episodes = run_episodes(policy, [task, task], pool, config, tokenizer=policy.tokenizer,
+                                work_root=tmp_path, seed=0)
+    tok = policy.tokenizer
+    for ep in episodes:
+        # Random weights write noise: every turn is a format error, the turn budget ends it.
+        assert ep.termination == "turn_budget" and ep.num_turns == 2
+        assert all(s.failed and "format error" in s.observation for s in ep.steps)
+        assert tok.decode(ep.input_ids) == tok.apply_chat_template(list(ep.messages), tokenize=False)
+        trained = tok.decode([i for i, m in zip(ep.input_ids, ep.loss_mask) if m])
+        assert trained == "".join(s.text + "<|im_end|>" for s in ep.steps)
+        assert set(ep.loss_mask[:ep.prompt_len]) == {0}
