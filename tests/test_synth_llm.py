@@ -257,7 +257,7 @@ def test_grader_configuration_is_checked_against_the_registry(changes, phrase):
         assert any(phrase in p for p in problems), problems
 
 
-def write_outputs(folder, n_train=60, n_test=60, answers_header="order_id,returned"):
+def write_outputs(folder, n_train=150, n_test=400, answers_header="order_id,returned"):
     folder.mkdir(exist_ok=True)
     train = ["order_id,basket_value,items,channel,returned"]
     train += [f"tr{i},{10 + i},{i % 5},web,{i % 2}" for i in range(n_train)]
@@ -275,7 +275,7 @@ def test_good_script_output_passes_the_checks(tmp_path):
 
 
 @pytest.mark.parametrize("kw, phrase", [
-    (dict(n_train=30), "train.csv has 30 rows, needs 50..200"),
+    (dict(n_train=30), "train.csv has 30 rows, the plan says train_rows = 150"),
     (dict(answers_header="order_id,label"), "answers.csv columns must be ['order_id', 'returned']"),
 ])
 def test_bad_script_output_is_reported(tmp_path, kw, phrase):
@@ -334,3 +334,18 @@ def test_dry_run_prints_prompts_and_a_real_run_needs_a_policy(capsys, tmp_path):
     assert not (tmp_path / "bank").exists()
     with pytest.raises(UserError, match="needs --policy"):
         run_llm(args(out=str(tmp_path / "bank")))
+
+
+def test_a_killed_runs_partial_rejection_line_is_cut(tmp_path):
+    from sandmle.synth.llm.pipeline import LLMConfig, synthesize_llm
+    from sandmle.synth.pipeline import Outcome
+
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    line = json.dumps(Outcome("tabular-regression-mae", 0, 7, None, "tabular", False, "generate",
+                              reason="writer: description rejected").to_json())
+    (bank / "_rejected.jsonl").write_text(line + "\n" + line[:40])
+    config = LLMConfig(policy="openai:m@http://127.0.0.1:9/v1", cache_dir=tmp_path / "cache", offline=True)
+    report = synthesize_llm("tabular-regression-mae", 0, bank, config)
+    assert (bank / "_rejected.jsonl").read_text() == line + "\n"
+    assert report.synth.funnel.attempted == 1 and report.requests_sent == 0

@@ -276,10 +276,19 @@ def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _
 # ---- the run ---------------------------------------------------------------------------------
 
 def _prepare(out_dir: Path, seed: int) -> None:
-    from sandmle.synth.pipeline import FUNNEL_FILE
+    """Create the bank, clear this generator's staging, cut a partial last line a killed run
+    left in the rejected log, refuse a bank made with another seed."""
+    from sandmle.synth.pipeline import FUNNEL_FILE, REJECTED_FILE
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
+    rejected = out_dir / REJECTED_FILE
+    if rejected.is_file():
+        data = rejected.read_bytes()
+        if data and not data.endswith(b"\n"):
+            tmp = rejected.with_name(f".{REJECTED_FILE}.tmp")
+            tmp.write_bytes(data[:data.rfind(b"\n") + 1])
+            os.replace(tmp, rejected)
     funnel = out_dir / FUNNEL_FILE
     if funnel.is_file():
         previous = json.loads(funnel.read_text(encoding="utf-8")).get("random_seed")
