@@ -22,7 +22,14 @@ wall-clock timeout that kills the whole PID namespace; a scrubbed environment; s
 /dev/null; stdout/stderr tails capped. Where this is unavailable (not root, not Linux,
 namespaces refused), or with `isolate=False`, jobs run as plain forks with rlimits
 (`isolation == "rlimits"`, in every result, with one warning on stderr per process): they
-then see the file system and network the pool's user sees and run as that user.
+then see the file system and network the pool's user sees, run as that user (so, as root,
+RLIMIT_NPROC does not apply), and a process that starts its own session escapes the
+timeout's process-group kill.
+
+Files the job leaves in its work folder are the job's: a grader must not follow them. A
+`submission.csv` that is a symlink to a host path (say the task's private answers) is
+harmless inside the sandbox but would be read by a host-side grader that follows it; check
+`os.lstat(path)` is a regular file first (`sandmle exec` does).
 
 What the pool does NOT cover:
 - no seccomp syscall filter: the kernel's whole syscall surface is reachable, so kernel

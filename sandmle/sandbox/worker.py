@@ -1,7 +1,9 @@
 """A warm sandbox worker: `python -m sandmle.sandbox.worker CONFIG_JSON`.
 
 The worker imports a preload set once (numpy, pandas, sklearn ...), then serves jobs read
-from stdin, one at a time: it forks per job (see `child`), captures stdout/stderr through
+from stdin, one at a time: it forks per job (see `child`; the fork for the next job is made
+while idle, after each reply, and the job is handed to it through a pipe, so the ~10-25 ms
+fork of the warm image is off the job's path), captures stdout/stderr through
 pipes with byte caps (reading on and discarding past the cap, so a job printing gigabytes
 neither blocks nor grows memory), enforces the wall-clock timeout by killing the whole
 process tree, and answers with a `JobResult` on stdout (framing in `protocol`).
