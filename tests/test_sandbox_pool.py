@@ -256,3 +256,33 @@ def test_run_job_one_shot(tmp_path):
 
     result = run_job(Job(work_dir=str(tmp_path / "w"), code="import sys\nprint(sys.version_info[0])"))
     assert result.ok and result.stdout_tail == "3\n"
+
+
+def test_close_while_a_job_runs_kills_it(tmp_path):
+    pool = Pool(num_workers=1, preload=())
+    work = tmp_path / "w"
+    outcome = {}
+
+    def run_long():
+        try:
+            pool.run(Job(work_dir=str(work), code="import time\ntime.sleep(2)\n"
+                                                  "open('late.txt', 'w').write('x')"))
+        except SandboxError as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=run_long)
+    thread.start()
+    time.sleep(0.8)
+    pool.close()
+    thread.join(30)
+    time.sleep(2.5)
+    assert "closed" in outcome["error"]
+    assert not (work / "late.txt").exists()
+
+
+def test_fallback_warning_is_printed_once_per_process(capsys):
+    from sandmle.sandbox.pool import _warn_once
+
+    _warn_once("test message for the once-only warning")
+    _warn_once("test message for the once-only warning")
+    assert capsys.readouterr().err.count("test message for the once-only warning") == 1
