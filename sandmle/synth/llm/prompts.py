@@ -49,8 +49,7 @@ Requirements for the new task:
 - mutations: missing_rate <= 0.5, outlier_rate <= 0.2, label_noise <= 0.3, imbalance <= 0.9, \
 distractors 0..20 (extra columns unrelated to the target), shift <= 2.0 (test covariate shift in \
 standard deviations); the seed's values: {quirks}
-- hidden_rule: uses 2-6 of the features, with at least one nonlinearity or interaction; \
-a constant or one-feature model must score clearly worse than a model using the rule's features
+- hidden_rule: {rule_note}; a constant model must score clearly worse than one that learns the rule
 Domain suggestion: {domain_hint} (choose another if it fits the structure badly).
 Variation number: {random_seed}."""
 

@@ -115,8 +115,13 @@ def strategist_notes(dna: TaskDNA) -> dict[str, str]:
                 f"{max(dna.features.text_length_words, 8)} words) and optionally numeric/categorical columns",
         "multimodal": "include at least one text column and at least two numeric or categorical columns",
     }.get(dna.modality, f"about {max(3, dna.features.tabular_columns)} numeric, categorical or datetime columns, no text")
+    rule_note = ("the target depends on which words or phrases occur in the text (name the word lists in the "
+                 "formula), and on the other columns if any, with at least one interaction"
+                 if dna.modality in ("text", "multimodal") else
+                 "uses 2-6 of the features with at least one nonlinearity or interaction, so a one-feature or "
+                 "linear model falls short")
     return {"num_targets": str(n), "targets_plural": "y" if n == 1 else "ies", "target_note": target_note,
-            "classes_note": classes_note, "feature_note": feature_note}
+            "classes_note": classes_note, "feature_note": feature_note, "rule_note": rule_note}
 
 
 def _prior_note(dna: TaskDNA, what: str) -> str:
