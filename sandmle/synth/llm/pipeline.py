@@ -12,6 +12,9 @@ configuration), then calibrated and verified by the procedural engine's own stag
 `sandmle.synth.pipeline` files its tasks: `BANK/<task_id>/`, `BANK/_rejected.jsonl` (a role
 failure is stage "generate" with the role named in its reason) and `BANK/_funnel.json`.
 
+Where the paper's ML Developer also trains baselines and sets the medal thresholds, here
+the simulated leaderboard of reference solutions does, as for procedural tasks.
+
 Every model call goes through `CachedPolicy` (cache folder + `BANK/_llm_calls.jsonl`), so a
 second run over the same cache sends no request; `dry_run_text` shows the prompts without
 any call. Re-running resumes: finished tasks are skipped.
