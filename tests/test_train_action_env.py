@@ -51,15 +51,20 @@ def make_task(root, metric, seed=0, n=80, m=30):
         train[k] = np.asarray(v)[:n]
     test = frame.iloc[n:].copy()
     sample = pd.DataFrame({"id": test["id"]})
+    answers = pd.DataFrame({"id": test["id"]})
     for t in targets:
         sample[t] = 0
+        if kind == "multiclass_proba":
+            answers[t] = (np.asarray(labels["target"])[n:] == t).astype(int)
+        else:
+            answers[t] = np.asarray(labels["target" if "target" in labels else t])[n:]
 
     def fill(public, private):
         train.to_csv(public / "train.csv", index=False)
         test.to_csv(public / "test.csv", index=False)
         sample.to_csv(public / "sample_submission.csv", index=False)
         (public / "description.md").write_text("toy")
-        sample.to_csv(private / "answers.csv", index=False)
+        answers.to_csv(private / "answers.csv", index=False)
 
     lower = METRICS[metric].is_lower_better
     th = Thresholds(3, 2, 1, 0) if lower else Thresholds(0, 1, 2, 3)

@@ -78,7 +78,7 @@ def test_training_raises_the_toy_reward_and_logs_metrics(tmp_path):
     cfg = RunConfig(model=ModelConfig(kind="actions", hidden_size=16),
                     grpo=GRPOConfig(group_size=8, tasks_per_step=2),
                     train=TrainConfig(steps=25, lr=0.05, save_every=0, seed=1), log=LogConfig(live=False))
-    logger = MetricsLogger(tmp_path, live=False, plot_every=10)
+    logger = MetricsLogger(tmp_path, live=False, plot_every=10, quiet=True)
     torch.manual_seed(0)
     trainer = Trainer(cfg, tmp_path, tasks=["a", "b"], env=ToyEnv(), model=ActionPolicy(16), logger=logger)
     rows = trainer.train()

@@ -28,11 +28,18 @@ def prepare_bank(cfg: BankConfig, say=print) -> list:
     """The bank's tasks; synthesised first (`sandmle.synth`) when the folder holds none."""
     path = Path(cfg.path)
     has_tasks = path.is_dir() and any((p / "task.json").is_file() for p in path.iterdir())
-    if not has_tasks:
+    if not has_tasks and cfg.source == "sklearn":
+        from sandmle.train.sklearn_bank import build_sklearn_bank
+
+        say(f"bank {path} is empty: building 8 tasks from scikit-learn's bundled datasets (seed {cfg.seed})")
+        build_sklearn_bank(path, cfg.seed)
+    elif not has_tasks:
         from sandmle.synth.pipeline import synthesize
 
         say(f"bank {path} is empty: synthesising {cfg.num_tasks} tasks from {cfg.selector!r} (seed {cfg.seed})")
         synthesize(cfg.selector, cfg.num_tasks, path, cfg.workers or os.cpu_count() or 1, cfg.seed)
+        if not any((p / "task.json").is_file() for p in path.iterdir()):
+            raise UserError(f"synthesis accepted no task into {path}: see {path / '_rejected.jsonl'}")
     tasks = load_bank(path)
     return tasks[:cfg.limit] if cfg.limit else tasks
 

@@ -196,7 +196,10 @@ class TrainConfig:
 @dataclass(frozen=True)
 class BankConfig:
     path: str = "banks/train"         # relative paths resolve against the working directory
-    selector: str = "tabular"         # seeds to synthesise from when the bank is absent
+    source: str = "synth"             # how an absent bank is made: "synth" (sandmle.synth from
+                                      # the seeds below) | "sklearn" (8 fixed tasks from
+                                      # scikit-learn's bundled datasets, sandmle.train.sklearn_bank)
+    selector: str = "modality:tabular"  # seeds to synthesise from
     num_tasks: int = 16
     seed: int = 0
     workers: int = 0                  # synthesis workers; 0 = one per CPU core
@@ -205,6 +208,8 @@ class BankConfig:
     def __post_init__(self) -> None:
         if not self.path:
             _fail("bank", "path is empty: name the bank folder")
+        if self.source not in ("synth", "sklearn"):
+            _fail("bank", f"source={self.source!r} is unknown: use \"synth\" or \"sklearn\"")
         if self.num_tasks < 1 or self.limit < 0 or self.workers < 0:
             _fail("bank", f"num_tasks={self.num_tasks} must be >= 1, limit={self.limit} and "
                           f"workers={self.workers} >= 0")
@@ -212,7 +217,7 @@ class BankConfig:
 
 @dataclass(frozen=True)
 class LogConfig:
-    live: bool = True                 # rich live table on the terminal
+    live: bool = True                 # rich live table on a terminal; false: one line per step
     plot_every: int = 5               # steps between PNG curve refreshes
     tensorboard: bool = False         # needs the tensorboard package
     wandb_project: str = ""           # non-empty: log to W&B (needs wandb)

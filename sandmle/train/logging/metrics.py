@@ -1,11 +1,13 @@
-"""Per-step metrics: `RUN/metrics.jsonl`, a live table, `RUN/curves.png`, optional trackers.
+"""Per-step metrics: `RUN/metrics.jsonl`, a live view, `RUN/curves.png`, optional trackers.
 
 Every step appends one JSON object (reward mean and std, valid and medal rates, KL, entropy,
 clip fraction, response length, tokens per second, rollout and update time, ...) to
 metrics.jsonl and flushes it. On resume the file is cut back to the checkpoint's step, so a
-resumed run's file reads like an uninterrupted one. Curves are drawn with matplotlib's Agg
-backend and written atomically. tensorboard and W&B are used only when the recipe asks, and
-a missing package is a one-line error naming the install command.
+resumed run's file reads like an uninterrupted one. With `live`, a rich table updates in
+place on a terminal; otherwise each step prints one line on stderr (unless `quiet`). Curves
+are drawn with matplotlib's Agg backend and written atomically. tensorboard and W&B are used
+only when the recipe asks, and a missing package is a one-line error naming the install
+command.
 """
 from __future__ import annotations
 
@@ -85,12 +87,13 @@ class MetricsLogger:
 
     def __init__(self, run_dir: Path, *, live: bool = True, plot_every: int = 5, tensorboard: bool = False,
                  wandb_project: str = "", config: dict[str, Any] | None = None, resume_step: int = 0,
-                 title: str = "", enabled: bool = True):
+                 title: str = "", enabled: bool = True, quiet: bool = False):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / METRICS_FILE
         self.plot_every = plot_every
         self.title = title
         self.enabled = enabled
+        self.quiet = quiet
         self.rows: list[dict[str, Any]] = []
         self._tb = self._wandb = self._live = None
         if not enabled:
@@ -111,17 +114,14 @@ class MetricsLogger:
                 raise UserError("[log] wandb_project is set but wandb is not installed: pip install wandb") from None
             self._wandb = wandb.init(project=wandb_project, config=config or {}, dir=str(self.run_dir),
                                      resume="allow", name=self.run_dir.name)
-        if live:
-            from rich.console import Console
+        from rich.console import Console
+
+        self._console = Console(stderr=True, highlight=False)
+        if live and self._console.is_terminal:
             from rich.live import Live
 
-            console = Console(stderr=True)
-            if console.is_terminal:
-                self._live = Live(self._table(), console=console, refresh_per_second=2, transient=False)
-                self._live.start()
-            else:
-                self._console = console
-                self._live = False
+            self._live = Live(self._table(), console=self._console, refresh_per_second=2, transient=False)
+            self._live.start()
 
     def _rewrite(self) -> None:
         text = "".join(json.dumps(r) + "\n" for r in self.rows)
@@ -155,9 +155,9 @@ class MetricsLogger:
                     self._tb.add_scalar(key, value, step)
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if _finite(v)}, step=step)
-        if self._live:
+        if self._live is not None:
             self._live.update(self._table())
-        elif self._live is False:
+        elif not self.quiet:
             self._console.print("  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS))
         if step % self.plot_every == 0:
             self.plot()
@@ -170,7 +170,7 @@ class MetricsLogger:
         if not self.enabled:
             return
         self.plot()
-        if self._live:
+        if self._live is not None:
             self._live.stop()
         if self._tb is not None:
             self._tb.close()
