@@ -36,7 +36,9 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)     # exact at the ends, where
+    high = 1.0 if successes == n else min(1.0, centre + half)   # rounding would leave 1e-17
+    return low, high
 
 
 def _entry(ep, task: Task | None, created_at: str) -> dict[str, Any]:
@@ -187,8 +189,8 @@ def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | No
     labels = ["valid", "> median", "bronze", "silver", "gold", "any medal"]
     rates = [report["rates"][k] for k in RATE_KEYS]
     values = [r["rate"] or 0.0 for r in rates]
-    low = [v - r["ci95_low"] for v, r in zip(values, rates)]
-    high = [r["ci95_high"] - v for v, r in zip(values, rates)]
+    low = [max(0.0, v - r["ci95_low"]) for v, r in zip(values, rates)]     # rounding at 0 and 1
+    high = [max(0.0, r["ci95_high"] - v) for v, r in zip(values, rates)]
     fig = Figure(figsize=(7, 3.6), dpi=100)
     ax = fig.add_subplot()
     colors = ["#4c72b0", "#55a868", "#b87333", "#a8a9ad", "#d4af37", "#c44e52"]

@@ -37,6 +37,8 @@ def test_wilson_interval_known_values():
     low, high = wilson_interval(0, 10)
     assert low == 0.0 and math.isclose(high, 0.2775, abs_tol=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    for n in range(1, 40):
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
 
 
 def test_report_keys_totals_and_rates(make_task):
@@ -79,7 +81,8 @@ def test_compare_reports_respects_direction():
 def test_chart_is_a_png(tmp_path):
     from PIL import Image
 
-    report = build_report([episode("t", grade("t", 0.95, "gold"))], policy="p")
+    # Every rate at 0 or 1, where the interval's rounding must not break the error bars.
+    report = build_report([episode("t", grade("t", 0.95, "gold"), i=i) for i in range(7)], policy="p")
     path = write_chart(report, tmp_path / "c.png")
     assert Image.open(path).format == "PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["c.png"]
