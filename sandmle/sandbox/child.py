@@ -76,6 +76,7 @@ def spare_main(go_fd: int, out_fd: int, err_fd: int, ctl_fd: int) -> NoReturn:
     """A process forked ahead of its job: waits for a pickled (ChildSpec, RootPlan or None)
     on `go_fd`, then becomes the job. End of file without data: exit quietly."""
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)     # the worker's handler is not ours
         isolate.die_with_parent()
         chunks = []
         while chunk := os.read(go_fd, 1 << 16):

@@ -99,7 +99,8 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sandmle.sandbox.worker", config],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_PACKAGE_PARENT,
-            env=worker_env(os.path.dirname(sys.executable)), close_fds=True)
+            env=worker_env(os.path.dirname(sys.executable)), close_fds=True,
+            start_new_session=True)             # a terminal's Ctrl-C reaches the pool only
         self.ready: dict = {}
 
     def wait_ready(self) -> dict:
