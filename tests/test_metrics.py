@@ -346,6 +346,7 @@ def test_property_auc_and_log_loss(rows):
     assert_matches("log_loss", y.astype(int), p)
 
 
+@pytest.mark.filterwarnings("ignore:A single label was found")
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(-2, 6), st.integers(-2, 6)), min_size=1, max_size=60),
        st.sampled_from(LABEL_METRICS))
@@ -399,3 +400,19 @@ def test_rmsle_large_inputs_take_the_blocked_path():
     assert_matches("rmsle", y, p)
     y2, p2 = rng.random((40_001, 3)) * 5, rng.random((40_001, 3)) * 5
     assert_matches("mean_column_rmsle", y2, p2)
+
+
+def test_map_at_k_padded_integer_table_with_ragged_lists():
+    actual = [[1, 2], [3]]  # ragged: both sides go through the general path
+    predicted = np.array([[2, -1, 1], [-1, -1, 3]])
+    assert compute("map_at_k", actual, predicted, k=3) == pytest.approx(
+        ref_map_at_k(actual, [[2, -1, 1], [-1, -1, 3]], 3))
+    assert compute("map_at_k", np.array([[1, 2], [3, -1]]), [[2, 5, 1], [3]], k=3) == \
+        pytest.approx(ref_map_at_k(actual, [[2, 5, 1], [3]], 3))
+
+
+@pytest.mark.parametrize("name", LABEL_METRICS)
+def test_object_array_of_integers_against_integer_labels(name):
+    rng = np.random.default_rng(21)
+    y, p = rng.integers(0, 4, 100), rng.integers(0, 4, 100)
+    assert compute(name, y.astype(object), p) == pytest.approx(compute(name, y, p), abs=1e-15)

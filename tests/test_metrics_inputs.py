@@ -40,7 +40,8 @@ def test_undefined_cases_raise(name, y, p, message):
     ("log_loss", [0, 3], [0.5, 0.5], r"y_true\[1\] is 3.0"),
     ("rmsle", [0.0, -1.0], [1.0, 1.0], r"y_true\[1\] is -1.0; values must be > -1"),
     ("rmsle", [0.0, 1.0], [1.0, -3.0], r"y_pred\[1\] is -3.0"),
-    ("mean_column_rmsle", [[0.0, 1.0]], [[1.0, -2.0]], r"y_pred\[0, 1\] is -2.0; values must be > -1"),
+    ("mean_column_rmsle", [[0.0, 1.0]], [[1.0, -2.0]],
+     r"y_pred\[0, 1\] is -2.0; values must be > -1"),
     ("mean_column_rmsle", [[0.0, np.nan]], [[1.0, 2.0]], r"y_true\[0, 1\] is nan"),
     ("rmse", [1.0, 2.0], [1.0, 2.0, 3.0], "shape"),
     ("rmse", [], [], "no rows"),
@@ -123,7 +124,8 @@ def test_missing_extension_names_the_build_command():
 def test_rmsle_rejects_values_at_or_below_minus_one(n):
     y, p = np.ones(n), np.ones(n)
     y[n - 3], p[n - 3] = -3.0, -2.0  # their log ratio alone would look finite
-    with pytest.raises(MetricError, match=rf"rmsle: y_true\[{n - 3}\] is -3.0; values must be > -1"):
+    message = rf"rmsle: y_true\[{n - 3}\] is -3.0; values must be > -1"
+    with pytest.raises(MetricError, match=message):
         compute("rmsle", y, p)
     p[n - 3], y[n - 3] = np.nan, 1.0
     with pytest.raises(MetricError, match=rf"y_pred\[{n - 3}\] is nan"):

@@ -16,6 +16,7 @@ _F64 = np.float64
 _I64 = np.int64
 _NUMERIC = "iubf"
 _INTEGER = "iub"
+_STRING = "US"
 
 
 def as_float(x, name: str, role: str) -> np.ndarray:
@@ -113,8 +114,8 @@ def label_codes(y_true, y_pred, name: str) -> tuple[np.ndarray, np.ndarray, int,
 
 
 def _encode(a: np.ndarray, b: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, int, int]:
-    a_numeric = a.dtype.kind in _NUMERIC
-    if a_numeric != (b.dtype.kind in _NUMERIC):
+    kinds = {a.dtype.kind, b.dtype.kind}
+    if kinds & set(_NUMERIC) and kinds & set(_STRING):
         raise MetricError(f"{name}: y_true holds {a.dtype} labels but y_pred holds {b.dtype}; "
                           "labels must be all numbers or all strings")
     for role, x in (("y_true", a), ("y_pred", b)):
@@ -158,7 +159,8 @@ def class_indices(y_true, n_rows: int, n_classes: int, name: str) -> np.ndarray:
                           f"class indices or ({n_rows}, {n_classes}) one-hot rows")
     if y.dtype.kind not in _INTEGER:
         f = as_float(y, name, "y_true")
-        index = f.astype(_I64)
+        with np.errstate(invalid="ignore"):  # NaN and inf are reported below
+            index = f.astype(_I64)
         bad = np.flatnonzero(index != f)
         if bad.size:
             raise MetricError(f"{name}: y_true[{bad[0]}] is {y[bad[0]]}; "

@@ -3,7 +3,7 @@
 y_true holds one label per row (1-D) or several (2-D, or a list of rows of any length);
 y_pred holds each row's predicted labels, best first (2-D, or a list of rows). Integer
 arrays are taken as codes, negative values being padding. Any other labels (strings,
-ragged lists) are coded by equality; None and "" are padding.
+ragged lists) are coded by equality; None, "" and negative integers are padding.
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def _pad(rows: list[list], codes: dict) -> np.ndarray:
     table = np.full((len(rows), max((len(r) for r in rows), default=0) or 1), -1, dtype=_I64)
     for i, row in enumerate(rows):
         for j, label in enumerate(row):
-            if label is None or label == "":
+            if label is None or label == "" or (
+                    isinstance(label, (int, np.integer)) and label < 0):
                 continue
             table[i, j] = codes.setdefault(label, len(codes))
     return table
