@@ -46,9 +46,15 @@ def throughput_row(selector: str, num_tasks: int, workers: int, scratch: Path, s
     from sandmle.synth.pipeline import synthesize
 
     out = scratch / selector.replace(":", "-")
-    report = synthesize(selector, num_tasks, out, workers=workers, seed=0, separation_sigmas=separation)
+    outcomes = []
+    report = synthesize(selector, num_tasks, out, workers=workers, seed=0, separation_sigmas=separation,
+                        on_outcome=outcomes.append)
     shutil.rmtree(out, ignore_errors=True)
     f = report.funnel
+    phases = {}
+    for name in ("generate", "calibrate", "jobs", "verify"):
+        values = [o.phase_s[name] for o in outcomes if name in o.phase_s]
+        phases[name] = round(sum(values) / len(values), 3) if values else None
     return {"bench": "throughput", "seeds": selector, "workers": workers, "separation": separation,
             "load_avg_1m": _load(),
             "tasks": report.processed,
@@ -56,7 +62,7 @@ def throughput_row(selector: str, num_tasks: int, workers: int, scratch: Path, s
             "tasks_per_min": round(report.tasks_per_min, 1),
             "verified_per_min": round(report.accepted_per_min, 1),
             "acceptance": round(report.accepted_now / report.processed, 3) if report.processed else None,
-            "funnel": f.line(),
+            "funnel": f.line(), "mean_phase_s": phases,
             "rejected": {o.task_id or o.seed_id: o.reason for o in report.rejected_now}}
 
 
@@ -169,6 +175,9 @@ def run(args) -> int:
                                   f"{row['verified_per_min']:5.1f} verified/min, acceptance {row['acceptance']:.0%} "
                                   f"(load {row['load_avg_1m']})")
                     console.print(f"  funnel {row['funnel']}")
+                    console.print("  mean per task: " + ", ".join(
+                        f"{k} {v:.3f} s" for k, v in row["mean_phase_s"].items() if v is not None)
+                        + " (jobs: summed wall of the task's solution runs)")
         if not args.skip_step:
             for row in step_rows(args.seed_task, args.full_rows, args.workers, scratch / "step"):
                 rows.append(row)

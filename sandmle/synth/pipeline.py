@@ -68,6 +68,7 @@ class Outcome:
     wall_s: float = 0.0
     domain: str = ""
     metric: str = ""
+    phase_s: dict[str, float] = field(default_factory=dict)   # generate, calibrate, verify; jobs = sum of job walls
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -314,16 +315,23 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
     from sandmle.synth.verify import verify, write_verification
 
     start = time.perf_counter()
+    phase_s: dict[str, float] = {}
     dna = seeds[planned.seed_id]
     base = dict(seed_id=planned.seed_id, index=planned.index, random_seed=planned.random_seed,
-                modality=dna.modality, metric=dna.metric)
+                modality=dna.modality, metric=dna.metric, phase_s=phase_s)
+
+    def finish(staged: Path | None, **fields) -> Outcome:
+        outcome = Outcome(**base, **fields, wall_s=time.perf_counter() - start)
+        if outcome.accepted:
+            bank.accept(staged, outcome)
+        else:
+            bank.reject(staged, outcome)
+        return outcome
+
     try:
         generated = generate_planned(planned, seeds)
     except Exception as exc:        # a generator failure is a funnel stage, not a crash of the run
-        outcome = Outcome(**base, task_id=None, accepted=False, stage="generate", reason=_first_line(exc),
-                          wall_s=time.perf_counter() - start)
-        bank.reject(None, outcome)
-        return outcome
+        return finish(None, task_id=None, accepted=False, stage="generate", reason=_first_line(exc))
     spec = generated.spec
     base.update(task_id=spec.id, domain=generated.domain, modality=spec.modality, metric=spec.metric)
     staged = bank.stage_dir(planned)
@@ -331,35 +339,30 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
     (staged / "private").mkdir()
     generated.write(staged / "public", staged / "private")
     write_json_atomic(staged / TASK_FILE, staged_spec(spec).to_json())
+    phase_s["generate"] = round(time.perf_counter() - start, 4)
+    mark = time.perf_counter()
     try:
         board = calibrate_folder(staged, pool, population(spec) if population else None, executor=executor,
                                  timeout_s=timeout_s, runs_dir=bank.staging / "runs",
                                  **({} if min_valid is None else {"min_valid": min_valid}))
     except UserError as exc:        # the staged folder is not a valid task; a sandbox failure raises
-        outcome = Outcome(**base, accepted=False, stage="calibrate", reason=_first_line(exc),
-                          wall_s=time.perf_counter() - start)
-        bank.reject(staged, outcome)
-        return outcome
+        return finish(staged, accepted=False, stage="calibrate", reason=_first_line(exc))
+    phase_s["calibrate"] = round(time.perf_counter() - mark, 4)
+    phase_s["jobs"] = round(sum(e.wall_s for e in board.entries), 4)
     counts = dict(valid_solutions=len(board.valid_entries), total_solutions=len(board.entries))
     if board.thresholds is None:
-        outcome = Outcome(**base, **counts, accepted=False, stage="calibrate", reason=board.problem,
-                          wall_s=time.perf_counter() - start)
-        bank.reject(staged, outcome)
-        return outcome
+        return finish(staged, **counts, accepted=False, stage="calibrate", reason=board.problem)
+    mark = time.perf_counter()
     results = verify(staged, separation_sigmas=separation_sigmas)
     write_verification(staged, results)
+    phase_s["verify"] = round(time.perf_counter() - mark, 4)
     failed = [r for r in results if not r.passed]
     checks = tuple(r.to_json() for r in results)
     if failed:
-        outcome = Outcome(**base, **counts, accepted=False, stage="verify", checks=checks,
-                          reason=f"{failed[0].name}: {failed[0].reason}", wall_s=time.perf_counter() - start)
-        bank.reject(staged, outcome)
-        return outcome
+        return finish(staged, **counts, accepted=False, stage="verify", checks=checks,
+                      reason=f"{failed[0].name}: {failed[0].reason}")
     load_task(staged)
-    outcome = Outcome(**base, **counts, accepted=True, stage="accepted", checks=checks,
-                      wall_s=time.perf_counter() - start)
-    bank.accept(staged, outcome)
-    return outcome
+    return finish(staged, **counts, accepted=True, stage="accepted", checks=checks)
 
 
 # ---- the run ---------------------------------------------------------------------------------
