@@ -118,3 +118,40 @@ def test_colocate_without_vllm_is_a_clear_error(tiny_dir):
 def test_server_mode_needs_a_sync_dir():
     with pytest.raises(UserError, match="sync_dir"):
         vllm_backend.VLLMPolicy("m", mode="server")
+
+
+class _FakeLLM:
+    def __init__(self):
+        self.calls = []
+        self.loaded = {}
+
+    def sleep(self, level):
+        self.calls.append(("sleep", level))
+
+    def wake_up(self, tags=None):
+        self.calls.append(("wake_up", tuple(tags) if tags else None))
+
+    def reset_prefix_cache(self):
+        self.calls.append(("reset_prefix_cache",))
+
+
+def test_colocate_sync_wakes_weights_only_and_generation_wakes_the_rest(tiny_dir):
+    policy = vllm_backend.VLLMPolicy.__new__(vllm_backend.VLLMPolicy)
+    policy.mode, policy.enable_sleep_mode, policy.asleep, policy.version = "colocate", True, set(), 0
+    policy.llm = _FakeLLM()
+    loaded = {}
+
+    class RunnerModel:
+        @staticmethod
+        def load_weights(weights):
+            loaded.update(dict(weights))
+
+    policy._runner_model = lambda: RunnerModel
+    policy.sleep()
+    policy.sleep()                                    # already asleep: no second call
+    policy.sync_weights(_load(tiny_dir))
+    policy.wake_up()
+    policy.wake_up()                                  # nothing left asleep
+    assert policy.llm.calls == [("sleep", 1), ("wake_up", ("weights",)), ("reset_prefix_cache",),
+                                ("wake_up", ("kv_cache",))]
+    assert "model.norm.weight" in loaded and policy.version == 1

@@ -149,7 +149,7 @@ class VLLMPolicy:
 
     def __init__(self, model: str, *, mode: str = "colocate", tokenizer: Any = None,
                  gpu_memory_utilization: float = 0.3, tensor_parallel_size: int = 1,
-                 max_model_len: int | None = None, dtype: str = "bfloat16", seed: int = 0,
+                 max_model_len: int | None = None, dtype: str = "auto", seed: int = 0,
                  enable_sleep_mode: bool = True, server_url: str = "http://localhost:8000",
                  sync_dir: str | None = None, served_model_name: str | None = None,
                  request_timeout_s: float = 1800.0):
@@ -159,7 +159,7 @@ class VLLMPolicy:
         self.mode = mode
         self.model_path = model
         self.version = 0
-        self.sleeping = False
+        self.asleep: set[str] = set()
         self.timeout_s = request_timeout_s
         if mode == "server":
             if not sync_dir:
@@ -223,16 +223,17 @@ class VLLMPolicy:
     # ------------------------------------------------------------- memory
     def sleep(self) -> None:
         """Free the GPU for the update: offload weights, drop the KV cache (colocate only)."""
-        if self.mode == "colocate" and self.enable_sleep_mode and not self.sleeping:
+        if self.mode == "colocate" and self.enable_sleep_mode and not self.asleep:
             self.llm.sleep(level=1)
-            self.sleeping = True
+            self.asleep = {"weights", "kv_cache"}
 
     def wake_up(self, tags: list[str] | None = None) -> None:
-        if self.mode != "colocate" or not self.sleeping:
-            return
-        self.llm.wake_up(tags=tags) if tags else self.llm.wake_up()
-        if tags is None or "kv_cache" in tags:
-            self.sleeping = False
+        """Wake the sleeping parts named (all by default); parts already awake are left alone,
+        since waking weights twice would copy the stale CPU backup over synced weights."""
+        wanted = self.asleep if tags is None else self.asleep & set(tags)
+        if wanted:
+            self.llm.wake_up(tags=sorted(wanted))
+            self.asleep = self.asleep - wanted
 
     # ------------------------------------------------------------- weights
     def sync_weights(self, model) -> None:
@@ -246,8 +247,7 @@ class VLLMPolicy:
                 _post(f"{self.server_url}/reset_prefix_cache", None, self.timeout_s)
             _barrier()
             return
-        if self.sleeping:
-            self.wake_up(tags=["weights"])        # KV cache stays freed until generation
+        self.wake_up(tags=["weights"])            # the KV cache stays freed until generation
         runner_model = self._runner_model()
         runner_model.load_weights(weights=inference_weights(model))
         self.llm.reset_prefix_cache()

@@ -29,10 +29,11 @@ def prepare_bank(cfg: BankConfig, say=print) -> list:
     path = Path(cfg.path)
     has_tasks = path.is_dir() and any((p / "task.json").is_file() for p in path.iterdir())
     if not has_tasks and cfg.source == "sklearn":
-        from sandmle.train.sklearn_bank import build_sklearn_bank
+        from sandmle.train.sklearn_bank import TASKS, build_sklearn_bank
 
-        say(f"bank {path} is empty: building 8 tasks from scikit-learn's bundled datasets (seed {cfg.seed})")
-        build_sklearn_bank(path, cfg.seed)
+        names = [t[0] for t in TASKS][:cfg.limit or len(TASKS)]
+        say(f"bank {path} is empty: building {len(names)} tasks from scikit-learn's bundled datasets (seed {cfg.seed})")
+        build_sklearn_bank(path, cfg.seed, names=names)
     elif not has_tasks:
         from sandmle.synth.pipeline import synthesize
 
@@ -76,6 +77,8 @@ def build_model(cfg: RunConfig, run_dir: Path):
             import peft
         except ImportError:
             raise UserError("[model] lora_rank > 0 needs peft: pip install 'sandmle[lora]'") from None
+        if m.gradient_checkpointing:
+            model.enable_input_require_grads()      # checkpointed blocks need a grad-carrying input
         model = peft.get_peft_model(model, peft.LoraConfig(
             r=m.lora_rank, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
             target_modules=list(m.lora_target_modules), task_type="CAUSAL_LM"))
@@ -107,7 +110,7 @@ def build_env(cfg: RunConfig, model, tokenizer, model_dir: Path | None, pool, ru
                             gpu_memory_utilization=r.vllm_gpu_memory_utilization,
                             tensor_parallel_size=r.vllm_tensor_parallel_size,
                             max_model_len=r.max_prompt_tokens + r.max_response_tokens,
-                            dtype=cfg.model.dtype, seed=cfg.train.seed, server_url=r.vllm_url,
+                            dtype="auto", seed=cfg.train.seed, server_url=r.vllm_url,
                             sync_dir=r.vllm_sync_dir or None)
     else:
         from sandmle.policies.hf import HFPolicy

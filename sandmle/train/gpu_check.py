@@ -25,7 +25,7 @@ def check_config(model_dir: Path, bank_dir: Path, steps: int, group_size: int = 
                  gpu_memory_utilization: float = 0.3) -> RunConfig:
     """The recipe the check runs: the paper's algorithm at a small batch, short budgets."""
     return RunConfig(
-        model=ModelConfig(kind="hf", path=str(model_dir), dtype="bfloat16", gradient_checkpointing=True),
+        model=ModelConfig(kind="hf", path=str(model_dir), dtype="float32", gradient_checkpointing=True),
         rollout=RolloutSection(backend="vllm", vllm_mode="colocate", vllm_gpu_memory_utilization=gpu_memory_utilization,
                                max_turns=3, max_new_tokens=512, max_prompt_tokens=4096, max_response_tokens=4096,
                                step_timeout_s=60.0, episode_timeout_s=300.0, workers=8),

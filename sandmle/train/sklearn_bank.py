@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 # (task id, dataset loader, metric, rows kept, subsample seed)
 TASKS = (
@@ -24,8 +25,8 @@ TASKS = (
 )
 
 
-def build_sklearn_bank(out_dir: Path, seed: int = 0) -> list[Path]:
-    """Write the 8 tasks into `out_dir` (existing task folders are kept); return their paths."""
+def build_sklearn_bank(out_dir: Path, seed: int = 0, names: Sequence[str] | None = None) -> list[Path]:
+    """Write the tasks (all 8, or those named) into `out_dir`; existing task folders are kept."""
     import numpy as np
     import sklearn.datasets as datasets
 
@@ -36,6 +37,8 @@ def build_sklearn_bank(out_dir: Path, seed: int = 0) -> list[Path]:
     made = []
     with tempfile.TemporaryDirectory(prefix="sandmle-sklearn-bank-") as tmp:
         for task_id, loader, metric, rows, sub_seed in TASKS:
+            if names is not None and task_id not in names:
+                continue
             dest = out_dir / task_id
             if (dest / "task.json").is_file():
                 made.append(dest)
