@@ -189,6 +189,21 @@ def sum_squared_log_error(const double[::1] a, const double[::1] b):
     return s
 
 
+def sum_squared_log_error_columns(const double[:, ::1] a, const double[:, ::1] b,
+                                  double[::1] out):
+    """out[j] = sum over rows of (log1p(a[:, j]) - log1p(b[:, j]))^2."""
+    # IN  a, b: (n, k); OUT out: (k,)
+    cdef Py_ssize_t i, j, n = a.shape[0], k = a.shape[1]
+    cdef double d
+    with nogil:
+        for j in range(k):
+            out[j] = 0.0
+        for i in range(n):
+            for j in range(k):
+                d = log(_log_ratio_argument(a[i, j], b[i, j]))
+                out[j] += d * d
+
+
 def log_ratio_arguments(const double[::1] a, const double[::1] b, double[::1] out):
     """out[i] = (1 + a[i]) / (1 + b[i]) (NaN outside the domain), for numpy's vectorised
     log: one log per pair instead of two log1p."""
