@@ -129,3 +129,21 @@ def test_calibrate_folder_runs_solutions_in_the_pool(make_task, tmp_path):
         saved = (task.private_dir / TIER_SUBMISSIONS_DIR / f"{tier}.csv").read_text()
         assert saved.startswith("id,target")
     assert json.loads((task.root / "task.json").read_text())["thresholds"]["gold"] == board.thresholds.gold
+
+
+def test_calibrate_stages_the_generated_spec(tmp_path):
+    """The contract entry point writes task.json with placeholder thresholds, then calibrates."""
+    from sandmle.synth.calibrate import calibrate
+    from sandmle.synth.generated import generate_task
+    from sandmle.synth.seeds import get_seed
+    from sandmle.task import load_task
+
+    generated = generate_task(get_seed("tabular-binary-accuracy"), 3)
+    root = tmp_path / "staged"
+    generated.write(root / "public", root / "private")
+    board = calibrate(generated, root / "public", root / "private", pool=None, solutions=[])
+    assert board.thresholds is None and "only 0 of 0" in board.problem
+    spec = load_task(root).spec
+    assert spec.id == generated.spec.id and spec.thresholds.as_tuple() == (0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="<root>/public"):
+        calibrate(generated, root / "public", tmp_path / "elsewhere", pool=None, solutions=[])
