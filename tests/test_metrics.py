@@ -416,3 +416,12 @@ def test_object_array_of_integers_against_integer_labels(name):
     rng = np.random.default_rng(21)
     y, p = rng.integers(0, 4, 100), rng.integers(0, 4, 100)
     assert compute(name, y.astype(object), p) == pytest.approx(compute(name, y, p), abs=1e-15)
+
+
+@pytest.mark.parametrize("n", [3000, 9000])  # the quicksort and the radix-sort paths
+def test_spearman_on_quicksort_adversarial_orders(n):
+    up = np.arange(n, dtype=float)
+    pipe = np.r_[np.arange(n // 2), np.arange(n - n // 2)[::-1]].astype(float)
+    few = np.tile([3.0, 1.0, 2.0], n // 3 + 1)[:n]
+    for y, p in ((up, up[::-1]), (pipe, up), (few, pipe), (up % 7, up)):
+        assert_matches("spearman", y, p)

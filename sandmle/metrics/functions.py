@@ -224,12 +224,12 @@ def map_at_k(y_true, y_pred, k: int = 5) -> float:
             raise MetricError(f"map_at_k: k must be a positive integer, got {k!r}")
         k = int(k)
     if type(y_true) is np.ndarray and type(y_pred) is np.ndarray:
-        n = y_true.shape[0] if y_true.ndim == 1 else 0
-        if n and y_pred.ndim == 2 and y_pred.shape[0] == n:
-            try:  # one true code per row, both C-contiguous int64: no conversion needed
+        try:  # one true code per row, (n,) and (n, m) C-contiguous int64: no conversion
+            n = len(y_true)
+            if n and len(y_pred) == n:
                 return kernels.average_precision_sum_single(y_true, y_pred, k) / n
-            except ValueError:  # another dtype or layout: the general path below
-                pass
+        except (TypeError, ValueError):  # 0-d, or another dtype, rank or layout
+            pass
     actual, predicted = ranking_tables(y_true, y_pred, "map_at_k")
     return kernels.average_precision_sum(actual, predicted, k) / actual.shape[0]
 
