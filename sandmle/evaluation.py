@@ -5,8 +5,8 @@
 valid_submission, is_lower_better, created_at, submission_path), MLE-bench's totals
 (total_runs ... total_above_median), and on top: rates of valid submissions, above median,
 bronze, silver, gold and any medal with 95% Wilson intervals, mean reward, turns and wall
-time, the share of episode wall time spent in the sandbox, terminations, and per-task
-aggregates. `compare_reports(a, b)` compares two reports task by task and in totals.
+time, the share of episode wall time spent in the sandbox and the pool's busy share of the
+run (`sandbox_utilisation`), terminations, and per-task aggregates. `compare_reports(a, b)` compares two reports task by task and in totals.
 Files are written atomically; the chart is a matplotlib (Agg) PNG.
 """
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _mean(values: list[float]) -> float | None:
 
 def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy: str | None = None,
                  bank: str | None = None, run_wall_s: float | None = None,
-                 reward_scheme: str | None = None) -> dict[str, Any]:
+                 reward_scheme: str | None = None, num_workers: int | None = None) -> dict[str, Any]:
     """The grading report of a run (see the module docstring)."""
     tasks = dict(tasks or {})
     for ep in episodes:
@@ -117,6 +117,11 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
         "sandbox_share": sandbox / wall if wall > 0 else None,
         "terminations": dict(sorted(Counter(ep.termination for ep in episodes).items())),
         "run_wall_s": run_wall_s,
+        "num_workers": num_workers,
+        # Busy share of the pool: episodes in lock-step also wait for each other's jobs, so
+        # sandbox_share (per episode) understates how much of the run the sandbox takes.
+        "sandbox_utilisation": (sandbox / (run_wall_s * num_workers)
+                                if run_wall_s and num_workers else None),
         "episodes_per_min": 60.0 * n / run_wall_s if run_wall_s else None,
         "tasks": _per_task(entries),
     }
@@ -250,7 +255,10 @@ def report_tables(report: dict[str, Any]) -> list:
     totals.add_row("mean turns", _fmt(report["mean_turns"], 3))
     totals.add_row("mean wall time (s)", _fmt(report["mean_wall_s"], 3))
     share = report["sandbox_share"]
-    totals.add_row("sandbox share of wall time", "-" if share is None else f"{100 * share:.0f}%")
+    totals.add_row("sandbox share of episode wall time", "-" if share is None else f"{100 * share:.0f}%")
+    busy = report.get("sandbox_utilisation")
+    if busy is not None:
+        totals.add_row(f"sandbox busy share ({report['num_workers']} workers)", f"{100 * busy:.0f}%")
     if report.get("episodes_per_min") is not None:
         totals.add_row("episodes per minute", _fmt(report["episodes_per_min"], 3))
     totals.add_row("terminations", ", ".join(f"{k} {v}" for k, v in report["terminations"].items()))

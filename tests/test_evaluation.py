@@ -47,7 +47,7 @@ def test_report_keys_totals_and_rates(make_task):
            episode("t1", grade("t1", 0.75, "bronze"), reward=0.7, i=1),
            episode("t1", grade("t1", None, "none", valid=False), reward=0.1, i=2),
            episode("t1", None, reward=0.1, i=3, sandbox_s=0.0)]
-    report = build_report(eps, {"t1": task}, policy="p", run_wall_s=30.0)
+    report = build_report(eps, {"t1": task}, policy="p", run_wall_s=30.0, num_workers=2)
     assert len(report["competition_reports"]) == 4
     for entry in report["competition_reports"]:
         assert MLEBENCH_KEYS <= set(entry)
@@ -63,6 +63,7 @@ def test_report_keys_totals_and_rates(make_task):
     assert math.isclose(report["mean_reward"], 0.475)
     assert math.isclose(report["sandbox_share"], 3.0 / 8.0)
     assert report["episodes_per_min"] == 8.0
+    assert math.isclose(report["sandbox_utilisation"], 3.0 / 60.0)
     assert report["tasks"]["t1"]["best_tier"] == "gold" and report["tasks"]["t1"]["mean_score"] == 0.85
     json.dumps(report, allow_nan=False)
 

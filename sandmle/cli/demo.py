@@ -96,6 +96,7 @@ def handle(args) -> int:
             summary["policies"][f"scripted:{strength}"] = {
                 "run": str(run), "rates": report["rates"], "mean_reward": report["mean_reward"],
                 "mean_turns": report["mean_turns"], "sandbox_share": report["sandbox_share"],
+                "sandbox_utilisation": report["sandbox_utilisation"],
                 "episodes_per_min": report["episodes_per_min"], "terminations": report["terminations"],
                 "total_medals": report["total_medals"]}
     summary["wall_s"] = time.perf_counter() - start

@@ -93,6 +93,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         result = run_episodes(policy, plan, active_pool, config, tokenizer=tokenizer,
                               work_root=out / "work", seed=seed, on_episode=progress)
         timing["wall_s"] = time.perf_counter() - start
+        timing["workers"] = getattr(active_pool, "num_workers", None)
         return result
 
     try:
@@ -108,7 +109,8 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
             policy.close()
     wall_s = timing["wall_s"]
     report = build_report(episodes, {t.id: t for t in tasks}, policy=getattr(policy, "name", policy_spec),
-                          bank=str(bank), run_wall_s=wall_s, reward_scheme=config.reward_scheme)
+                          bank=str(bank), run_wall_s=wall_s, reward_scheme=config.reward_scheme,
+                          num_workers=timing["workers"])
     save_episodes(out / EPISODES_FILE, episodes)
     write_json_atomic(out / REPORT_FILE, report)
     write_chart(report, out / CHART_FILE)
