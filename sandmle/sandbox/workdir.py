@@ -78,18 +78,26 @@ def _scan(top: str, owner: tuple[int, int] | None) -> Snapshot:
     pending = [""]
     while pending:
         rel = pending.pop()
-        with os.scandir(os.path.join(top, rel) if rel else top) as listing:
-            for entry in listing:
-                name = f"{rel}/{entry.name}" if rel else entry.name
-                if name == INPUT_DIRNAME:
-                    continue
+        try:
+            listing = list(os.scandir(os.path.join(top, rel) if rel else top))
+        except OSError:
+            if not rel:
+                raise
+            continue                  # a tree the job made too deep to name: not listed
+        for entry in listing:
+            name = f"{rel}/{entry.name}" if rel else entry.name
+            if name == INPUT_DIRNAME:
+                continue
+            try:
                 st = entry.stat(follow_symlinks=False)
                 if owner is not None:
                     os.lchown(entry.path, *owner)
-                if stat.S_ISDIR(st.st_mode):
-                    pending.append(name)
-                else:
-                    entries[name] = (st.st_mtime_ns, st.st_size, st.st_ino)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(name)
+            else:
+                entries[name] = (st.st_mtime_ns, st.st_size, st.st_ino)
     return entries
 
 
