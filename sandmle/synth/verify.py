@@ -178,7 +178,9 @@ def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed
     margin, name, gap, noise = min(margins)
     kind = "paired" if paired else "unpaired"
     times = "" if sigmas == 1 else f"{sigmas:g} x "
-    detail = f"{times}{kind} bootstrap std {noise:.4g} (median's own std {unpaired:.4g}, {used} resamples)"
+    pairs = ", ".join(f"{n} {g:.4g}/{z:.4g}" for _, n, g, z in margins)
+    detail = (f"{times}{kind} bootstrap std {noise:.4g} (gap/std: {pairs}; median's own std "
+              f"{unpaired:.4g}, {used} resamples)")
     if margin > 0:
         return _ok("tiers_separable", f"tightest gap {name} {gap:.4g} > {detail}")
     return _fail("tiers_separable", f"gap {name} {gap:.4g} <= {detail}")
