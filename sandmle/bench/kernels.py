@@ -37,18 +37,26 @@ def goal(metric: str, n: int) -> float | None:
     return None
 
 
-def _mapk(actual, predicted, k):
-    """Kaggle's mapk (ml_metrics), the reference for map_at_k."""
-    total = 0.0
-    for a, p in zip(actual, predicted):
-        p = p[:k]
-        score = hits = 0.0
-        for i, label in enumerate(p):
-            if label in a and label not in p[:i]:
-                hits += 1.0
-                score += hits / (i + 1.0)
-        total += score / min(len(a), k) if a else 0.0
-    return total / len(actual)
+def _apk(actual, predicted, k=10):
+    """Kaggle's reference average precision at k (ml_metrics.apk), verbatim."""
+    if len(predicted) > k:
+        predicted = predicted[:k]
+    score = 0.0
+    num_hits = 0.0
+    for i, p in enumerate(predicted):
+        if p in actual and p not in predicted[:i]:
+            num_hits += 1.0
+            score += num_hits / (i + 1.0)
+    if not actual:
+        return 0.0
+    return score / min(len(actual), k)
+
+
+def _mapk(actual, predicted, k=10):
+    """Kaggle's reference mapk (ml_metrics.mapk), the baseline for map_at_k."""
+    import numpy as np
+
+    return np.mean([_apk(a, p, k) for a, p in zip(actual, predicted)])
 
 
 def cases(n: int, seed: int = 0) -> list[tuple]:
@@ -95,7 +103,7 @@ def cases(n: int, seed: int = 0) -> list[tuple]:
          lambda: skm.f1_score(la, lb, average="micro")),
         ("qwk", la, lb, {}, "cohen_kappa_score",
          lambda: skm.cohen_kappa_score(la, lb, weights="quadratic")),
-        ("map_at_k", rank_true, rank_pred, {"k": 5}, "Kaggle mapk (Python)",
+        ("map_at_k", rank_true, rank_pred, {"k": 5}, "Kaggle ml_metrics.mapk (Python)",
          lambda: _mapk(rank_true_lists, rank_pred_lists, 5)),
         ("mcc", la, lb, {}, "matthews_corrcoef", lambda: skm.matthews_corrcoef(la, lb)),
         ("spearman", y, p, {}, "scipy spearmanr", lambda: scipy.stats.spearmanr(y, p)),
