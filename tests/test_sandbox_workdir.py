@@ -74,3 +74,10 @@ def test_count_user_tasks_counts_this_process():
     from sandmle.sandbox.limits import count_user_tasks
 
     assert count_user_tasks(os.getuid()) >= 1
+
+
+def test_directory_at_code_path_is_replaced(tmp_path):
+    work = tmp_path / "work"
+    (work / CODE_FILE / "inner").mkdir(parents=True)
+    prepare(Job(work_dir=str(work), code="print(2)"), mount_input=True, owner=None)
+    assert (work / CODE_FILE).read_text() == "print(2)"

@@ -9,6 +9,7 @@ with O_EXCL | O_NOFOLLOW. Whoever reads the job's files afterwards (a grader rea
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 
@@ -33,9 +34,9 @@ def _write_fresh(path: str, data: bytes) -> None:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         mode = None
-    if mode is not None:
-        if stat.S_ISDIR(mode):
-            raise SandboxError(f"cannot write the job's code: {path} is a directory")
+    if mode is not None and stat.S_ISDIR(mode):
+        shutil.rmtree(path)           # the code's name is reserved; rmtree never follows links
+    elif mode is not None:
         os.unlink(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as fh:
