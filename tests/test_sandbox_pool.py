@@ -286,3 +286,10 @@ def test_fallback_warning_is_printed_once_per_process(capsys):
     _warn_once("test message for the once-only warning")
     _warn_once("test message for the once-only warning")
     assert capsys.readouterr().err.count("test message for the once-only warning") == 1
+
+
+def test_relative_paths_are_the_callers(pool, tmp_path, public, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = pool.run(Job(work_dir="rel-work", public_dir="public", code="print(open('input/train.csv').read())"))
+    assert result.ok and "id,x" in result.stdout_tail
+    assert (tmp_path / "rel-work" / "main.py").is_file()

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import functools
 import json
 import os
@@ -150,11 +151,16 @@ class _Worker:
             self.proc.wait()
 
 
-def _check(job: Job) -> None:
+def _checked(job: Job) -> Job:
+    """`job` with absolute paths (workers run elsewhere), after checking they exist."""
     if job.script is not None and not os.path.isfile(job.script):
         raise ValueError(f"script {job.script} is not a file")
     if job.public_dir is not None and not os.path.isdir(job.public_dir):
         raise ValueError(f"public_dir {job.public_dir} is not a directory")
+    return dataclasses.replace(
+        job, work_dir=os.path.abspath(job.work_dir),
+        public_dir=os.path.abspath(job.public_dir) if job.public_dir is not None else None,
+        script=os.path.abspath(job.script) if job.script is not None else None)
 
 
 def _died_result(why: str, wall_s: float, isolation: str) -> JobResult:
@@ -235,7 +241,7 @@ class Pool:
 
     def run(self, job: Job) -> JobResult:
         """Run `job` to completion on a free worker (blocks while all are busy)."""
-        _check(job)
+        job = _checked(job)
         worker = self._acquire()
         start = time.monotonic()
         try:
