@@ -1,6 +1,6 @@
 """One function per metric in METRICS, and `compute(name, y_true, y_pred, **params)`.
 
-Each function checks its inputs (sandmle.metrics.inputs), calls one compiled kernel and
+Each function checks its inputs (sandmle.metrics.inputs), calls the compiled kernels and
 returns a Python float. Cases where a metric is undefined (AUC with one class, Spearman or
 R^2 with a constant input, kappa when every row holds the same label) raise MetricError
 rather than return NaN. Conventions follow scikit-learn / scipy, whose functions are the
@@ -174,23 +174,22 @@ def multiclass_log_loss(y_true, y_pred) -> float:
     return kernels.multiclass_log_loss_sum(y, p, EPS) / p.shape[0]
 
 
-def accuracy(y_true, y_pred) -> float:
-    pair = inputs.label_pairs(y_true, y_pred, "accuracy")
-    if pair is None:
-        a, b, _, _ = inputs.label_codes(y_true, y_pred, "accuracy")
+def _share_equal(y_true, y_pred, name: str) -> float:
+    pair = inputs.label_pairs(y_true, y_pred, name)
+    if pair is None:  # strings, floats: compare their codes
+        a, b, _, _ = inputs.label_codes(y_true, y_pred, name)
     else:
         a, b = pair
     return kernels.count_equal(a, b) / a.shape[0]
+
+
+def accuracy(y_true, y_pred) -> float:
+    return _share_equal(y_true, y_pred, "accuracy")
 
 
 def f1_micro(y_true, y_pred) -> float:
     """Micro F1 of single-label predictions: pooled tp / fp / fn make it the accuracy."""
-    pair = inputs.label_pairs(y_true, y_pred, "f1_micro")
-    if pair is None:
-        a, b, _, _ = inputs.label_codes(y_true, y_pred, "f1_micro")
-    else:
-        a, b = pair
-    return kernels.count_equal(a, b) / a.shape[0]
+    return _share_equal(y_true, y_pred, "f1_micro")
 
 
 def f1_macro(y_true, y_pred) -> float:
