@@ -104,6 +104,8 @@ def test_batch_order_stop_string_restored_and_request_fields(server):
     [req] = [r for r in server.requests if r["messages"][-1]["content"] == "q0"]
     assert (req["temperature"], req["top_p"], req["max_tokens"], req["stop"], req["seed"]) == (0.5, 0.9, 77, list(STOP), 3)
     assert req["messages"] == convo("q0")
+    # Each row of a batch gets its own seed, so identical prompts sample differently.
+    assert sorted(r["seed"] for r in server.requests) == [3, 4, 5, 6, 7]
 
 
 def test_no_stop_appended_after_end_of_turn_and_vllm_stop_reason(server):

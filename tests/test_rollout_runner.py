@@ -191,3 +191,19 @@ def test_jsonl_round_trip_replay_and_sft(pool, tasks, tmp_path):
     assert [r["episode_id"] for r in records] == [episodes[0].episode_id]
     assert records[0]["messages"] == list(episodes[0].messages)
     assert len(to_sft(loaded, min_reward=0.0)) == 2
+
+
+def test_a_fixed_seed_moves_on_each_turn_and_stop_strings_are_added(pool, tasks, tmp_path):
+    from sandmle.rollout.runner import TURN_SEED_STRIDE
+
+    seen = []
+
+    class Recording(Script):
+        def generate(self, conversations, sampling):
+            seen.append((sampling.seed, sampling.stop))
+            return super().generate(conversations, sampling)
+
+    policy = Recording({"alpha": [py("print(1)"), ANSWER], "beta": [py("print(1)"), ANSWER]})
+    run(policy, tasks, pool, tmp_path, sampling=SamplingParams(seed=5, stop=("END",)))
+    assert [s for s, _ in seen] == [5, 5 + TURN_SEED_STRIDE]
+    assert all(stop == ("END", "</tool_call>", "</answer>") for _, stop in seen)

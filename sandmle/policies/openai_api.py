@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from dataclasses import replace
 from typing import Any
 
 from sandmle.errors import UserError
@@ -71,11 +72,13 @@ class OpenAIPolicy:
         # A client per batch: its connection pool belongs to this event loop.
         async with AsyncOpenAI(base_url=self.base_url, api_key=self.api_key,
                                timeout=self.timeout_s, max_retries=0) as client:
-            async def one(messages: list[Message]) -> Generation:
+            async def one(row: int, messages: list[Message]) -> Generation:
+                # Row i gets seed + i: identical prompts in a batch (a GRPO group) must differ.
+                seeded = sampling if sampling.seed is None else replace(sampling, seed=sampling.seed + row)
                 async with semaphore:
-                    return await self._request(client, messages, sampling)
+                    return await self._request(client, messages, seeded)
 
-            return list(await asyncio.gather(*(one(m) for m in conversations)))
+            return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(conversations))))
 
     async def _request(self, client: Any, messages: list[Message], sampling: SamplingParams) -> Generation:
         import openai

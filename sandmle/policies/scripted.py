@@ -8,8 +8,9 @@ answer. If the solution fails, it copies the sample submission instead before sc
 
 It knows only what the conversation shows: the task card of the first user message and the
 tool responses (the inspection step's text-column line decides between text and general
-solutions). Which solution of the strength it runs is fixed by the task id and the
-sampling seed, so runs are reproducible.
+solutions). Which solution of the strength it runs is fixed by the task id, the sampling
+seed and the conversation's row in the batch, so runs are reproducible and repeated
+rollouts of one task may differ.
 """
 from __future__ import annotations
 
@@ -71,9 +72,10 @@ class ScriptedPolicy:
 
     def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
         out = []
-        for conversation in conversations:
+        for row, conversation in enumerate(conversations):
+            seed = None if sampling.seed is None else sampling.seed + row
             try:
-                out.append(Generation(text=self._turn(conversation, sampling.seed)))
+                out.append(Generation(text=self._turn(conversation, seed)))
             except Exception as exc:     # a conversation it cannot read is this episode's error
                 out.append(Generation.failed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
         return out

@@ -5,6 +5,10 @@ over the episodes still running, then their steps (sandbox jobs, grading) run co
 in threads, sharing the pool. An episode that fails (the policy errs, the sandbox breaks)
 is recorded with its reason and never stops the others.
 
+Seeds: with `sampling.seed` set, turn t uses seed + 1_000_003 * t, and backends that seed
+each request give row i of a batch seed + i, so repeated rollouts of one task differ while a
+run stays reproducible.
+
 Stop strings: the protocol's closing tags (`</tool_call>`, `</answer>`) are always added to
 the configured ones, so a policy stops right after its action.
 """
@@ -61,6 +65,9 @@ class RolloutConfig:
         return replace(self.sampling, stop=stop)
 
 
+TURN_SEED_STRIDE = 1_000_003     # larger than any batch, as backends add the row index
+
+
 def episode_id_for(task_id: str, index: int, seed: int) -> str:
     digest = hashlib.sha1(f"{task_id}/{index}/{seed}".encode()).hexdigest()[:8]
     return f"{task_id}-{index:03d}-{digest}"
@@ -90,6 +97,7 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
     try:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="episode") as executor:
             list(executor.map(lambda env: env.reset(), envs))
+            turn = 0
             while True:
                 views = [(env, env.view()) for env in envs if not env.done]
                 active = [(env, v) for env, v in views if v is not None]
@@ -99,7 +107,8 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
                 if not active:
                     break
                 t0 = time.perf_counter()
-                generations = _generate(policy, [v for _, v in active], sampling)
+                generations = _generate(policy, [v for _, v in active], _turn_sampling(sampling, turn))
+                turn += 1
                 generate_s = time.perf_counter() - t0
                 list(executor.map(lambda pair: pair[0].step(pair[1], generate_s),
                                   [(env, g) for (env, _), g in zip(active, generations)]))
@@ -107,6 +116,14 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
         if own_root is not None:
             own_root.cleanup()
     return episodes   # every slot is filled: each env ends by answer, budget or error
+
+
+def _turn_sampling(sampling: SamplingParams, turn: int) -> SamplingParams:
+    """A fixed seed moves on each turn, so a backend that reseeds per call does not replay
+    the same random stream every turn."""
+    if sampling.seed is None:
+        return sampling
+    return replace(sampling, seed=sampling.seed + TURN_SEED_STRIDE * turn)
 
 
 def _finish(env: EpisodeEnv, tokenizer: Any, on_episode: Callable[[Episode], None] | None) -> Episode:
