@@ -293,3 +293,19 @@ def test_relative_paths_are_the_callers(pool, tmp_path, public, monkeypatch):
     result = pool.run(Job(work_dir="rel-work", public_dir="public", code="print(open('input/train.csv').read())"))
     assert result.ok and "id,x" in result.stdout_tail
     assert (tmp_path / "rel-work" / "main.py").is_file()
+
+
+def test_failed_replacement_leaves_an_error_not_a_hang(tmp_path, monkeypatch):
+    import sandmle.sandbox.pool as pool_module
+
+    with Pool(num_workers=1, preload=()) as pool:
+        os.kill(pool.worker_pids()[0], signal.SIGKILL)
+
+        def broken(*args, **kwargs):
+            raise SandboxError("cannot start")
+
+        monkeypatch.setattr(pool_module, "_Worker", broken)
+        with pytest.raises(SandboxError, match="cannot start"):
+            pool.run(Job(work_dir=str(tmp_path / "w"), code="pass"))
+        with pytest.raises(SandboxError, match="no workers left"):
+            pool.run(Job(work_dir=str(tmp_path / "w"), code="pass"))

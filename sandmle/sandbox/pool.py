@@ -184,6 +184,7 @@ class Pool:
         self._idle: collections.deque[_Worker] = collections.deque()
         self._all: list[_Worker] = []
         self._closed = False
+        self._starting = 0                  # replacement workers being started
         self._executor: ThreadPoolExecutor | None = None
         workers = [_Worker(self.preload, isolate) for _ in range(self.num_workers)]
         try:
@@ -212,10 +213,12 @@ class Pool:
 
     def _acquire(self) -> _Worker:
         with self._cond:
-            while not self._idle and not self._closed:
+            while not self._idle and not self._closed and (self._all or self._starting):
                 self._cond.wait()
             if self._closed:
                 raise SandboxError("the sandbox pool is closed")
+            if not self._idle:
+                raise SandboxError("the sandbox pool has no workers left (replacements failed)")
             return self._idle.popleft()
 
     def _release(self, worker: _Worker) -> None:
@@ -227,14 +230,21 @@ class Pool:
             self._cond.notify()
 
     def _replace(self, dead: _Worker) -> None:
+        """Start a worker in place of `dead` (in the calling thread: a worker's startup)."""
         dead.kill()
         with self._cond:
             if dead in self._all:
                 self._all.remove(dead)
             if self._closed:
                 return
-        fresh = _Worker(self.preload, self.isolate)
-        fresh.wait_ready()
+            self._starting += 1
+        try:
+            fresh = _Worker(self.preload, self.isolate)
+            fresh.wait_ready()
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
         with self._cond:
             self._all.append(fresh)
         self._release(fresh)
