@@ -9,8 +9,10 @@ Each worker (`python -m sandmle.sandbox.worker`) imports the preload set once an
 job, so a job pays ~tens of ms instead of the ~1.3 s a fresh Python with sklearn costs
 (REFERENCE §9). `run` is blocking and thread-safe; many threads and coroutines may run jobs
 at once, each with its own limits and timeout. A job's failure (crash, timeout, memory) is
-data in its `JobResult`; a worker that dies is replaced and its job reported as failed.
-`SandboxError` is raised only when the sandbox itself fails.
+data in its `JobResult`; a worker that dies is replaced (in the call that saw it die,
+which waits for the new worker's startup) and its job reported as failed. `SandboxError`
+is raised only when the sandbox itself fails. Paths in a `Job` are host paths; one job at a
+time per work folder.
 
 Isolation (`pool.isolation == "namespaces"`, Linux as root): per job, new PID, mount,
 network (no interfaces up: no network at all), IPC and UTS namespaces; a tmpfs root with
@@ -45,7 +47,9 @@ What the pool does NOT cover:
 - the job is a fork of the worker: it can read the worker's memory, which holds the
   preloaded modules and earlier job requests of that worker (code, paths, `Job.env`), so
   never pass secrets in a job;
-- the process limit counts threads, and the CPU limit is per process.
+- the process limit counts threads, and the CPU limit is per process;
+- the job is PID 1 of its namespace: signals it sends itself without a handler are
+  ignored (as for any init), and orphans it adopts stay zombies until it exits.
 """
 from __future__ import annotations
 
