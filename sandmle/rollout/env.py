@@ -8,6 +8,10 @@ the tool response; `finish()` picks the graded submission, computes the reward a
 the `Episode`. Agent failures are data; an exception from the sandbox or grader ends the
 episode as "env_error" instead of escaping.
 
+Budgets: the turn and wall-clock budgets are checked before each turn, and a code run's
+timeout is the smaller of the step timeout and the time left; a generation in flight is not
+interrupted (its backend's own timeout bounds it).
+
 Files of one episode, under its folder:  work/ (the job's cwd, where submission.csv goes)
 and graded/ (a copy of every submission the score tool graded, so the record can be
 re-graded after the agent overwrote its submission).
