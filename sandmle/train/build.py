@@ -56,7 +56,9 @@ def build_model(cfg: RunConfig, run_dir: Path):
         torch.manual_seed(cfg.train.seed)
         return ActionPolicy(m.hidden_size), None, None
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()          # the run prints one line per step instead
     path = Path(m.path)
     if m.path == "tiny":
         from sandmle.policies.tiny import build_tiny_model

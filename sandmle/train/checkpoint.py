@@ -11,6 +11,7 @@ ignores temporary folders.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -49,7 +50,14 @@ def save_checkpoint(accelerator, run_dir: Path, step: int, state: dict[str, Any]
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    # tied embeddings are saved once; accelerate warns about it at every save
+    quiet = logging.getLogger("accelerate.utils.other")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        accelerator.save_state(str(tmp))
+    finally:
+        quiet.setLevel(level)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json_atomic(tmp / STATE_FILE, {"step": step, **state})

@@ -158,7 +158,8 @@ class MetricsLogger:
         if self._live is not None:
             self._live.update(self._table())
         elif not self.quiet:
-            self._console.print("  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS))
+            self._console.print("  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS),
+                                soft_wrap=True)
         if step % self.plot_every == 0:
             self.plot()
 
