@@ -108,17 +108,18 @@ attempt('rel', lambda: open('link_rel').read())
 
 
 def test_proc(pool, task):
+    host_pids = [str(p) for p in pool.worker_pids() + [os.getpid(), os.getppid()]]
     code = TRY + f"""
 import os
 target = {answers(task)!r}
-for pid in [p for p in os.listdir('/proc') if p.isdigit()] + ['self', 'thread-self']:
+for pid in [p for p in os.listdir('/proc') if p.isdigit()] + ['self', 'thread-self'] + {host_pids!r}:
     base = '/proc/' + pid
     attempt(pid + ' root', lambda: open(base + '/root' + target).read())
     attempt(pid + ' cwd', lambda: open(base + '/cwd/../private/answers.csv').read())
     attempt(pid + ' environ', lambda: open(base + '/environ').read())
     attempt(pid + ' mountinfo', lambda: open(base + '/mountinfo').read())
     fds = base + '/fd'
-    for fd in os.listdir(fds):
+    for fd in (os.listdir(fds) if os.path.isdir(fds) else []):
         attempt(pid + ' fd' + fd, lambda: os.readlink(fds + '/' + fd))
 print(sorted(p for p in os.listdir('/proc') if p.isdigit()))
 """
@@ -174,6 +175,11 @@ if ret == 0:
     attempt('abs', lambda: open({answers(task)!r}).read())
     attempt('dotdot', lambda: open('input/../private/answers.csv').read())
     attempt('listing', lambda: os.listdir('/sandbox/work/input'))
+import shutil, subprocess
+tool = shutil.which('unshare')
+if tool:
+    proc = subprocess.run([tool, '-U', '-r', '-m', 'cat', {answers(task)!r}], capture_output=True, text=True)
+    print('tool', proc.returncode, proc.stdout[:200], proc.stderr[:200])
 """
     result = run(pool, task, code)
     assert "abs blocked" in result.stdout_tail
