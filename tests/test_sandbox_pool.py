@@ -309,3 +309,19 @@ def test_failed_replacement_leaves_an_error_not_a_hang(tmp_path, monkeypatch):
             pool.run(Job(work_dir=str(tmp_path / "w"), code="pass"))
         with pytest.raises(SandboxError, match="no workers left"):
             pool.run(Job(work_dir=str(tmp_path / "w"), code="pass"))
+
+
+def test_fallback_timeout_kills_the_process_group(tmp_path):
+    code = """
+import os, time
+if os.fork() == 0:
+    time.sleep(2)
+    open('late.txt', 'w').write('x')
+    os._exit(0)
+time.sleep(30)
+"""
+    with Pool(num_workers=1, preload=(), isolate=False) as pool:
+        result = pool.run(Job(work_dir=str(tmp_path / "w"), code=code, limits=Limits(timeout_s=1.0)))
+    time.sleep(2.5)
+    assert result.timed_out and result.isolation == "rlimits"
+    assert not (tmp_path / "w" / "late.txt").exists()
