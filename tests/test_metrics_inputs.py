@@ -80,19 +80,31 @@ def test_metric_error_is_a_value_error():
         compute("auc", [1, 1], [0.1, 0.2])
 
 
+def _big_inputs(name):
+    rng = np.random.default_rng(0)
+    if name == "spearman":  # about 0.3 s of sorting in our kernel
+        return rng.random(2_000_000), rng.random(2_000_000)
+    if name == "mcc":
+        return rng.integers(0, 5, 10_000_000), rng.integers(0, 5, 10_000_000)
+    y = rng.integers(0, 2, 5_000_000).astype(np.float64)  # no cast inside compute
+    return y, rng.random(5_000_000)  # log_loss: 5e6 logs
+
+
+# Each path below runs only sandmle kernels while the arrays are processed (no numpy call
+# that drops the GIL itself), so the test tells a releasing kernel from a holding one.
 @pytest.mark.timeout(120)
-def test_kernel_releases_the_gil():
+@pytest.mark.parametrize("name", ["spearman", "mcc", "log_loss"])
+def test_kernel_releases_the_gil(name):
     """With a huge switch interval a thread waiting for the GIL only runs when the holder
-    releases it. The main thread waits while a worker enters a long rmse kernel: it wakes
-    (and counts) before the worker has finished only if the kernel dropped the GIL."""
-    a = np.random.default_rng(0).random(20_000_000)
-    b = a[::-1].copy()
+    releases it. The main thread waits while a worker runs a long metric: it wakes (and
+    counts) before the worker has finished only if the kernel dropped the GIL."""
+    y, p = _big_inputs(name)
     started, finished = threading.Event(), threading.Event()
     counted_during_kernel = []
 
     def worker():
         started.set()
-        compute("rmse", a, b)
+        compute(name, y, p)
         finished.set()
 
     old = sys.getswitchinterval()
