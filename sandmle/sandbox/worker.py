@@ -220,6 +220,8 @@ class Worker:
                 _write_all(spare.go_w, payload)
             except OSError as exc:
                 self._kill(spare.pid)
+                os.waitpid(spare.pid, 0)
+                os.close(spare.ctl_r)
                 raise SandboxError(f"the job's process died before it started: {exc}") from exc
             finally:
                 os.close(spare.go_w)
