@@ -325,3 +325,26 @@ time.sleep(30)
     time.sleep(2.5)
     assert result.timed_out and result.isolation == "rlimits"
     assert not (tmp_path / "w" / "late.txt").exists()
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return kids
+
+
+def test_spare_process_killed_while_idle_is_replaced(tmp_path):
+    with Pool(num_workers=1, preload=()) as pool:
+        spares = _children(pool.worker_pids()[0])
+        assert len(spares) == 1                       # the next job's process, forked ahead
+        os.kill(spares[0], signal.SIGKILL)
+        time.sleep(0.3)
+        result = pool.run(Job(work_dir=str(tmp_path / "w"), code="print('fine')"))
+    assert result.ok and result.stdout_tail == "fine\n"

@@ -157,6 +157,10 @@ class Worker:
 
     def refill(self) -> None:
         """Fork the next job's process now, while idle, so a job does not wait for the fork."""
+        if self.spare is not None and os.waitpid(self.spare.pid, os.WNOHANG)[0] != 0:
+            for fd in (self.spare.go_w, self.spare.out_r, self.spare.err_r, self.spare.ctl_r):
+                os.close(fd)                  # it died while waiting (killed from outside)
+            self.spare = None
         if self.spare is None:
             self.spare = self._fork_spare()
 
