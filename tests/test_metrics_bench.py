@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from sandmle.bench import kernels
 from sandmle.cli import main
 from sandmle.metrics import METRICS, compute
