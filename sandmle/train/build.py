@@ -93,7 +93,7 @@ def build_env(cfg: RunConfig, model, tokenizer, model_dir: Path | None, pool, ru
         from sandmle.train.action_env import ActionEnv
 
         return ActionEnv(pool, run_dir / "work", reward_scheme=r.reward_scheme, timeout_s=r.step_timeout_s,
-                         concurrency=pool_workers(cfg), temperature=r.temperature)
+                         concurrency=pool.num_workers, temperature=r.temperature)
     from sandmle.policies.base import SamplingParams
     from sandmle.rollout.protocol import STOP_STRINGS
     from sandmle.rollout.runner import RolloutConfig
@@ -125,6 +125,7 @@ def build_env(cfg: RunConfig, model, tokenizer, model_dir: Path | None, pool, ru
 
 
 def pool_workers(cfg: RunConfig) -> int:
+    """Sandbox workers on this node, all processes together."""
     return cfg.rollout.workers or os.cpu_count() or 1
 
 
@@ -161,7 +162,9 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
     model, tokenizer, model_dir = build_model(cfg, run_dir)
     pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
     started = time.perf_counter()
-    with Pool(num_workers=pool_workers(cfg), preload=SANDBOX_PRELOAD) as pool:
+    # the node's sandbox workers are shared out between the training processes
+    workers = max(1, pool_workers(cfg) // accelerator.num_processes)
+    with Pool(num_workers=workers, preload=SANDBOX_PRELOAD) as pool:
         env = build_env(cfg, model, tokenizer, model_dir, pool, run_dir, accelerator)
         try:
             trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id)
