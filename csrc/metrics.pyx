@@ -443,7 +443,8 @@ def qwk(const int64_t[::1] a, const int64_t[::1] b, int64_t lo, Py_ssize_t width
     cdef int64_t* buf = <int64_t*> calloc(3 * width, sizeof(int64_t))
     cdef int64_t* position
     cdef Py_ssize_t i, c, n = a.shape[0], k = 0
-    cdef int64_t d, observed = 0
+    cdef int64_t d
+    cdef double observed = 0.0  # sum of d^2 can pass 2^63 with millions of labels
     cdef double centre, x, t1 = 0.0, t2 = 0.0, p1 = 0.0, p2 = 0.0, expected, result
     if buf == NULL:
         raise MemoryError()
@@ -464,13 +465,13 @@ def qwk(const int64_t[::1] a, const int64_t[::1] b, int64_t lo, Py_ssize_t width
                 p2 += x * x * buf[width + c]
         for i in range(n):
             d = position[a[i] - lo] - position[b[i] - lo]
-            observed += d * d
+            observed += <double> (d * d)
         # sum_ij (i - j)^2 t_i p_j, the chance-expected weighted disagreement times n
         expected = t2 * n + p2 * n - 2.0 * t1 * p1
         if expected == 0.0:
             result = NAN
         else:
-            result = 1.0 - observed * <double> n / expected
+            result = 1.0 - observed * n / expected
     free(buf)
     return result
 

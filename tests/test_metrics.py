@@ -425,3 +425,11 @@ def test_spearman_on_quicksort_adversarial_orders(n):
     few = np.tile([3.0, 1.0, 2.0], n // 3 + 1)[:n]
     for y, p in ((up, up[::-1]), (pipe, up), (few, pipe), (up % 7, up)):
         assert_matches("spearman", y, p)
+
+
+@pytest.mark.parametrize("name", LABEL_METRICS)
+def test_label_metrics_with_many_distinct_labels(name):
+    rng = np.random.default_rng(22)
+    y = rng.integers(0, 3000, 4000)
+    p = np.where(rng.random(4000) < 0.5, y, rng.integers(0, 3000, 4000))
+    assert_matches(name, y, p)
