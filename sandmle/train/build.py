@@ -72,7 +72,9 @@ def build_model(cfg: RunConfig, run_dir: Path):
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if m.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers 5 renames gradient_checkpointing_enable to activation_checkpointing_enable
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
         model.config.use_cache = False
     if m.lora_rank:
         try:

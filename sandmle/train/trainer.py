@@ -10,8 +10,7 @@
 With several processes every process takes an equal share of the step's tasks (whole
 groups), rolls them out with its own generator, and the loss is scaled so that the averaged
 gradient equals the gradient of the whole batch's loss. On one CPU process the same code
-runs unchanged. `run(config, run_dir)` builds the bank, pool, model and environment from a
-recipe and resumes from the run folder's latest checkpoint when there is one.
+runs unchanged. `sandmle.train.build.run` assembles a Trainer from a recipe.
 """
 from __future__ import annotations
 
