@@ -114,3 +114,16 @@ def test_task_sampler_covers_every_task_each_epoch():
     sampler = TaskSampler(5, seed=0)
     drawn = sampler.next(10)
     assert sorted(drawn[:5]) == list(range(5)) and sorted(drawn[5:]) == list(range(5))
+
+
+def test_missing_tracker_package_is_a_one_line_error(tmp_path):
+    import importlib.util
+
+    import pytest
+
+    from sandmle.errors import UserError
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    with pytest.raises(UserError, match="pip install tensorboard"):
+        MetricsLogger(tmp_path, live=False, tensorboard=True)

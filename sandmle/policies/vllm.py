@@ -72,6 +72,13 @@ def inference_weights(model) -> Iterator[tuple[str, Any]]:
                 model.unmerge_adapter()
 
 
+def prompt_token_ids(tokenizer, conversation: list[Message]) -> list[int]:
+    """The chat template applied as text, then tokenised without extra special tokens, as
+    `sandmle.rollout.tokens` does, so engine prompts and training sequences agree."""
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def _fsdp_context(model):
     from contextlib import nullcontext
 
@@ -200,8 +207,7 @@ class VLLMPolicy:
 
         try:
             self.wake_up()
-            prompts = [{"prompt_token_ids": self.tokenizer.apply_chat_template(
-                conv, add_generation_prompt=True, tokenize=True)} for conv in conversations]
+            prompts = [{"prompt_token_ids": prompt_token_ids(self.tokenizer, conv)} for conv in conversations]
             params = VSampling(temperature=sampling.temperature, top_p=sampling.top_p,
                                max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
                                include_stop_str_in_output=True, seed=sampling.seed, logprobs=0)

@@ -236,7 +236,9 @@ class Trainer:
             for k, v in stats.items():     # partial sums over the global denominators
                 stats_sum[k] = stats_sum.get(k, 0.0) + v
         max_norm = self.config.train.grad_clip or float("inf")
-        grad_norm = acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], max_norm)
+        # all parameters (frozen ones have no gradient): accelerate matches them to an FSDP
+        # model and uses its sharded norm
+        grad_norm = acc.clip_grad_norm_(self.model.parameters(), max_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
