@@ -189,19 +189,22 @@ def sum_squared_log_error(const double[::1] a, const double[::1] b):
     return s
 
 
-def sum_squared_log_error_columns(const double[:, ::1] a, const double[:, ::1] b,
-                                  double[::1] out):
-    """out[j] = sum over rows of (log1p(a[:, j]) - log1p(b[:, j]))^2."""
-    # IN  a, b: (n, k); OUT out: (k,)
+def sum_squared_log_error_columns(const double[:, ::1] a, const double[:, ::1] b):
+    """[sum over rows of (log1p(a[:, j]) - log1p(b[:, j]))^2 for each column j]."""
+    # IN  a, b: (n, k)
     cdef Py_ssize_t i, j, n = a.shape[0], k = a.shape[1]
     cdef double d
+    cdef double* sums = <double*> calloc(k, sizeof(double))
+    if sums == NULL:
+        raise MemoryError()
     with nogil:
-        for j in range(k):
-            out[j] = 0.0
         for i in range(n):
             for j in range(k):
                 d = log(_log_ratio_argument(a[i, j], b[i, j]))
-                out[j] += d * d
+                sums[j] += d * d
+    out = [sums[j] for j in range(k)]
+    free(sums)
+    return out
 
 
 def log_ratio_arguments(const double[::1] a, const double[::1] b, double[::1] out):

@@ -53,16 +53,14 @@ def _raise_log_domain(a: np.ndarray, b: np.ndarray, name: str) -> None:
             raise MetricError(f"{name}: {role}[{where}] is {flat[i]}; {rule}")
 
 
-def _squared_log_error_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _squared_log_error_sums(a: np.ndarray, b: np.ndarray) -> list[float]:
     """Per-column sums of (log1p(a) - log1p(b))^2 for (n, k) arrays, NaN or inf where an
     input is outside (-1, inf). Each squared error is log((1 + a) / (1 + b))^2; blocks of
     rows of large inputs go through numpy's vectorised log (about 3x libm's scalar log at
     n=1e6), and the blocks keep the scratch in cache."""
     n, k = a.shape
     if n * k <= LOG_BLOCK:  # small: libm's scalar log, one call
-        sums = np.empty(k)
-        kernels.sum_squared_log_error_columns(a, b, sums)
-        return sums
+        return kernels.sum_squared_log_error_columns(a, b)
     sums = np.zeros(k)
     rows = max(1, LOG_BLOCK // k)
     scratch = np.empty(min(n, rows) * k)
@@ -73,7 +71,7 @@ def _squared_log_error_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         kernels.log_ratio_arguments(a[start * k:stop * k], b[start * k:stop * k], x)
         np.log(x, out=x)
         kernels.column_sum_squares(x.reshape(stop - start, k), sums)
-    return sums
+    return sums.tolist()
 
 
 def rmsle(y_true, y_pred) -> float:
@@ -82,7 +80,7 @@ def rmsle(y_true, y_pred) -> float:
     if n <= LOG_BLOCK:
         s = kernels.sum_squared_log_error(a, b)
     else:
-        s = float(_squared_log_error_sums(a.reshape(n, 1), b.reshape(n, 1))[0])
+        s = _squared_log_error_sums(a.reshape(n, 1), b.reshape(n, 1))[0]
     if not isfinite(s):
         _raise_log_domain(a, b, "rmsle")
     return sqrt(s / n)
@@ -92,7 +90,7 @@ def mean_column_rmsle(y_true, y_pred) -> float:
     a, b = inputs.paired_columns(y_true, y_pred, "mean_column_rmsle")
     n = a.shape[0]
     total = 0.0
-    for s in _squared_log_error_sums(a, b).tolist():
+    for s in _squared_log_error_sums(a, b):
         if not isfinite(s):
             _raise_log_domain(a, b, "mean_column_rmsle")
         total += sqrt(s / n)
