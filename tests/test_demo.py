@@ -55,7 +55,7 @@ def test_demo_refuses_a_foreign_runs_folder(tmp_path, monkeypatch, capsys):
 def test_demo_with_the_procedural_engine(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--num-tasks", "1", "--workers", "2",
-                 "--seeds", "new-york-city-taxi-fare-prediction", "--json"])
+                 "--seeds", "tabular-regression-mae", "--json"])
     assert code == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out)
     assert summary["num_tasks"] == 1

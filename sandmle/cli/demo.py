@@ -48,12 +48,14 @@ def _clear_run(run: Path) -> None:
 
 
 def medal_table(summary: dict):
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"scripted baselines on {summary['num_tasks']} synthetic tasks")
-    table.add_column("policy")
-    for col in ("valid", ">median", "bronze", "silver", "gold", "any medal (95% CI)", "reward", "ep/min"):
-        table.add_column(col, justify="right")
+    table = Table(title=f"scripted baselines on {summary['num_tasks']} synthetic tasks",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 1), collapse_padding=True)
+    table.add_column("policy", no_wrap=True)
+    for col in ("valid", ">median", "bronze", "silver", "gold", "medal (95% CI)", "reward", "ep/min"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, row in summary["policies"].items():
         rates = row["rates"]
         cells = [f"{100 * rates[k]['rate']:.0f}%" for k in ("valid_submission", "above_median", "bronze_medal",
