@@ -217,6 +217,9 @@ def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | No
     return path
 
 
+_COMPACT = {"pad_edge": False, "padding": (0, 1, 0, 1), "collapse_padding": True}
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -235,7 +238,7 @@ def report_tables(report: dict[str, Any]) -> list:
     """rich Tables: per task, then the totals with rates."""
     from rich.table import Table
 
-    per_task = Table(title=f"{report.get('policy') or 'run'}: per task")
+    per_task = Table(title=f"{report.get('policy') or 'run'}: per task", **_COMPACT)
     per_task.add_column("task", overflow="fold", min_width=24)
     for col in ("episodes", "mean score", "best tier", "valid", "any medal", "mean reward"):
         per_task.add_column(col, justify="right")
@@ -243,7 +246,7 @@ def report_tables(report: dict[str, Any]) -> list:
         per_task.add_row(task_id, str(row["episodes"]), _fmt(row["mean_score"], 5), row["best_tier"],
                          f"{100 * row['valid_rate']:.0f}%", f"{100 * row['any_medal_rate']:.0f}%",
                          _fmt(row["mean_reward"], 3))
-    totals = Table(title="totals (rates with 95% Wilson intervals)")
+    totals = Table(title="totals (rates with 95% Wilson intervals)", **_COMPACT)
     totals.add_column("measure")
     totals.add_column("value", justify="right")
     names = {"valid_submission": "valid submissions", "above_median": "above median",
@@ -268,7 +271,7 @@ def report_tables(report: dict[str, Any]) -> list:
 def comparison_table(comparison: dict[str, Any]):
     from rich.table import Table
 
-    table = Table(title=f"{comparison['policy_a']} (A) vs {comparison['policy_b']} (B)")
+    table = Table(title=f"{comparison['policy_a']} (A) vs {comparison['policy_b']} (B)", **_COMPACT)
     table.add_column("task", overflow="fold", min_width=24)
     for col in ("score A", "score B", "gain", "tier A", "tier B", "reward A", "reward B"):
         table.add_column(col, justify="right")
