@@ -100,3 +100,15 @@ def test_bad_strength_and_no_weights():
     with pytest.raises(UserError):
         ScriptedPolicy().sync_weights(None)
     assert make_policy("scripted").name == "scripted:strong"
+
+
+def test_text_columns_switch_to_text_solutions(make_task):
+    task = make_task("auc", task_id="txt")
+    policy = ScriptedPolicy("strong")
+    convo = start(task) + [
+        {"role": "assistant", "content": turn(policy, start(task))},
+        {"role": "user", "content": "<tool_response>\ntext columns: [\"it's a comment\"]\n</tool_response>"}]
+    code = parse_turn(turn(policy, convo)).code.split("\n", 1)[1]
+    text_codes = {s.code for s in reference_solutions(spec_from_card(task_card(task), 1))}
+    general_codes = {s.code for s in reference_solutions(spec_from_card(task_card(task), 0))}
+    assert code in text_codes and code not in general_codes

@@ -14,8 +14,8 @@ rollouts of one task may differ.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -93,7 +93,7 @@ class ScriptedPolicy:
             return _call("First look at the training data: size, columns, text fields.", "inspect", code)
         if _MARK.format(role="inspect") in last:
             match = _TEXT_LINE.search(last_response)
-            text_columns = len(json.loads(match.group(1).replace("'", '"'))) if match else 0
+            text_columns = len(ast.literal_eval(match.group(1))) if match else 0
             solution = self._solution(spec_from_card(card, text_columns), seed)
             think = (f"{card['metric']} is {'lower' if card['is_lower_better'] else 'higher'} better. "
                      f"Train the {solution.name} model ({solution.family}) and write submission.csv.")
