@@ -6,11 +6,11 @@ only caller; it checks shapes, dtypes, finiteness and label domains, and turns a
 kernel returns for an undefined case into a MetricError. Work buffers come from the C heap
 (malloc/calloc) outside the loops; a failed allocation raises MemoryError.
 """
-from libc.math cimport fabs, isfinite, log, log1p, sqrt, NAN
+from libc.math cimport fabs, isfinite, log, sqrt, NAN
 from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free, malloc
 
 from sorting cimport Keyed, RADIX_BINS, RADIX_MIN_N, RADIX_PASSES, _midranks
-from libc.stdlib cimport calloc, free, malloc
 
 
 # ---------------------------------------------------------------------------------------
@@ -136,21 +136,6 @@ def sum_squared_error(const double[::1] a, const double[::1] b):
         for i in range(n4, n):
             d0 = a[i] - b[i]
             s0 += d0 * d0
-    return (s0 + s1) + (s2 + s3)
-
-
-def sum_squares(const double[::1] x):
-    """Sum of x^2."""
-    cdef Py_ssize_t i, n = x.shape[0], n4 = n - n % 4
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    with nogil:
-        for i in range(0, n4, 4):
-            s0 += x[i] * x[i]
-            s1 += x[i + 1] * x[i + 1]
-            s2 += x[i + 2] * x[i + 2]
-            s3 += x[i + 3] * x[i + 3]
-        for i in range(n4, n):
-            s0 += x[i] * x[i]
     return (s0 + s1) + (s2 + s3)
 
 
