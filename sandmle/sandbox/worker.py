@@ -28,6 +28,7 @@ import pickle
 import select
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -98,12 +99,17 @@ class Worker:
         self.python_bin = os.path.dirname(sys.executable)
         self.python_dirs = isolate.python_dirs(
             (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix))
-        self.root_dir = tempfile.mkdtemp(prefix="sandmle-root-")
+        self.root_dir = ""
         self.running: int | None = None
         self.spare: _Spare | None = None
         self.mode, self.reason = RLIMITS, "isolation switched off (isolate=False)"
         if isolate_jobs:
             self.reason = isolate.unavailable_reason()
+            if self.reason is None:
+                try:
+                    self.root_dir = _root_mount_point()
+                except (SandboxError, OSError) as exc:
+                    self.reason = str(exc)
             if self.reason is None:
                 self.pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
                 self.mode = NAMESPACES
@@ -127,14 +133,12 @@ class Worker:
 
     def close(self) -> None:
         self._discard_spare()
-        shutil.rmtree(self.root_dir, ignore_errors=True)
 
     def on_term(self, signum, frame) -> None:
         """SIGTERM from the pool: take the running job (and the spare) down with this worker."""
         for pid in (self.running, self.spare.pid if self.spare else None):
             if pid is not None:
                 self._kill(pid)
-        shutil.rmtree(self.root_dir, ignore_errors=True)
         os._exit(0)
 
     def _kill(self, pid: int) -> None:
@@ -295,6 +299,20 @@ class Worker:
         return _Outcome(status=status, cpu_s=usage.ru_utime + usage.ru_stime,
                         wall_s=exited_at - start, timed_out=timed_out,
                         out=tails[out_r], err=tails[err_r])
+
+
+def _root_mount_point() -> str:
+    """The empty host directory each job mounts its tmpfs root on, in its own mount
+    namespace (so one directory serves every worker and nothing is left behind)."""
+    path = os.path.join(tempfile.gettempdir(), "sandmle-root")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise SandboxError(f"{path} must be a directory owned by uid {os.geteuid()}")
+    return path
 
 
 def _write_all(fd: int, data: bytes) -> None:
