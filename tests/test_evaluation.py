@@ -3,7 +3,6 @@ report commands end to end on a small bank."""
 import json
 import math
 
-
 from sandmle.cli import main
 from sandmle.evaluation import (RATE_KEYS, TOTAL_KEYS, build_report, compare_reports, wilson_interval,
                                 write_chart)
