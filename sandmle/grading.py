@@ -23,6 +23,7 @@ import io
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,14 +123,18 @@ def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.P
     spec = task.spec
     path = Path(submission_path)
     try:
-        is_file, exists, is_dir = path.is_file(), path.exists(), path.is_dir()
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return Grade.invalid(spec, path, f"submission {path} does not exist", submission_exists=False)
     except (OSError, ValueError) as exc:      # a name too long, a NUL byte, no permission
         return Grade.invalid(spec, path, f"cannot open submission {_show(str(path), 80)}: {exc}",
                              submission_exists=False)
-    if not is_file:
-        what = ("is a folder, not a file" if is_dir else
-                "is not a regular file" if exists else "does not exist")
-        return Grade.invalid(spec, path, f"submission {path} {what}", submission_exists=exists)
+    if not stat.S_ISREG(mode):
+        # Never follow a link: agent code may point submission.csv at the hidden answers,
+        # a path it cannot open inside the sandbox but the grader could outside it.
+        what = ("is a symbolic link, not a file" if stat.S_ISLNK(mode) else
+                "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file")
+        return Grade.invalid(spec, path, f"submission {path} {what}")
     try:
         score = score_submission(spec, task.answers_path, path)
     except InvalidSubmission as exc:

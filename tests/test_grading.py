@@ -447,3 +447,12 @@ def test_medal_flags_follow_the_tier(score, flags):
 def test_unopenable_paths_are_invalid_not_a_crash(make_task, name):
     grade = grade_submission(make_task("auc"), name)
     assert_invalid(grade)
+
+
+def test_symlink_to_the_answers_is_invalid(make_task, tmp_path):
+    # Agent code can plant a link that resolves only outside the sandbox, on the grader's side.
+    task = make_task("auc")
+    link = tmp_path / "work" / "submission.csv"
+    link.parent.mkdir()
+    link.symlink_to(task.answers_path)
+    assert_invalid(grade_submission(task, link), "symbolic link")

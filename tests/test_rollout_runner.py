@@ -207,3 +207,13 @@ def test_a_fixed_seed_moves_on_each_turn_and_stop_strings_are_added(pool, tasks,
     run(policy, tasks, pool, tmp_path, sampling=SamplingParams(seed=5, stop=("END",)))
     assert [s for s, _ in seen] == [5, 5 + TURN_SEED_STRIDE]
     assert all(stop == ("END", "</tool_call>", "</answer>") for _, stop in seen)
+
+
+def test_submission_linked_to_the_hidden_answers_earns_no_valid_grade(pool, tasks, tmp_path):
+    # The link dangles inside the sandbox but would resolve on the host, where grading runs.
+    plant = py(f"import os; os.symlink({str(tasks[0].answers_path)!r}, 'submission.csv')")
+    policy = Script({"alpha": [plant, SCORE, ANSWER], "beta": [ANSWER]})
+    alpha, _ = run(policy, tasks, pool, tmp_path)
+    assert alpha.final_grade is not None and not alpha.final_grade["valid"]
+    assert "symbolic link" in alpha.final_grade["reason"]
+    assert alpha.reward == reward_for_grade(Grade.from_json(alpha.final_grade), 1.0, "paper")

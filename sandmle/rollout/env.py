@@ -18,6 +18,7 @@ re-graded after the agent overwrote its submission).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -165,10 +166,11 @@ class EpisodeEnv:
         from sandmle.grading import grade_submission
 
         submission = self.work_dir / SUBMISSION
-        if not submission.is_file():
+        if not os.path.lexists(submission):
             return None
         copy = self.episode_dir / "graded" / f"step{index}.csv"
-        shutil.copyfile(submission, copy)
+        # A planted symlink is copied as a link, and the grader refuses links.
+        shutil.copyfile(submission, copy, follow_symlinks=False)
         return grade_submission(self.task, copy).to_json()
 
     def _score(self, index: int) -> tuple[dict | None, str, bool]:
