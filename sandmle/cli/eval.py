@@ -123,9 +123,18 @@ def handle(args) -> int:
     from sandmle.rollout.episode import save_sft, to_sft
 
     config = rollout_config(args)
+    progress = None
+    if not args.json:
+        status = make_console(stderr=True)
+
+        def progress(ep) -> None:
+            grade = ep.final_grade or {}
+            status.print(f"{ep.episode_id}: {ep.termination}, {ep.num_turns} turns, "
+                         f"score {grade.get('score')}, tier {grade.get('tier', 'none')}, reward {ep.reward:.3f}")
+
     report, episodes = run_eval(args.policy, args.bank, args.out, config,
                                 episodes_per_task=args.num_episodes_per_task, workers=args.workers,
-                                seed=args.seed, limit_tasks=args.limit_tasks)
+                                seed=args.seed, limit_tasks=args.limit_tasks, progress=progress)
     if args.sft_out is not None:
         save_sft(args.sft_out, to_sft(episodes, min_reward=args.min_reward))
     if args.json:
