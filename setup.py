@@ -54,6 +54,7 @@ setup(
         "pillow>=10",
         "matplotlib>=3.8",
         "openai>=1.40",
+        "threadpoolctl>=3",
     ],
     extras_require={
         "train": TRAIN,
