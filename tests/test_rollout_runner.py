@@ -217,3 +217,13 @@ def test_submission_linked_to_the_hidden_answers_earns_no_valid_grade(pool, task
     assert alpha.final_grade is not None and not alpha.final_grade["valid"]
     assert "symbolic link" in alpha.final_grade["reason"]
     assert alpha.reward == reward_for_grade(Grade.from_json(alpha.final_grade), 1.0, "paper")
+
+
+def test_a_submission_that_is_not_a_file_is_invalid_not_an_error(pool, tasks, tmp_path):
+    fifo = "import os; os.mkfifo('submission.csv')"
+    folder = "import os; os.mkdir('submission.csv')"
+    policy = Script({"alpha": [py(fifo), SCORE, ANSWER], "beta": [py(folder), SCORE, ANSWER]})
+    for ep in run(policy, tasks, pool, tmp_path):
+        assert ep.termination == "answered", ep.error
+        assert ep.final_grade["valid"] is False and "not a regular file" in ep.final_grade["reason"]
+        assert "invalid submission" in ep.steps[1].observation

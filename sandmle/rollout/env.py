@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,11 @@ class EpisodeEnv:
         submission = self.work_dir / SUBMISSION
         if not os.path.lexists(submission):
             return None
+        mode = os.lstat(submission).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):   # a folder, a FIFO: never read it
+            from sandmle.grading import Grade
+
+            return Grade.invalid(self.task.spec, submission, f"{SUBMISSION} is not a regular file").to_json()
         copy = self.episode_dir / "graded" / f"step{index}.csv"
         # A planted symlink is copied as a link, and the grader refuses links.
         shutil.copyfile(submission, copy, follow_symlinks=False)
