@@ -94,6 +94,10 @@ class Trainer:
         if config.grpo.tasks_per_step % acc.num_processes:
             raise UserError(f"[grpo] tasks_per_step={config.grpo.tasks_per_step} must be divisible by the "
                             f"number of processes ({acc.num_processes})")
+        local = config.grpo.batch_size // acc.num_processes
+        if local % config.grpo.mini_batches:
+            raise UserError(f"[grpo] each of the {acc.num_processes} processes trains on {local} rollouts a step, "
+                            f"which mini_batches={config.grpo.mini_batches} must divide")
         g, t = config.grpo, config.train
         self.ref_model = None
         if g.kl_coef > 0 and not _is_peft(model):
@@ -140,7 +144,8 @@ class Trainer:
         for start in range(0, len(index), mbs):
             rows = index[start:start + mbs]
             mb = batch.select(rows).trimmed()
-            logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask).logits[:, :-1]
+            with self.accelerator.autocast():      # the same precision as the training forward
+                logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask).logits[:, :-1]
             logp, _ = token_logprobs(logits / self.config.rollout.temperature, mb.input_ids[:, 1:])
             out[start:start + len(rows), :logp.shape[1]] = logp
         return out
