@@ -201,3 +201,23 @@ def test_bootstrap_std_shrinks_with_more_test_rows(tmp_path):
     std_small, used = bootstrap_std(small, small.private_dir / TIER_SUBMISSIONS_DIR / "median.csv", 100)
     std_large, _ = bootstrap_std(large, large.private_dir / TIER_SUBMISSIONS_DIR / "median.csv", 100)
     assert used == 100 and std_large < std_small / 2
+
+
+def test_long_format_tasks_key_rows_by_the_first_test_column(tmp_path):
+    """Image-to-image tasks: train/test list images, the submission lists pixels."""
+    from sandmle.synth.generated import generate_task
+    from sandmle.synth.seeds import get_seed
+    from sandmle.synth.verify import _table_key
+
+    generated = generate_task(get_seed("denoising-dirty-documents"), 1)
+    root = tmp_path / "t"
+    generated.write(root / "public", root / "private")
+    (root / "task.json").write_text(json.dumps(generated.spec.to_json()))
+    task = load_task(root)
+    train, test = (pd.read_csv(root / "public" / n, dtype=str) for n in ("train.csv", "test.csv"))
+    assert _table_key(task, train, test) == "image"
+    assert check_no_test_id_in_train(task).passed
+    assert check_no_duplicate_rows(task).passed
+    train.loc[0, "image"] = test.loc[0, "image"]
+    train.to_csv(root / "public" / "train.csv", index=False)
+    assert not check_no_test_id_in_train(task).passed

@@ -209,17 +209,29 @@ def _read_table(path: Path):
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
+def _table_key(task: Task, train, test) -> str | None:
+    """The column that names a row of train and test data: the submission's id column, or
+    for long-format tasks (one submission row per pixel or token) the first column of the
+    test table when train has it too (e.g. an image id)."""
+    spec = task.spec
+    if spec.id_column in train.columns and spec.id_column in test.columns:
+        return spec.id_column
+    first = test.columns[0] if len(test.columns) else None
+    return first if first is not None and first in train.columns else None
+
+
 def check_no_test_id_in_train(task: Task) -> CheckResult:
     spec = task.spec
     train = _read_table(task.public_dir / spec.train_file)
     test = _read_table(task.public_dir / spec.test_file)
-    for name, frame in (("train", train), ("test", test)):
-        if spec.id_column not in frame.columns:
-            return _fail("no_test_id_in_train", f"{name} data has no id column {spec.id_column!r}")
-    shared = sorted(set(train[spec.id_column]) & set(test[spec.id_column]))
+    key = _table_key(task, train, test)
+    if key is None:
+        return _fail("no_test_id_in_train", f"train and test data share no id column ({spec.id_column!r} "
+                                            f"or test's first column)")
+    shared = sorted(set(train[key]) & set(test[key]))
     if shared:
         return _fail("no_test_id_in_train", f"{len(shared)} test ids also in train (e.g. {shared[0]!r})")
-    return _ok("no_test_id_in_train", f"{len(train)} train and {len(test)} test ids are disjoint")
+    return _ok("no_test_id_in_train", f"{len(train)} train and {len(test)} test {key!r} values are disjoint")
 
 
 def check_no_answer_leak(task: Task) -> CheckResult:
@@ -277,7 +289,8 @@ def check_no_duplicate_rows(task: Task, max_share: float = MAX_DUPLICATE_SHARE) 
     spec = task.spec
     train = _read_table(task.public_dir / spec.train_file)
     test = _read_table(task.public_dir / spec.test_file)
-    features = [c for c in test.columns if c != spec.id_column and c in train.columns
+    key = _table_key(task, train, test)
+    features = [c for c in test.columns if c not in (spec.id_column, key) and c in train.columns
                 and c not in spec.target_columns]
     if not features:
         return _ok("no_duplicate_rows", "train and test share no feature columns")
