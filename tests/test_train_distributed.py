@@ -1,4 +1,4 @@
-"""Two CPU processes (accelerate, gloo) train exactly like one process on the whole batch."""
+"""Two CPU processes (torchrun + accelerate, gloo) train exactly like one on the whole batch."""
 import os
 import subprocess
 import sys
@@ -48,6 +48,7 @@ cfg = RunConfig(model=ModelConfig(kind="actions", hidden_size=8),
 torch.manual_seed(0)
 trainer = Trainer(cfg, out, tasks=[0, 1, 2, 3, 4, 5], env=TaskSeededEnv(), model=ActionPolicy(8))
 trainer.train(2)
+assert trainer.accelerator.num_processes == int(sys.argv[3])
 if trainer.accelerator.is_main_process:
     state = trainer.accelerator.unwrap_model(trainer.model).state_dict()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, out / "params.pt")
@@ -60,13 +61,11 @@ def test_two_processes_match_one(tmp_path, agg):
     script = tmp_path / "train_toy.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    accelerate = Path(sys.executable).with_name("accelerate")
+    torchrun = Path(sys.executable).with_name("torchrun")     # accelerate runs MULTI_CPU under it
     for name, cmd in (("one", [sys.executable, str(script)]),
-                      ("two", [str(accelerate), "launch", "--cpu", "--num_processes", "2",
-                               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                               "--main_process_port", "29517", str(script)])):
+                      ("two", [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", str(script)])):
         (tmp_path / name).mkdir()
-        done = subprocess.run(cmd + [str(tmp_path / name), agg], env=env, capture_output=True, text=True,
+        done = subprocess.run(cmd + [str(tmp_path / name), agg, "1" if name == "one" else "2"], env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
     one = torch.load(tmp_path / "one" / "params.pt")

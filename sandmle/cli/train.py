@@ -1,6 +1,7 @@
 """`sandmle train RECIPE [--set section.key=value ...] [--out DIR] [--steps N] [--json]`:
 GRPO training from a TOML recipe (see recipes/). Several GPUs on one node:
-`accelerate launch --config_file recipes/accelerate/ddp.yaml -m sandmle train RECIPE`."""
+`accelerate launch --config_file recipes/accelerate/ddp.yaml -m sandmle train RECIPE`
+(several CPU processes: `torchrun --nproc_per_node N -m sandmle train RECIPE`)."""
 from __future__ import annotations
 
 import json
@@ -36,6 +37,8 @@ def handle(args) -> int:
     from sandmle.train.build import run
 
     summary = run(config, out, say=say, steps=args.steps)
+    if summary.get("main_process") is False:       # other data-parallel processes stay quiet
+        return 0
     if args.json:
         print(json.dumps(summary))
     else:

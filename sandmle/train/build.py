@@ -132,7 +132,8 @@ def pool_workers(cfg: RunConfig) -> int:
 
 
 def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -> dict[str, Any]:
-    """Train a recipe into `run_dir` (resuming if it holds a checkpoint); return the summary."""
+    """Train a recipe into `run_dir` (resuming if it holds a checkpoint); return the summary
+    (on processes other than the main one: only {"main_process": False, "steps": N})."""
     import torch
     from accelerate import Accelerator
 
@@ -188,6 +189,8 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
             if hasattr(env, "close"):
                 env.close()
     rows = logger.rows
+    if not main:
+        return {"main_process": False, "steps": trainer.step}
     summary = {
         "run_dir": str(run_dir), "steps": trainer.step, "tasks": len(tasks), "wall_s": time.perf_counter() - started,
         "reward_first": rows[0]["reward_mean"] if rows else None,
@@ -196,6 +199,5 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
         "valid_rate_last": rows[-1]["valid_rate"] if rows else None,
         "medal_rate_last": rows[-1]["medal_rate"] if rows else None,
     }
-    if main:
-        write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(run_dir / "summary.json", summary)
     return summary
