@@ -1,5 +1,4 @@
 """GRPO learns for real on CPU: the action policy's mean reward rises on sandboxed tasks."""
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

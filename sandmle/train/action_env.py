@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from sandmle.errors import UserError
 from sandmle.metrics import METRICS
 from sandmle.sandbox.job import Job, Limits
 from sandmle.task import Task
@@ -172,13 +171,6 @@ class ActionEnv:
         self.temperature = temperature
         self._prompts: dict[str, list[int]] = {}
 
-    @staticmethod
-    def check_tasks(tasks: list[Task]) -> None:
-        bad = [t.id for t in tasks if not supports(t)]
-        if bad:
-            raise UserError(f"the action policy cannot solve tasks {bad}: it needs tabular tasks scored "
-                            f"with one of {', '.join(SUPPORTED_KINDS)}")
-
     def prompt(self, task: Task) -> list[int]:
         if task.id not in self._prompts:
             self._prompts[task.id] = encode_prompt(target_kind(task), feature_width(task))
@@ -218,5 +210,5 @@ class ActionEnv:
             input_ids=tuple(ids), loss_mask=(0,) * PROMPT_LEN + (1,) * (SEQ_LEN - PROMPT_LEN),
             reward=reward, group=group, task_id=task.id, keep=not result.timed_out,
             valid=valid, tier=grade.tier if grade is not None else "none", timed_out=result.timed_out,
-            info={"action": action.describe(), "score": grade.score if grade is not None else None,
+            info={"prompt_len": PROMPT_LEN, "action": action.describe(), "score": grade.score if grade is not None else None,
                   "sandbox_s": result.wall_s, "exit_code": result.exit_code})

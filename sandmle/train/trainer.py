@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 
 from sandmle.errors import UserError
 from sandmle.train.batch import Batch, Rollouts, collate
-from sandmle.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sandmle.train.checkpoint import load_checkpoint, save_checkpoint
 from sandmle.train.config import RunConfig
 from sandmle.train.grpo import LossNorm, group_advantages, policy_loss, token_logprobs
 
