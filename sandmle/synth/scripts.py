@@ -302,12 +302,14 @@ def to_dense(x):
 
 def fit_classes(x, y, xt, classes):
     y = np.asarray(y)
+    freq = np.array([(y == c).mean() for c in classes])
     if CFG["model"] == "constant" or len(np.unique(y)) < 2:
-        freq = np.array([(y == c).mean() for c in classes])
         return np.tile(freq, (xt.shape[0], 1))
     model = make_model("clf", sparse.issparse(x))
     model.fit(to_dense(x), y)
-    return scores_of(model, to_dense(xt), classes)
+    p = scores_of(model, to_dense(xt), classes)
+    shrink = CFG.get("shrink", 0.0)         # blend towards the prior: log loss punishes overconfidence
+    return (1 - shrink) * p + shrink * freq[None, :]
 
 
 def fit_values(x, y, xt):

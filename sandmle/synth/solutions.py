@@ -125,6 +125,8 @@ def _population(spec: TaskSpec, rows: list) -> list[Solution]:
     for name, family, strength, model, params, overrides in rows:
         cfg = dict(base, **_FEATURE_DEFAULTS, model=model, params=_scaled_params(model, params, spec))
         cfg.update(overrides)
+        if spec.metric in ("log_loss", "multiclass_log_loss") and not name.endswith(("C10", "full", "counts")):
+            cfg["shrink"] = 0.3
         if cfg["kind"] == "ordinal":
             cfg["ordinal"] = "regress" if name in _ORDINAL_REGRESS else "classify"
         out.append(Solution(name, family, strength, _script(cfg, scripts.PREDICT)))

@@ -65,7 +65,8 @@ def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator) -> Gene
     names = [n for p in parts for n in p.input_names]
     sd = latent.std(axis=0)
     latent = (latent - latent.mean(axis=0)) / np.where(sd > 1e-9, sd, 1.0)
-    rule = make_rule(rng, latent, dna.num_outputs, interactions=2 if latent.shape[1] >= 3 else 1)
+    sparse = bool(dna.features.text or dna.features.has_images or dna.features.has_audio)
+    rule = make_rule(rng, latent, dna.num_outputs, interactions=2 if latent.shape[1] >= 3 else 1, sparse=sparse)
     scores = rule.evaluate(latent)
     for part in parts:
         if part.group_effect is not None:

@@ -70,22 +70,33 @@ class Rule:
         return "\n".join(lines)
 
 
-def make_rule(rng: np.random.Generator, z: np.ndarray, num_outputs: int, interactions: int = 2) -> Rule:
-    """A random rule over the columns of `z` (standardised latent inputs), fitted to `z`."""
+def make_rule(rng: np.random.Generator, z: np.ndarray, num_outputs: int, interactions: int = 2,
+              sparse: bool = False) -> Rule:
+    """A random rule over the columns of `z` (standardised latent inputs), fitted to `z`.
+
+    Dense rules read 60-100% of the inputs per output through any transform; sparse rules
+    (for text and media, whose inputs models must first recover) read 2-3 inputs, mostly
+    linearly, with at most one interaction.
+    """
     d = z.shape[1]
     outputs = []
+    probs = [0.75, 0.25, 0.0, 0.0] if sparse else [0.45, 0.2, 0.15, 0.2]
     for _ in range(num_outputs):
-        k = max(2, int(round(d * rng.uniform(0.6, 1.0)))) if d > 1 else 1
+        if sparse:
+            k = min(d, int(rng.integers(2, 4)))
+        else:
+            k = max(2, int(round(d * rng.uniform(0.6, 1.0)))) if d > 1 else 1
         chosen = sorted(rng.choice(d, size=min(k, d), replace=False).tolist())
         terms = []
         for i in chosen:
-            op = OPS[int(rng.choice(4, p=[0.45, 0.2, 0.15, 0.2]))]
+            op = OPS[int(rng.choice(4, p=probs))]
             weight = float(rng.choice([-1, 1]) * rng.uniform(0.4, 1.4))
             threshold = float(rng.uniform(-0.8, 0.8)) if op == "step" else 0.0
             terms.append(Term(op, (i,), round(weight, 3), round(threshold, 3)))
-        for _ in range(interactions if len(chosen) >= 2 else 0):
+        for _ in range(min(interactions, 1 if sparse else interactions) if len(chosen) >= 2 else 0):
             a, b = rng.choice(chosen, size=2, replace=False).tolist()
-            terms.append(Term("product", (int(a), int(b)), round(float(rng.choice([-1, 1]) * rng.uniform(0.6, 1.2)), 3)))
+            scale = 0.5 if sparse else 1.0
+            terms.append(Term("product", (int(a), int(b)), round(float(rng.choice([-1, 1]) * rng.uniform(0.6, 1.2) * scale), 3)))
         outputs.append(tuple(terms))
     draft = Rule(tuple(outputs), (0.0,) * num_outputs, (1.0,) * num_outputs)
     raw = draft.raw(z)

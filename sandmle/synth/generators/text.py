@@ -1,6 +1,6 @@
 """Free-text inputs: documents built from class-relevant cue words, phrases and negations.
 
-Each task draws a few latent topics. A topic has cue words (from the domain's vocabulary)
+Each task draws a few latent topics. A topic has three cue words (from the domain's vocabulary)
 and one two-word phrase made of common words that mean nothing alone. A document mentions
 each topic a random number of times, sometimes negated ("not <cue>"), amid filler words;
 the topic's latent input is its mentions minus its negated mentions. So a bag of words is
@@ -21,8 +21,8 @@ def text_part(dna: TaskDNA, bp: Blueprint, is_test: np.ndarray, rng: np.random.G
     words = list(bp.domain.words)
     topics = int(min(8, max(4, dna.num_outputs + 2)))
     order = rng.permutation(len(words))
-    cues = [[words[i] for i in order[t * 4:(t + 1) * 4]] for t in range(topics)]
-    neutral = [words[i] for i in order[topics * 4:]] + list(GENERIC_WORDS)
+    cues = [[words[i] for i in order[t * 3:(t + 1) * 3]] for t in range(topics)]
+    neutral = list(GENERIC_WORDS) + [words[i] for i in order[topics * 3:topics * 3 + 10]]
     phrase_pool = list(GENERIC_WORDS)
     phrases = []
     for t in range(topics):
@@ -34,21 +34,22 @@ def text_part(dna: TaskDNA, bp: Blueprint, is_test: np.ndarray, rng: np.random.G
     text_columns = [c for c in bp.columns if c.kind == "text"]
     neg_words = np.array(NEGATIONS, dtype=object)
     for ci, col in enumerate(text_columns):
-        rate = rng.uniform(0.5, 0.9, topics)
+        rate = rng.uniform(1.5, 2.5, topics)
         counts = rng.poisson(rate, size=(n, topics))
         row = np.repeat(np.repeat(np.arange(n), topics), counts.ravel())
         topic = np.repeat(np.tile(np.arange(topics), n), counts.ravel())
         u = rng.random(len(row))
-        cue = rng.integers(0, 4, len(row))
+        cue = rng.integers(0, 3, len(row))
         neg = rng.integers(0, len(NEGATIONS), len(row))
-        sign = np.where(u < 0.2, -1.0, 1.0)
+        sign = np.where(u < 0.08, -1.0, 1.0)
         np.add.at(latent, (row, topic), sign)
-        chunks = [f"{neg_words[neg[m]]} {cues[t][cue[m]]}" if u[m] < 0.2 else
-                  (" ".join(phrases[t]) if u[m] < 0.4 else cues[t][cue[m]])
+        chunks = [f"{neg_words[neg[m]]} {cues[t][cue[m]]}" if u[m] < 0.08 else
+                  (" ".join(phrases[t]) if u[m] < 0.23 else cues[t][cue[m]])
                   for m, t in enumerate(topic.tolist())]
-        used = np.bincount(row, weights=np.where(u < 0.4, 2, 1), minlength=n)
+        used = np.bincount(row, weights=np.where((u >= 0.08) & (u < 0.23), 2, 1) + (u < 0.08), minlength=n)
         fill = np.maximum(3, rng.normal(length, length / 4, n).astype(int) - used.astype(int))
-        fill_words = rng.integers(0, len(neutral), int(fill.sum())).tolist()
+        zipf = 1.0 / np.arange(1, len(neutral) + 1)
+        fill_words = rng.choice(len(neutral), size=int(fill.sum()), p=zipf / zipf.sum()).tolist()
         all_rows = np.concatenate([row, np.repeat(np.arange(n), fill)])
         all_chunks = chunks + [neutral[i] for i in fill_words]
         order = np.lexsort((rng.random(len(all_rows)), all_rows))
