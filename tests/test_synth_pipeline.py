@@ -195,3 +195,12 @@ def test_cli_json_reports_the_funnel(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["planned"] == 0 and data["funnel"]["attempted"] == 0
     assert json.loads((tmp_path / "b" / FUNNEL_FILE).read_text())["random_seed"] == 0
+
+
+def test_cli_refuses_model_flags_without_the_llm_generator(tmp_path, capsys):
+    from sandmle.cli import main
+
+    assert main(["synth", "--num-tasks", "1", "--out", str(tmp_path / "b"), "--policy", "openai:m@http://x"]) == 2
+    assert "--generator llm" in capsys.readouterr().err
+    assert main(["synth", "--generator", "llm", "--num-tasks", "1", "--out", str(tmp_path / "b")]) == 2
+    assert "--policy" in capsys.readouterr().err

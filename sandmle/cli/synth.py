@@ -30,11 +30,15 @@ def register(subparsers) -> None:
                         help="adjacent medal thresholds must lie this many paired bootstrap standard "
                              "deviations apart (default 1; 0 only asks for strict order)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    from sandmle.synth.llm.command import add_arguments
+
+    add_arguments(parser)            # --generator procedural|llm and the language-model flags
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     from sandmle.errors import UserError
+    from sandmle.synth.llm.command import check_flags, run_llm
     from sandmle.synth.pipeline import synthesize
 
     if args.workers is not None and args.workers < 1:
@@ -45,6 +49,9 @@ def run(args) -> int:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
     if args.separation < 0:
         raise UserError(f"--separation must be >= 0, got {args.separation}")
+    check_flags(args)
+    if args.generator == "llm":
+        return run_llm(args)
     report = synthesize(args.seeds, args.num_tasks, args.out, workers=args.workers, seed=args.seed,
                         progress=not args.json, timeout_s=args.timeout, separation_sigmas=args.separation)
     if args.json:
