@@ -37,7 +37,10 @@ VERIFICATION_FILE = "verification.json"
 ORACLE_FILE = "oracle.csv"
 BOOTSTRAP_RESAMPLES = 200
 MAX_DUPLICATE_SHARE = 0.10
-SEPARATION_SIGMAS = 1.0   # adjacent thresholds must lie this many bootstrap std apart
+# Adjacent thresholds must lie this many bootstrap std apart. Measured on the first 15
+# tabular tasks of seed 0 with the default population: 1.0 keeps 2, 0.75 keeps 3, 0.5 keeps 7,
+# 0.25 keeps 13, 0 (strict order only) keeps 15 -- the top of a 25-entry leaderboard clusters.
+SEPARATION_SIGMAS = 1.0
 CHECKS = ("thresholds_monotone", "sample_below_median", "oracle_gold", "tiers_separable",
           "deterministic_regrade", "no_test_id_in_train", "no_answer_leak", "no_duplicate_rows")
 _ANSWER_NAME = re.compile(r"(answer|solution|ground[_-]?truth|private|oracle|hidden)", re.IGNORECASE)
