@@ -18,7 +18,7 @@ from sandmle.synth.solutions import STRENGTHS, reference_solutions
 FAST = {
     "tabular-playground-series-may-2022": ("constant_prior", "forest_100", "gbm_100_d3"),
     "tabular-regression-rmsle": ("constant_prior", "forest_100", "spline_C1"),
-    "spooky-author-identification": ("constant_prior", "logreg_word12_C10", "nb_counts"),
+    "spooky-author-identification": ("constant_prior", "logreg_counts12_C1", "linear_svm_word12"),
     "text-normalization-challenge-english-language": ("copy_before", "lookup_exact", "rules_all_year_context"),
 }
 SLOW = {
