@@ -47,11 +47,12 @@ def render(attrs: np.ndarray, size_px: int, channels: int, palette, rng: np.rand
     wave = np.sin(2 * np.pi * 4.0 * ((xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)))
     img = np.where(inside, colour * (1.0 + 0.45 * stripes * wave), img)
     offsets = rng.uniform(-0.7, 0.7, (2, n, 5))
+    dark = np.zeros(inside.shape, dtype=bool)
     for k in range(5):
         sx = cx + rx * offsets[0, :, k][:, None, None, None]
         sy = cy + ry * offsets[1, :, k][:, None, None, None]
-        dot = ((xx - sx) ** 2 + (yy - sy) ** 2 < (1.6 / size_px) ** 2) & (spots > k + 0.5)
-        img = np.where(dot, img * 0.25, img)
+        dark |= ((xx - sx) ** 2 + (yy - sy) ** 2 < (1.6 / size_px) ** 2) & (spots > k + 0.5)
+    img = img * np.where(dark, 0.25, 1.0)
     lines = rng.integers(0, 3, n)          # clutter: faint lines carrying nothing
     where = rng.integers(0, size_px, (n, 2))
     shade = rng.uniform(-0.15, 0.15, (n, 2))
@@ -62,7 +63,7 @@ def render(attrs: np.ndarray, size_px: int, channels: int, palette, rng: np.rand
                 img[i, :, where[i, k], :] += shade[i, k]
             else:
                 img[i, where[i, k], :, :] += shade[i, k]
-    img = img + rng.normal(0.0, 0.06, img.shape)
+    img = img + 0.06 * rng.standard_normal(img.shape, dtype=np.float32)
     return np.clip(img, 0.0, 1.0)
 
 
@@ -71,7 +72,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     data = np.round(pixels * 255).astype(np.uint8)
     image = Image.fromarray(data[:, :, 0], mode="L") if data.shape[2] == 1 else Image.fromarray(data, mode="RGB")
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
+    image.save(buf, format="PNG", compress_level=0)   # noisy pixels barely compress; this is 3x faster
     return buf.getvalue()
 
 
