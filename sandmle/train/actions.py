@@ -15,7 +15,8 @@ GRU language model over this vocabulary; its logits are masked per position so i
 emit the values of the slot due next, and the same mask applies when the trainer recomputes
 log-probabilities, so sampling and training see one distribution. Its output layer starts at
 zero: the initial policy is uniform over every slot, and so often picks weak solutions
-(`const`, `nb`, 10 shallow trees, k=50) that the grader scores below the medal thresholds.
+(`const`, depth-2 trees, k=50 or k=1, C=0.01) that the grader scores below the medal
+thresholds; which family is best depends on the task, which the context tokens tell it.
 `sandmle.train.action_env` renders an action into a script and runs it in the sandbox.
 """
 from __future__ import annotations
