@@ -208,9 +208,12 @@ class VLLMPolicy:
         try:
             self.wake_up()
             prompts = [{"prompt_token_ids": prompt_token_ids(self.tokenizer, conv)} for conv in conversations]
-            params = VSampling(temperature=sampling.temperature, top_p=sampling.top_p,
-                               max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
-                               include_stop_str_in_output=True, seed=sampling.seed, logprobs=0)
+            # a seeded batch gives row i seed + i, so repeated rollouts of one task differ
+            params = [VSampling(temperature=sampling.temperature, top_p=sampling.top_p,
+                                max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
+                                include_stop_str_in_output=True, logprobs=0,
+                                seed=None if sampling.seed is None else sampling.seed + i)
+                      for i in range(len(prompts))]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:          # an engine failure is data for every conversation
             return [Generation.failed(f"vllm: {type(exc).__name__}: {exc}") for _ in conversations]

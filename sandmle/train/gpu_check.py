@@ -3,8 +3,8 @@
     python -m sandmle.train.gpu_check [--model DIR] [--bank DIR] [--steps 3] [--out DIR] [--json]
 
 `--model` names a local model folder (nothing is downloaded). Without it, a small random
-model of a real architecture (Qwen2: 4 layers, hidden size 256, head dim 64, the tiny
-protocol tokenizer) is built into OUT/model, which is enough to exercise vLLM's engine,
+model of a real architecture (Qwen2: 4 layers, hidden size 256, head dim 64, 4096
+positions, the tiny protocol tokenizer) is built into OUT/model, which is enough to exercise vLLM's engine,
 sleep mode, weight sync and the training step. Without `--bank` a 4-task tabular bank is
 synthesised into OUT/bank. Needs CUDA and the `vllm` extra; anywhere else it stops with a
 one-line error.
@@ -27,7 +27,7 @@ def check_config(model_dir: Path, bank_dir: Path, steps: int, group_size: int = 
     return RunConfig(
         model=ModelConfig(kind="hf", path=str(model_dir), dtype="float32", gradient_checkpointing=True),
         rollout=RolloutSection(backend="vllm", vllm_mode="colocate", vllm_gpu_memory_utilization=gpu_memory_utilization,
-                               max_turns=3, max_new_tokens=512, max_prompt_tokens=4096, max_response_tokens=4096,
+                               max_turns=3, max_new_tokens=256, max_prompt_tokens=3072, max_response_tokens=1024,
                                step_timeout_s=60.0, episode_timeout_s=300.0, workers=8),
         grpo=GRPOConfig(group_size=group_size, tasks_per_step=tasks_per_step, micro_batch_size=2),
         train=TrainConfig(steps=steps, lr=1e-6, mixed_precision="bf16", save_every=0, keep_last=1),
