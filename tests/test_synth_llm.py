@@ -311,7 +311,7 @@ def args(**kw):
     import argparse
 
     base = dict(generator="llm", policy=None, cache=None, max_repairs=None, dry_run=False, seeds=None,
-                num_tasks=2, out="bank", seed=0, workers=1, timeout=30.0, json=False)
+                num_tasks=2, out="bank", seed=0, workers=1, timeout=30.0, separation=1.0, json=False)
     base.update(kw)
     return argparse.Namespace(**base)
 

@@ -56,7 +56,7 @@ def run_llm(args) -> int:
     if config is None:
         raise UserError("--generator llm needs --policy SPEC, e.g. openai:MODEL@http://localhost:8000/v1")
     report = synthesize_llm(args.seeds, args.num_tasks, Path(args.out), config, workers=args.workers,
-                            seed=args.seed, timeout_s=args.timeout)
+                            seed=args.seed, timeout_s=args.timeout, separation_sigmas=args.separation)
     if args.json:
         from sandmle.console import print_json
 

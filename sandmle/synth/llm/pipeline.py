@@ -37,6 +37,7 @@ from sandmle.synth.llm import prompts
 from sandmle.synth.llm.cache import CachedPolicy, request_key
 from sandmle.synth.llm.roles import (RoleFailure, Script, Strategy, developer, mlops, read_output, strategist,
                                      supports, writer)
+from sandmle.synth.verify import SEPARATION_SIGMAS
 from sandmle.task import TASK_FILE, Lineage, TaskSpec, Thresholds, load_task, write_json_atomic
 
 GENERATOR = "llm"
@@ -215,7 +216,7 @@ class _Bank:
 
 
 def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _Bank, pool, executor,
-                     timeout_s: float):
+                     timeout_s: float, separation_sigmas: float = SEPARATION_SIGMAS):
     """Run the four roles, stage, calibrate, verify and file one task; failures are rejections."""
     from sandmle.synth.calibrate import calibrate_folder
     from sandmle.synth.pipeline import Outcome, task_id_for
@@ -258,7 +259,7 @@ def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _
                               wall_s=time.perf_counter() - start)
             bank.reject(outcome)
             return outcome
-        results = verify(task_dir)
+        results = verify(task_dir, separation_sigmas=separation_sigmas)
         write_verification(task_dir, results)
         checks = tuple(r.to_json() for r in results)
         failed = [r for r in results if not r.passed]
@@ -302,11 +303,12 @@ def _prepare(out_dir: Path, seed: int) -> None:
 
 def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: LLMConfig,
                    workers: int | None = None, seed: int = 0, *, timeout_s: float = 30.0,
-                   tasks_in_flight: int | None = None, pool=None,
+                   tasks_in_flight: int | None = None, pool=None, separation_sigmas: float = SEPARATION_SIGMAS,
                    on_outcome: Callable[[Any], None] | None = None) -> LLMSynthReport:
     """Attempt `num_tasks` language-model tasks into the bank `out_dir` (resumable).
 
-    `pool`: a running `sandmle.sandbox.pool.Pool` to share; by default one is started."""
+    `pool`: a running `sandmle.sandbox.pool.Pool` to share; by default one is started.
+    `separation_sigmas`: how far apart verification wants adjacent medal thresholds."""
     from contextlib import nullcontext
 
     from sandmle.synth.pipeline import SynthReport, compute_funnel, read_funnel, read_outcomes, write_funnel
@@ -342,7 +344,7 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
                         while queue and len(pending) < in_flight:
                             p = queue.pop(0)
                             pending.add(tasks.submit(process_llm_task, p, seeds[p.seed_id], llm, config, bank,
-                                                     running, jobs, timeout_s))
+                                                     running, jobs, timeout_s, separation_sigmas))
                         completed, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in completed:
                             outcome = future.result()
