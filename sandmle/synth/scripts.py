@@ -333,15 +333,19 @@ def main():
         x, xt = features(train, test, idc)
     kind = CFG["kind"]
     out = pd.DataFrame({idc: test[idc]})
+    classes = list(CFG["classes"])
+    if not classes and kind == "multiclass_proba":
+        classes = targets
+    elif not classes and kind in ("label", "ranking"):
+        classes = sorted(train[labels[0]].astype(str).unique())
     if kind == "binary_proba":
         out[targets[0]] = fit_classes(x, train[labels[0]].astype(int), xt, [0, 1])[:, 1]
-    elif kind in ("multilabel_proba", "multiclass_proba", "ranking") or (kind == "label" and CFG["classes"]):
+    elif kind in ("multilabel_proba", "multiclass_proba", "ranking", "label"):
         onehot = len(labels) > 1 and (train[labels].sum(axis=1) == 1).all()
         if kind == "multilabel_proba" and not onehot:
             for c in targets:
                 out[c] = fit_classes(x, train[c].astype(int), xt, [0, 1])[:, 1]
         else:
-            classes = list(CFG["classes"])
             y = (np.array(labels)[train[labels].to_numpy().argmax(axis=1)] if onehot
                  else train[labels[0]].astype(str).to_numpy())
             p = fit_classes(x, y, xt, classes)
@@ -355,16 +359,9 @@ def main():
                 p = p / p.sum(axis=1, keepdims=True)
                 for j, c in enumerate(classes):
                     out[c] = p[:, j]
-    elif kind == "label":
-        y = train[labels[0]].astype(int)
-        p = fit_classes(x, y, xt, [0, 1])
-        if CFG["model"] == "constant":
-            out[targets[0]] = int(y.mean() >= 0.5)
-        else:
-            out[targets[0]] = (p[:, 1] >= CFG.get("threshold", 0.5)).astype(int)
     elif kind == "ordinal":
         y = train[labels[0]].astype(int).to_numpy()
-        grades = list(range(int(CFG["num_grades"])))
+        grades = list(range(int(CFG["num_grades"]) or int(y.max()) + 1))
         if CFG.get("ordinal") == "regress" and CFG["model"] != "constant":
             pred = np.rint(fit_values(x, y, xt))
         else:
