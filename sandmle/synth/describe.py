@@ -94,6 +94,12 @@ def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData) -> str:
         out.append(f"{dom.organisation.capitalize()} keeps records of each {dom.entity}. Predict "
                    f"{bp.target.description} for every {dom.entity} in test.csv, learning from the "
                    f"{n_train} labelled {dom.entity}s in train.csv.")
+        if dna.features.has_images:
+            out[-1] += f" Each {dom.entity} comes with a {dom.image_subject} in images/."
+        if dna.features.has_audio:
+            out[-1] += f" Each {dom.entity} comes with a {dom.audio_subject} in audio/."
+        if dna.features.text:
+            out[-1] += f" The {dom.text_source} are free text."
     out += ["", "## Files", ""]
     out.append(f"- `train.csv`: {n_train} rows with the columns below and the answer column(s).")
     out.append(f"- `test.csv`: {n_test} rows with the same columns, without the answer column(s).")
