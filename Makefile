@@ -14,7 +14,7 @@ $(STAMP): setup.py pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints-cpu.txt "cython>=3.0" "numpy>=1.26"
-	$(PY) -m pip install -q -c constraints-cpu.txt --no-build-isolation -e ".[train,dev]"
+	$(PY) -m pip install -q -c constraints-cpu.txt --no-build-isolation -e ".[train,lora,dev]"
 	touch $(STAMP)
 
 # Compiles csrc/*.pyx into sandmle/_native/ (SANDMLE_CYTHON_DEBUG=1 for bounds checks).

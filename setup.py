@@ -34,7 +34,7 @@ EXTENSIONS = [
     for path in sorted(Path("csrc").glob("*.pyx"))
 ]
 
-TRAIN = ["torch>=2.4", "accelerate>=1.0", "transformers>=4.45", "tokenizers>=0.20"]
+TRAIN = ["torch>=2.4", "accelerate>=1.0", "transformers>=4.45", "tokenizers>=0.20", "safetensors>=0.4"]
 
 setup(
     name="sandmle",
@@ -59,6 +59,8 @@ setup(
     extras_require={
         "train": TRAIN,
         "vllm": TRAIN + ["vllm>=0.8"],
+        "lora": TRAIN + ["peft>=0.13"],
+        "trackers": ["tensorboard>=2.15", "wandb>=0.17"],
         "dev": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"],
     },
     entry_points={"console_scripts": ["sandmle=sandmle.cli:main"]},
