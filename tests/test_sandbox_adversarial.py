@@ -28,6 +28,8 @@ MARK = "'sandmle-' + 'secret-'"        # how job code spells the secret's prefix
 @pytest.fixture(scope="module")
 def pool():
     with Pool(num_workers=2, preload=("numpy",)) as p:
+        if p.isolation != "namespaces":    # never run hostile code unisolated
+            pytest.fail(f"namespaces are available but the pool fell back: {p.fallback_reason}")
         yield p
 
 

@@ -176,6 +176,11 @@ def build_root(plan: RootPlan) -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = plan.new_root
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m,nr_inodes=4096")
+    # The private /tmp comes first: a Python installation under /tmp (a CI clone, say) is
+    # then exposed inside it rather than colliding with it.
+    os.mkdir(root + "/tmp", 0o755)
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+          f"mode=1777,size={plan.tmp_mb}m,nr_inodes=16384")
     covered: list[str] = []
     for host in SYSTEM_DIRS + plan.python_dirs:
         _expose(root, host, covered)
@@ -202,9 +207,6 @@ def build_root(plan: RootPlan) -> None:
           f"mode=1777,size={plan.tmp_mb}m,nr_inodes=4096")
 
     os.mkdir(root + "/proc", 0o555)
-    os.mkdir(root + "/tmp", 0o755)
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-          f"mode=1777,size={plan.tmp_mb}m,nr_inodes=16384")
     work = root + SANDBOX_WORK
     os.makedirs(work, 0o755)
     _bind(plan.work_dir, work, readonly=False)
