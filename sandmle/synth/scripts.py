@@ -315,6 +315,8 @@ def fit_classes(x, y, xt, classes):
 def fit_values(x, y, xt):
     y = np.asarray(y, dtype=float)
     if CFG["model"] == "constant":
+        if CFG.get("metric") == "spearman":    # a constant has no rank correlation: break ties by row
+            return np.median(y) + 1e-6 * np.arange(xt.shape[0])
         return np.full(xt.shape[0], np.median(y))
     model = make_model("reg", sparse.issparse(x))
     model.fit(to_dense(x), y)
