@@ -22,16 +22,16 @@ FAST = {
     "text-normalization-challenge-english-language": ("copy_before", "lookup_exact", "rules_all_year_context"),
 }
 SLOW = {
-    "tabular-ranking-map5": ("constant_prior", "lda_shrinkage", "forest_300_leaf2"),
-    "nomad2018-predict-transparent-conductors": ("constant_prior", "gbm_100_d3", "extra_trees_300"),
+    "tabular-ranking-map5": ("constant_prior", "lda_shrinkage", "forest_120_leaf2"),
+    "nomad2018-predict-transparent-conductors": ("constant_prior", "gbm_100_d3", "extra_trees_150"),
     "tabular-ordinal-qwk": ("constant_prior", "forest_100", "linear_C1"),
     "tabular-multilabel-auc": ("constant_prior", "forest_100", "svm_rbf_C10"),
-    "tabular-binary-mcc": ("constant_prior", "forest_100", "hgb_200_lr0.05"),
+    "tabular-binary-mcc": ("constant_prior", "forest_100", "hgb_100_lr0.1"),
     "jigsaw-toxic-comment-classification-challenge": ("constant_prior", "logreg_word12_C10", "linear_svm_word12"),
     "random-acts-of-pizza": ("constant_prior", "logreg_word12_C10", "forest_200_counts"),
     "plant-pathology-2020-fgvc7": ("constant_prior", "forest_100", "linear_C1"),
     "the-icml-2013-whale-challenge-right-whale-redux": ("constant_prior", "forest_100", "svm_rbf_C10"),
-    "leaf-classification": ("constant_prior", "linear_C1", "forest_300_leaf2"),
+    "leaf-classification": ("constant_prior", "linear_C1", "forest_120_leaf2"),
     "denoising-dirty-documents": ("identity", "hgb_60_r1", "background_ratio_7"),
 }
 
