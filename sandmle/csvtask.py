@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from sandmle.errors import InvalidSubmission, UserError
-from sandmle.leaderboard import medal_thresholds
+from sandmle.leaderboard import Entry, make_leaderboard, medal_thresholds
 from sandmle.metrics import METRICS
 from sandmle.task import Lineage, Task, TaskSpec, Thresholds, write_task
 
@@ -47,7 +47,6 @@ MIN_VALID_BASELINES = 5      # the medal rule needs a leaderboard, not two point
 MAX_CLASSES = 200
 MAX_CATEGORIES = 20          # one-hot levels per text column in the baselines' features
 THRESHOLD_DECIMALS = 6
-LEADERBOARD_COLUMNS = ("name", "family", "strength", "score", "valid", "wall_s", "reason")
 CLASSIFICATION_KINDS = ("binary_proba", "multilabel_proba", "multiclass_proba", "label", "ordinal", "ranking")
 SINGLE_TARGET_KINDS = ("binary_proba", "multiclass_proba", "label", "ordinal", "ranking")
 _INTEGER_TEXT = re.compile(r"[+-]?\d+(\.0*)?")
@@ -61,19 +60,6 @@ class Baseline:
     family: str
     strength: str                          # "weak", "medium" or "strong"
     make: Callable[[int], Any]             # seed -> unfitted estimator
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A baseline's result on the test split (invalid entries keep their reason)."""
-
-    name: str
-    family: str
-    strength: str
-    score: float | None
-    valid: bool
-    wall_s: float
-    reason: str | None = None
 
 
 def classifiers() -> tuple[Baseline, ...]:
@@ -147,7 +133,6 @@ def make_task_from_csv(csv_path: str | Path, targets: str | Sequence[str], metri
                        title: str | None = None, metric_params: dict[str, Any] | None = None,
                        overwrite: bool = False) -> Task:
     """Build and write a task folder from a CSV file; returns the loaded task."""
-    import pandas as pd
 
     csv_path, out_dir = Path(csv_path), Path(out_dir)
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
@@ -214,7 +199,7 @@ def make_task_from_csv(csv_path: str | Path, targets: str | Sequence[str], metri
         _write_table(public / spec.sample_submission_file, sample)
         (public / "description.md").write_text(description, encoding="utf-8")
         _write_table(private / "answers.csv", answers)
-        _write_leaderboard(private / "leaderboard.csv", entries, spec.is_lower_better)
+        make_leaderboard(entries, spec.is_lower_better, min_valid=1).write_csv(private / "leaderboard.csv")
 
     task = write_task(out_dir, spec, fill, overwrite=overwrite)
     from sandmle.grading import grade_submission
@@ -532,16 +517,6 @@ def _write_table(path: Path, table: tuple[list[str], list[list[Any]]]) -> None:
 
 def _write_frame(path: Path, frame) -> None:
     frame.to_csv(path, index=False, lineterminator="\n")
-
-
-def _write_leaderboard(path: Path, entries: list[Entry], is_lower_better: bool) -> None:
-    """Best first, invalid entries last; the columns of sandmle.synth's leaderboards."""
-    sign = 1.0 if is_lower_better else -1.0
-    valid = sorted((e for e in entries if e.valid), key=lambda e: (sign * e.score, e.name))
-    invalid = sorted((e for e in entries if not e.valid), key=lambda e: e.name)
-    rows = [[e.name, e.family, e.strength, "" if e.score is None else repr(e.score), int(e.valid),
-             f"{e.wall_s:.4f}", e.reason or ""] for e in valid + invalid]
-    _write_table(path, (list(LEADERBOARD_COLUMNS), rows))
 
 
 def _description(spec: TaskSpec, plan: _Plan, csv_path: Path, train, sample, sample_kind: str) -> str:

@@ -266,18 +266,23 @@ def load_bank(path: str | os.PathLike) -> list[Task]:
     return [load_task(p) for p in folders]
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Path], None],

@@ -7,7 +7,8 @@ import pytest
 
 from sandmle.leaderboard import medal_thresholds
 from sandmle.sandbox.job import JobResult
-from sandmle.synth.calibrate import Entry, _job_failure, make_leaderboard, read_leaderboard
+from sandmle.leaderboard import Entry, make_leaderboard, read_leaderboard
+from sandmle.synth.calibrate import _job_failure
 
 
 def entries(scores, invalid=0):

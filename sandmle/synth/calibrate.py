@@ -16,125 +16,23 @@ thresholds, public/, private/answers.csv), so a different generator can reuse it
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import shutil
 import tempfile
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
+from sandmle.leaderboard import MIN_VALID, Entry, Leaderboard, make_leaderboard
 from sandmle.task import TASK_FILE, Task, TaskSpec, Thresholds, load_task, write_json_atomic
 
 LEADERBOARD_FILE = "leaderboard.csv"
 TIER_SUBMISSIONS_DIR = "tiers"    # private/tiers/<tier>.csv: the submission that sets each threshold
 SUBMISSION_FILE = "submission.csv"
-LEADERBOARD_COLUMNS = ("name", "family", "strength", "score", "valid", "wall_s", "reason")
-MIN_VALID = 10            # fewer valid scores than this gives no meaningful medal ranks
 SOLUTION_TIMEOUT_S = 30.0 # reference solutions take < ~1 s on micro data; this only stops a hang
 SOLUTION_MEMORY_MB = 2048
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One row of a simulated leaderboard."""
-
-    name: str
-    family: str
-    strength: str
-    score: float | None
-    valid: bool
-    wall_s: float
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Leaderboard:
-    """A task's simulated leaderboard, best entry first, invalid entries last."""
-
-    entries: tuple[Entry, ...]
-    is_lower_better: bool
-    thresholds: Thresholds | None     # None when fewer than `min_valid` entries are valid
-    min_valid: int = MIN_VALID
-
-    @property
-    def valid_entries(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.valid)
-
-    @property
-    def scores(self) -> list[float]:
-        return [e.score for e in self.valid_entries]
-
-    @property
-    def problem(self) -> str | None:
-        """Why this leaderboard cannot calibrate a task, or None."""
-        if self.thresholds is not None:
-            return None
-        reasons = sorted({e.reason.splitlines()[0][:80] for e in self.entries if not e.valid and e.reason})
-        hint = f" (e.g. {reasons[0]})" if reasons else ""
-        return (f"only {len(self.valid_entries)} of {len(self.entries)} reference solutions "
-                f"scored (need {self.min_valid}){hint}")
-
-    def median_entry(self) -> Entry | None:
-        """The valid entry whose score is nearest the median threshold."""
-        if self.thresholds is None:
-            return None
-        target = self.thresholds.median
-        return min(self.valid_entries, key=lambda e: (abs(e.score - target), e.name))
-
-    def tier_entries(self) -> dict[str, Entry]:
-        """The entry whose score sets each threshold: the medal-rank entries and the entry
-        nearest the median (empty without thresholds)."""
-        from sandmle.leaderboard import medal_ranks
-
-        if self.thresholds is None:
-            return {}
-        valid = self.valid_entries
-        gold, silver, bronze = medal_ranks(len(valid))
-        return {"median": self.median_entry(), "bronze": valid[bronze - 1], "silver": valid[silver - 1],
-                "gold": valid[gold - 1]}
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(LEADERBOARD_COLUMNS)
-        for e in self.entries:
-            writer.writerow([e.name, e.family, e.strength, "" if e.score is None else repr(e.score),
-                             int(e.valid), f"{e.wall_s:.4f}", e.reason or ""])
-        return out.getvalue()
-
-    def write_csv(self, path: Path) -> None:
-        _write_text_atomic(Path(path), self.to_csv())
-
-
-def read_leaderboard(path: Path, is_lower_better: bool, min_valid: int = MIN_VALID) -> Leaderboard:
-    """Load a leaderboard.csv written by `Leaderboard.write_csv` and recompute its thresholds."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    entries = tuple(
-        Entry(name=r["name"], family=r["family"], strength=r["strength"],
-              score=float(r["score"]) if r["score"] else None, valid=r["valid"] == "1",
-              wall_s=float(r["wall_s"]), reason=r.get("reason") or None)
-        for r in rows)
-    return make_leaderboard(entries, is_lower_better, min_valid)
-
-
-def make_leaderboard(entries: Iterable[Entry], is_lower_better: bool, min_valid: int = MIN_VALID) -> Leaderboard:
-    """Sort entries best first (ties by name) and apply the medal rule to the valid scores."""
-    from sandmle.leaderboard import medal_thresholds
-
-    entries = list(entries)
-    sign = 1.0 if is_lower_better else -1.0
-    valid = sorted((e for e in entries if e.valid), key=lambda e: (sign * e.score, e.name))
-    invalid = sorted((e for e in entries if not e.valid), key=lambda e: e.name)
-    thresholds = None
-    if len(valid) >= max(min_valid, 1):
-        thresholds = medal_thresholds([e.score for e in valid], is_lower_better)
-    return Leaderboard(entries=tuple(valid + invalid), is_lower_better=is_lower_better,
-                       thresholds=thresholds, min_valid=min_valid)
 
 
 def solution_limits(timeout_s: float = SOLUTION_TIMEOUT_S):
@@ -267,18 +165,6 @@ def write_thresholds(task_dir: Path, thresholds: Thresholds) -> None:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "solution"
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:

@@ -63,7 +63,8 @@ def _metric_kind(metric: str) -> str:
 
 def _leaderboard_rows(task: Task) -> list[tuple[str, float]]:
     """(team name, score) of the task's simulated leaderboard, best first, valid entries only."""
-    from sandmle.synth.calibrate import LEADERBOARD_FILE, read_leaderboard
+    from sandmle.leaderboard import read_leaderboard
+    from sandmle.synth.calibrate import LEADERBOARD_FILE
 
     path = task.private_dir / LEADERBOARD_FILE
     if not path.is_file():
