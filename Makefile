@@ -30,6 +30,7 @@ test-fast: build
 bench: build
 	$(VENV)/bin/sandmle bench kernels
 	$(VENV)/bin/sandmle bench sandbox
+	$(VENV)/bin/sandmle bench synth --tasks 12 --modality-tasks 2
 
 demo: build
 	$(VENV)/bin/sandmle demo
