@@ -24,7 +24,7 @@ BINARY = SEEDS["tabular-playground-series-may-2022"]
 def plan(**changes):
     base = {
         "domain": "retail", "title": "Predict returned orders", "entity": "one order", "id_column": "order_id",
-        "train_rows": 150, "test_rows": 400,
+        "train_rows": 150, "test_rows": 2000,
         "features": [{"name": "basket_value", "type": "numeric", "description": "order value in euros"},
                      {"name": "items", "type": "numeric", "description": "number of items"},
                      {"name": "channel", "type": "categorical", "description": "web or app"}],
@@ -257,7 +257,7 @@ def test_grader_configuration_is_checked_against_the_registry(changes, phrase):
         assert any(phrase in p for p in problems), problems
 
 
-def write_outputs(folder, n_train=150, n_test=400, answers_header="order_id,returned"):
+def write_outputs(folder, n_train=150, n_test=2000, answers_header="order_id,returned"):
     folder.mkdir(exist_ok=True)
     train = ["order_id,basket_value,items,channel,returned"]
     train += [f"tr{i},{10 + i},{i % 5},web,{i % 2}" for i in range(n_train)]
@@ -347,5 +347,6 @@ def test_a_killed_runs_partial_rejection_line_is_cut(tmp_path):
     (bank / "_rejected.jsonl").write_text(line + "\n" + line[:40])
     config = LLMConfig(policy="openai:m@http://127.0.0.1:9/v1", cache_dir=tmp_path / "cache", offline=True)
     report = synthesize_llm("tabular-regression-mae", 0, bank, config)
-    assert (bank / "_rejected.jsonl").read_text() == line + "\n"
+    kept = (bank / "_rejected.jsonl").read_text().splitlines()
+    assert [json.loads(k) for k in kept] == [json.loads(line)]
     assert report.synth.funnel.attempted == 1 and report.requests_sent == 0

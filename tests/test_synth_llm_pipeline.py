@@ -25,7 +25,7 @@ PLAN = {
     "entity": "one refrigerated shipment",
     "id_column": "shipment_id",
     "train_rows": 200,
-    "test_rows": 600,
+    "test_rows": 2000,
     "features": [
         {"name": "transit_hours", "type": "numeric", "description": "hours between loading and delivery"},
         {"name": "ambient_temp_c", "type": "numeric", "description": "mean outside temperature on the route, Celsius"},
@@ -57,7 +57,7 @@ import pandas as pd
 
 SEED = {seed}
 rng = np.random.default_rng(SEED)
-n_train, n_test = 200, 600
+n_train, n_test = 200, 2000
 n = n_train + n_test
 transit = rng.gamma(4.0, 12.0, n)
 temp = rng.normal(18.0, 6.0, n)
@@ -123,7 +123,7 @@ how many minutes after its slot it arrived.
 
 ## Data
 - `train.csv`: 200 shipments with the outcome column `delay_minutes`
-- `test.csv`: 600 shipments without the outcome
+- `test.csv`: 2000 shipments without the outcome
 - Columns: `shipment_id`, transit hours, ambient temperature, door openings, insulation score,
   pallet weight, route length, carrier, depot and further trip measurements. Some cells are missing.
 
@@ -234,7 +234,7 @@ def test_accepted_task_folder_loads_with_llm_lineage(first_run):
     assert len(lineage.extra["prompts_sha256"]) == 64
     assert lineage.extra["scripts_run"] == 2
     assert task.spec.metric == "mae" and task.spec.target_columns == ("delay_minutes",)
-    assert task.spec.train_rows == 200 and task.spec.test_rows == 600
+    assert task.spec.train_rows == 200 and task.spec.test_rows == 2000
     verification = json.loads((folder / "private" / "verification.json").read_text())
     assert verification["passed"]
     assert "tanh" in (folder / "private" / "rule.md").read_text()

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sandmle.errors import UserError
-from sandmle.synth.pipeline import (FUNNEL_FILE, REJECTED_FILE, STAGING_DIR, Outcome, _prepare_bank,
+from sandmle.synth.pipeline import (FUNNEL_FILE, REJECTED_FILE, STAGING_DIR, Outcome, prepare_bank,
                                     compute_funnel, derive_seed, plan_tasks, read_rejected, task_id_for,
                                     write_funnel)
 
@@ -68,7 +68,7 @@ def test_rejected_log_survives_a_partial_last_line(tmp_path):
     good = json.dumps(outcome(1, "calibrate").to_json())
     (tmp_path / REJECTED_FILE).write_text(good + "\n" + good[:25])
     assert len(read_rejected(tmp_path)) == 1
-    _prepare_bank(tmp_path, seed=0)
+    prepare_bank(tmp_path, seed=0)
     assert (tmp_path / REJECTED_FILE).read_text().count("\n") == 1
     assert read_rejected(tmp_path)[0] == outcome(1, "calibrate")
 
@@ -76,12 +76,12 @@ def test_rejected_log_survives_a_partial_last_line(tmp_path):
 def test_prepare_bank_clears_staging_and_refuses_another_seed(tmp_path):
     (tmp_path / STAGING_DIR / "half-written").mkdir(parents=True)
     (tmp_path / ".t.abc.partial").mkdir()
-    _prepare_bank(tmp_path, seed=3)
+    prepare_bank(tmp_path, seed=3)
     assert not (tmp_path / STAGING_DIR).exists() and not (tmp_path / ".t.abc.partial").exists()
     write_funnel(tmp_path, 3, compute_funnel([]))
     assert json.loads((tmp_path / FUNNEL_FILE).read_text())["random_seed"] == 3
     with pytest.raises(UserError, match="--seed 3"):
-        _prepare_bank(tmp_path, seed=4)
+        prepare_bank(tmp_path, seed=4)
 
 
 # ---- end to end, in a real sandbox pool ------------------------------------------------------

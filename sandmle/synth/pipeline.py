@@ -367,10 +367,11 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
 
 # ---- the run ---------------------------------------------------------------------------------
 
-def _prepare_bank(out_dir: Path, seed: int) -> None:
-    """Create the bank, clear staging left by a killed run, refuse a bank made with another seed."""
+def prepare_bank(out_dir: Path, seed: int, staging_dir: str = STAGING_DIR) -> None:
+    """Create the bank, clear staging and a partial rejected-log line left by a killed run,
+    refuse a bank made with another seed. Every generator's run starts here."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
+    shutil.rmtree(out_dir / staging_dir, ignore_errors=True)
     for stray in out_dir.glob(".*.partial"):
         shutil.rmtree(stray, ignore_errors=True)
     for stray in out_dir.glob(".*.tmp"):
@@ -407,7 +408,7 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
     chosen = select_seeds(selector)
     seeds = {dna.id: dna for dna in chosen}
     plan = plan_tasks([dna.id for dna in chosen], num_tasks, seed)
-    _prepare_bank(out_dir, seed)
+    prepare_bank(out_dir, seed)
     known = read_outcomes(out_dir)
     done = {f"{o.seed_id}/{o.random_seed}" for o in known}
     todo = [p for p in plan if p.key not in done]

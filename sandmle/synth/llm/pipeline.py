@@ -279,28 +279,6 @@ def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _
 
 # ---- the run ---------------------------------------------------------------------------------
 
-def _prepare(out_dir: Path, seed: int) -> None:
-    """Create the bank, clear this generator's staging, cut a partial last line a killed run
-    left in the rejected log, refuse a bank made with another seed."""
-    from sandmle.synth.pipeline import FUNNEL_FILE, REJECTED_FILE
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
-    rejected = out_dir / REJECTED_FILE
-    if rejected.is_file():
-        data = rejected.read_bytes()
-        if data and not data.endswith(b"\n"):
-            tmp = rejected.with_name(f".{REJECTED_FILE}.tmp")
-            tmp.write_bytes(data[:data.rfind(b"\n") + 1])
-            os.replace(tmp, rejected)
-    funnel = out_dir / FUNNEL_FILE
-    if funnel.is_file():
-        previous = json.loads(funnel.read_text(encoding="utf-8")).get("random_seed")
-        if previous is not None and previous != seed:
-            raise UserError(f"bank {out_dir} was made with --seed {previous}; rerun with --seed {previous} "
-                            f"or choose another --out")
-
-
 def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: LLMConfig,
                    workers: int | None = None, seed: int = 0, *, timeout_s: float = 30.0,
                    tasks_in_flight: int | None = None, pool=None, separation_sigmas: float = SEPARATION_SIGMAS,
@@ -311,14 +289,15 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
     `separation_sigmas`: how far apart verification wants adjacent medal thresholds."""
     from contextlib import nullcontext
 
-    from sandmle.synth.pipeline import SynthReport, compute_funnel, read_funnel, read_outcomes, write_funnel
+    from sandmle.synth.pipeline import (SynthReport, compute_funnel, prepare_bank, read_funnel, read_outcomes,
+                                        write_funnel)
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
     chosen = select_llm_seeds(selector)
     seeds = {d.id: d for d in chosen}
     plan = plan_llm_tasks(list(seeds), num_tasks, seed)
-    _prepare(out_dir, seed)
+    prepare_bank(out_dir, seed, staging_dir=STAGING_DIR)
     known = read_outcomes(out_dir)
     done = {f"{o.seed_id}/{o.random_seed}" for o in known}
     todo = [p for p in plan if p.key not in done]
