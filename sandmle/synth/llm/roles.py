@@ -222,21 +222,38 @@ def _mutated_quirks(dna: TaskDNA, mutations: dict[str, Any]) -> Quirks:
     return dataclasses.replace(dna.quirks, **values)
 
 
-def strategist(dna: TaskDNA, random_seed: int, ask: Ask, max_retries: int = 1) -> Strategy:
-    messages = prompts.strategist_messages(dna, random_seed, stable_test_rows(dna), strategist_notes(dna))
+def _ask_until_accepted(ask: Ask, role: str, messages: list[dict], check, max_retries: int,
+                        repair=None) -> tuple[Any, list[str]]:
+    """Ask `role` until `check(text) -> (value, problems)` finds no problem, showing the model
+    its last answer and the problems before each retry. Returns (value, []) or (None, problems)."""
+    repair = repair or prompts.retry_message
     problems: list[str] = []
     text = ""
     for attempt in range(max_retries + 1):
         if attempt:
-            messages = messages + [{"role": "assistant", "content": text}, prompts.retry_message(problems)]
-        text = ask(messages, "strategist")
-        try:
-            plan = extract_json(text)
-            problems = plan_problems(dna, plan)
-        except ParseError as exc:
-            problems = [str(exc)]
+            messages = messages + [{"role": "assistant", "content": text}, repair(problems)]
+        text = ask(messages, role)
+        value, problems = check(text)
         if not problems:
-            break
+            return value, []
+    return None, problems
+
+
+def _json_check(problems_of):
+    """A check for roles that answer with one JSON object."""
+    def check(text: str) -> tuple[Any, list[str]]:
+        try:
+            data = extract_json(text)
+        except ParseError as exc:
+            return None, [str(exc)]
+        return data, problems_of(data)
+    return check
+
+
+def strategist(dna: TaskDNA, random_seed: int, ask: Ask, max_retries: int = 1) -> Strategy:
+    messages = prompts.strategist_messages(dna, random_seed, stable_test_rows(dna), strategist_notes(dna))
+    plan, problems = _ask_until_accepted(ask, "strategist", messages, _json_check(lambda p: plan_problems(dna, p)),
+                                         max_retries)
     if problems:
         raise RoleFailure("strategist", f"plan rejected: {'; '.join(problems)[:300]}")
     n_train, n_test = plan["train_rows"], plan["test_rows"]
@@ -498,23 +515,14 @@ def mlops(strategy: Strategy, script: Script, ask: Ask, max_retries: int = 1) ->
     values = {c: sorted(set(answers[c]))[:12] for c in answers.columns[1:]}
     head = answers.head(3).to_csv(index=False).strip()
     messages = prompts.mlops_messages(strategy.plan, strategy.dna, list(answers.columns), head, values, list(sample.columns))
-    problems: list[str] = []
-    text = ""
-    for attempt in range(max_retries + 1):
-        if attempt:
-            messages = messages + [{"role": "assistant", "content": text}, prompts.retry_message(problems)]
-        text = ask(messages, "mlops")
-        try:
-            config = extract_json(text)
-            problems = grader_problems(config, strategy, values) or _config_trial(config, strategy, script)
-        except ParseError as exc:
-            problems = [str(exc)]
-        if not problems:
-            return GraderConfig(metric=config["metric"], id_column=config["id_column"],
-                                target_columns=tuple(config["target_columns"]),
-                                classes=tuple(str(c) for c in config["classes"]),
-                                metric_params=dict(config["metric_params"]))
-    raise RoleFailure("mlops", f"grader configuration rejected: {'; '.join(problems)[:300]}")
+    check = _json_check(lambda c: grader_problems(c, strategy, values) or _config_trial(c, strategy, script))
+    config, problems = _ask_until_accepted(ask, "mlops", messages, check, max_retries)
+    if problems:
+        raise RoleFailure("mlops", f"grader configuration rejected: {'; '.join(problems)[:300]}")
+    return GraderConfig(metric=config["metric"], id_column=config["id_column"],
+                        target_columns=tuple(config["target_columns"]),
+                        classes=tuple(str(c) for c in config["classes"]),
+                        metric_params=dict(config["metric_params"]))
 
 
 def _config_trial(config: dict[str, Any], strategy: Strategy, script: Script) -> list[str]:
@@ -561,17 +569,15 @@ def writer(strategy: Strategy, script: Script, config: GraderConfig, ask: Ask, m
     values = [v for c in config.target_columns for v in answers[c]]
     messages = prompts.writer_messages(strategy.plan, config.metric, [config.id_column, *config.target_columns],
                                        "\n".join(sample_head), script.train_rows, script.test_rows)
-    problems: list[str] = []
-    text = ""
-    for attempt in range(max_retries + 1):
-        if attempt:
-            messages = messages + [{"role": "assistant", "content": text}, prompts.writer_repair("; ".join(problems))]
-        text = ask(messages, "writer")
+    def check(text: str) -> tuple[str, list[str]]:
         body = _unfence(strip_thinking(text))
-        problems = description_problems(body, strategy, config, test_ids, values)
-        if not problems:
-            return body.rstrip() + "\n"
-    raise RoleFailure("writer", f"description rejected: {'; '.join(problems)[:300]}")
+        return body.rstrip() + "\n", description_problems(body, strategy, config, test_ids, values)
+
+    body, problems = _ask_until_accepted(ask, "writer", messages, check, max_retries,
+                                         repair=lambda found: prompts.writer_repair("; ".join(found)))
+    if problems:
+        raise RoleFailure("writer", f"description rejected: {'; '.join(problems)[:300]}")
+    return body
 
 
 def _unfence(text: str) -> str:
