@@ -87,7 +87,7 @@ def test_prepare_bank_clears_staging_and_refuses_another_seed(tmp_path):
 # ---- end to end, in a real sandbox pool ------------------------------------------------------
 
 FAST = ("constant_prior", "one_feature_linear", "linear_C0.01", "linear_C1", "linear_numeric_only",
-        "knn_5", "knn_25", "tree_depth3", "tree_full", "naive_bayes", "lda_shrinkage", "forest_depth3_50")
+        "knn_5", "knn_25", "tree_depth3", "tree_full", "naive_bayes", "tree_depth5", "knn_15")
 SEEDS = "tabular-binary-accuracy,tabular-regression-mae"
 
 

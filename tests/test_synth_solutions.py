@@ -16,17 +16,17 @@ from sandmle.synth.solutions import STRENGTHS, reference_solutions
 
 # one seed per modality and metric kind; the first few run by default, the rest are slow
 FAST = {
-    "tabular-playground-series-may-2022": ("constant_prior", "forest_100", "gbm_100_d3"),
-    "tabular-regression-rmsle": ("constant_prior", "forest_100", "spline_C1"),
+    "tabular-playground-series-may-2022": ("constant_prior", "forest_40", "gbm_100_d2_lr0.1"),
+    "tabular-regression-rmsle": ("constant_prior", "forest_40", "svm_rbf_C10"),
     "spooky-author-identification": ("constant_prior", "logreg_counts12_C1", "linear_svm_word12"),
     "text-normalization-challenge-english-language": ("copy_before", "lookup_exact", "rules_all_year_context"),
 }
 SLOW = {
-    "tabular-ranking-map5": ("constant_prior", "lda_shrinkage", "forest_120_leaf2"),
-    "nomad2018-predict-transparent-conductors": ("constant_prior", "gbm_100_d3", "extra_trees_150"),
-    "tabular-ordinal-qwk": ("constant_prior", "forest_100", "linear_C1"),
-    "tabular-multilabel-auc": ("constant_prior", "forest_100", "svm_rbf_C10"),
-    "tabular-binary-mcc": ("constant_prior", "forest_100", "hgb_100_lr0.1"),
+    "tabular-ranking-map5": ("constant_prior", "linear_C1", "gbm_100_d2_lr0.1"),
+    "nomad2018-predict-transparent-conductors": ("constant_prior", "gbm_100_d2_lr0.1", "forest_40"),
+    "tabular-ordinal-qwk": ("constant_prior", "forest_40", "linear_C1"),
+    "tabular-multilabel-auc": ("constant_prior", "forest_40", "svm_rbf_C10"),
+    "tabular-binary-mcc": ("constant_prior", "forest_40", "mlp_32_lbfgs"),
     "jigsaw-toxic-comment-classification-challenge": ("constant_prior", "logreg_word12_C10", "linear_svm_word12"),
     "random-acts-of-pizza": ("constant_prior", "logreg_word12_C10", "forest_200_counts"),
     "plant-pathology-2020-fgvc7": ("constant_prior", "forest_100", "linear_C1"),

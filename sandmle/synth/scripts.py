@@ -114,10 +114,12 @@ def image_vector(path, spec):
     img.load()
     rgb = np.asarray(img.convert("RGB"), dtype=float) / 255.0
     feats = []
+    if spec in ("object", "object+hist"):
+        feats.append(object_features(rgb))
     if spec in ("pixels", "all"):
         small = np.asarray(img.convert("RGB").resize((8, 8), Image.BILINEAR), dtype=float) / 255.0
         feats.append(small.ravel())
-    if spec in ("hist", "all"):
+    if spec in ("hist", "all", "object+hist"):
         for ch in range(3):
             feats.append(np.histogram(rgb[:, :, ch], bins=8, range=(0, 1))[0] / rgb[:, :, ch].size)
         feats.append(rgb.reshape(-1, 3).mean(axis=0))
@@ -135,6 +137,35 @@ def image_vector(path, spec):
         centre = grey[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
         feats.append([centre.mean() - grey.mean(), centre.std()])
     return np.concatenate([np.ravel(f) for f in feats])
+
+
+def object_features(rgb):
+    """Segment the object from the background and describe it: colour, size, elongation,
+    stripe texture, dark spots and the background's brightness."""
+    from scipy import ndimage
+    h, w, _ = rgb.shape
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    background = np.median(border, axis=0)
+    distance = np.abs(rgb - background).sum(axis=2)
+    mask = distance > max(0.12, 0.5 * np.percentile(distance, 90))
+    mask = ndimage.binary_closing(ndimage.binary_opening(mask), iterations=2)
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return np.concatenate([background, np.zeros(3), np.zeros(6)])
+    sizes = ndimage.sum(mask, labels, range(1, count + 1))
+    mask = labels == (int(np.argmax(sizes)) + 1)
+    mask = ndimage.binary_fill_holes(mask)
+    ys, xs = np.nonzero(mask)
+    inside = rgb[mask]
+    colour = np.median(inside, axis=0)
+    grey = inside.mean(axis=1)
+    level = np.median(grey)
+    dark = (rgb.mean(axis=2) < 0.55 * level) & mask
+    spots = ndimage.label(dark)[1]
+    lit = grey[grey > 0.55 * level]
+    stripes = lit.std() / (level + 1e-6) if len(lit) > 2 else 0.0
+    return np.concatenate([background, colour, [np.sqrt(mask.mean()), np.log((xs.std() + 0.5) / (ys.std() + 0.5)),
+                                                stripes, spots, dark.sum() / mask.sum(), background.mean()]])
 
 
 def image_block(train, test, idc, spec):
@@ -157,12 +188,46 @@ def audio_vector(path, spec):
         for seg in np.array_split(x, 4):
             power = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
             feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 12)])))
+    if spec in ("calls", "calls+bands"):
+        feats.append(call_features(x, rate))
+    if spec == "calls+bands":
+        power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+        feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 24)])))
     if spec in ("stats", "all"):
         power = np.abs(np.fft.rfft(x)) ** 2
         freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
         feats.append([np.sqrt((x ** 2).mean()), (np.diff(np.sign(x)) != 0).mean(), freqs[power.argmax()] / rate,
                       (freqs * power).sum() / (power.sum() + 1e-12) / rate, np.abs(x).max()])
     return np.concatenate([np.ravel(f) for f in feats])
+
+
+def call_features(x, rate):
+    """Find the loudest call and describe it: pitch, sweep, loudness, harmonic, calls, hum."""
+    frame = max(16, rate // 50)                        # 20 ms frames
+    frames = x[: len(x) // frame * frame].reshape(-1, frame)
+    energy = (frames ** 2).mean(axis=1)
+    noise = np.median(energy) + 1e-12
+    active = energy > 2.0 * noise
+    bursts = int(active[0]) + int((active[1:] & ~active[:-1]).sum())
+    centre = (int(energy.argmax()) + 0.5) * frame
+    half = int(0.09 * rate)
+    seg = x[max(0, int(centre) - half): int(centre) + half]
+    freqs = np.fft.rfftfreq(len(seg), 1.0 / rate)
+
+    def peak(part):
+        power = np.abs(np.fft.rfft(part * np.hanning(len(part)), n=len(seg))) ** 2
+        power[freqs < 100] = 0.0                      # ignore the mains hum
+        return power, freqs[power.argmax()]
+
+    power, pitch = peak(seg)
+    _, start = peak(seg[: len(seg) // 2])
+    _, end = peak(seg[len(seg) // 2:])
+    near = lambda f: power[np.abs(freqs - f) < 40].sum()
+    full = np.abs(np.fft.rfft(x)) ** 2
+    all_freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
+    hum = full[np.abs(all_freqs - 60) < 8].sum() / (full.sum() + 1e-12)
+    return np.array([pitch / rate, (end - start) / (pitch + 1e-9), np.log(energy.max() / noise),
+                     near(2 * pitch) / (near(pitch) + 1e-12), bursts, active.mean(), hum])
 
 
 def audio_block(train, test, idc, spec):
@@ -249,10 +314,9 @@ def make_model(task, x_sparse):
         core = svm.LinearSVC(C=p["C"]) if clf else svm.LinearSVR(C=p["C"], max_iter=5000)
         return make_pipeline(scale, core)
     if name == "mlp":
-        core = (neural_network.MLPClassifier(hidden_layer_sizes=(p["units"],), alpha=p.get("alpha", 1e-3),
-                                             max_iter=800, random_state=SEED) if clf
-                else neural_network.MLPRegressor(hidden_layer_sizes=(p["units"],), alpha=p.get("alpha", 1e-3),
-                                                 max_iter=800, random_state=SEED))
+        kw = dict(hidden_layer_sizes=(p["units"],), alpha=p.get("alpha", 1e-3), solver=p.get("solver", "adam"),
+                  max_iter=p.get("iters", 800), random_state=SEED)
+        core = neural_network.MLPClassifier(**kw) if clf else neural_network.MLPRegressor(**kw)
         return make_pipeline(scale, core)
     if name == "nb":
         if clf:

@@ -35,7 +35,38 @@ class Solution:
 
 
 # (name, family, strength, model, params, feature overrides)
-_GENERAL = [
+# Table tasks. Chosen on 60 generated tasks of the 15 tabular seeds from a pool of 47
+# candidates, for the verified tasks per second of sandbox time: 21 entries whose scores
+# spread out, so adjacent medal tiers stay apart on the test set (75% of tasks pass
+# verification, against 62% for the 28 entries that `_MEDIA` resembles), at 42% of the cost.
+# Competitors differ in how much signal they extract: besides families and settings, two
+# strong models fit only a share of the rows (a learning-curve ladder).
+_TABULAR = [
+    ("constant_prior", "constant", "weak", "constant", {}, {}),
+    ("one_feature_linear", "linear", "weak", "linear", {"C": 1.0}, {"tabular": "first_numeric"}),
+    ("linear_C0.01", "linear", "weak", "linear", {"C": 0.01}, {}),
+    ("linear_C1", "linear", "medium", "linear", {"C": 1.0}, {}),
+    ("poly2_numeric", "linear", "medium", "poly2", {"C": 0.1}, {"tabular": "numeric"}),
+    ("knn_5", "knn", "medium", "knn", {"k": 5, "weights": "distance"}, {}),
+    ("knn_15", "knn", "medium", "knn", {"k": 15, "weights": "distance"}, {}),
+    ("knn_25", "knn", "weak", "knn", {"k": 25}, {}),
+    ("tree_depth3", "tree", "weak", "tree", {"depth": 3}, {}),
+    ("tree_depth5", "tree", "weak", "tree", {"depth": 5}, {}),
+    ("tree_full", "tree", "medium", "tree", {"depth": None}, {}),
+    ("forest_40", "forest", "strong", "forest", {"n": 40}, {}),
+    ("forest_40_rows35", "forest", "weak", "forest", {"n": 40}, {"rows": 0.35}),
+    ("gbm_100_d2_lr0.1", "boosting", "strong", "gbm", {"n": 100, "lr": 0.1, "depth": 2, "subsample": 0.8}, {}),
+    ("adaboost_30", "boosting", "medium", "adaboost", {"n": 30}, {}),
+    ("svm_rbf_C1", "svm", "medium", "svm", {"C": 1.0}, {}),
+    ("svm_rbf_C10", "svm", "strong", "svm", {"C": 10.0}, {}),
+    ("svm_rbf_C10_rows25", "svm", "weak", "svm", {"C": 10.0}, {"rows": 0.25}),
+    ("svm_rbf_C10_rows50", "svm", "medium", "svm", {"C": 10.0}, {"rows": 0.5}),
+    ("mlp_32_lbfgs", "mlp", "medium", "mlp", {"units": 32, "alpha": 1e-2, "solver": "lbfgs", "iters": 300}, {}),
+    ("naive_bayes", "nb", "medium", "nb", {}, {}),
+]
+
+# Image, audio and multimodal tasks (feature overrides pick what each model reads).
+_MEDIA = [
     ("constant_prior", "constant", "weak", "constant", {}, {}),
     ("one_feature_linear", "linear", "weak", "linear", {"C": 1.0}, {"tabular": "first_numeric", "image": "hist", "audio": "stats"}),
     ("linear_C0.01", "linear", "weak", "linear", {"C": 0.01}, {}),
@@ -154,5 +185,5 @@ def reference_solutions(spec: TaskSpec) -> list[Solution]:
     if spec.modality == "image_to_image":
         from sandmle.synth.solutions_special import denoising_solutions
         return denoising_solutions(spec)
-    rows = _TEXT if has_text(spec) else _GENERAL
+    rows = _TEXT if has_text(spec) else _TABULAR if spec.modality == "tabular" else _MEDIA
     return _population(spec, rows)

@@ -115,9 +115,12 @@ def bootstrap_scores(task: Task, submissions: dict[str, Path], resamples: int = 
     submission (AUC needs both classes), so the arrays stay paired."""
     from sandmle.errors import MetricError
     from sandmle.grading import metric_inputs
-    from sandmle.metrics import compute
+    from sandmle.metrics import METRICS, compute
+    from sandmle.metrics.ranking import ranking_tables
 
     inputs = {name: metric_inputs(task, path) for name, path in submissions.items()}
+    if METRICS[task.spec.metric].kind == "ranking":     # code label lists once, not per resample
+        inputs = {name: ranking_tables(y_true, y_pred, task.spec.metric) for name, (y_true, y_pred) in inputs.items()}
     n = len(next(iter(inputs.values()))[0])
     rng = np.random.default_rng(seed)
     rows: list[list[float]] = []
