@@ -29,9 +29,9 @@ SLOW = {
     "tabular-binary-mcc": ("constant_prior", "forest_40", "mlp_32_lbfgs"),
     "jigsaw-toxic-comment-classification-challenge": ("constant_prior", "logreg_word12_C10", "linear_svm_word12"),
     "random-acts-of-pizza": ("constant_prior", "logreg_word12_C10", "forest_200_counts"),
-    "plant-pathology-2020-fgvc7": ("constant_prior", "forest_100", "linear_C1"),
-    "the-icml-2013-whale-challenge-right-whale-redux": ("constant_prior", "forest_100", "svm_rbf_C10"),
-    "leaf-classification": ("constant_prior", "linear_C1", "forest_120_leaf2"),
+    "plant-pathology-2020-fgvc7": ("constant_prior", "forest_40_object", "linear_C1"),
+    "the-icml-2013-whale-challenge-right-whale-redux": ("constant_prior", "forest_40_object", "svm_rbf_C10_hist"),
+    "leaf-classification": ("constant_prior", "linear_C1", "forest_40_object"),
     "denoising-dirty-documents": ("identity", "hgb_60_r1", "background_ratio_7"),
 }
 
