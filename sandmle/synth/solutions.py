@@ -1,12 +1,13 @@
 """Reference solutions: a population of >= 20 diverse scripts per task.
 
 `reference_solutions(spec)` returns scripts for the task's modality and metric kind: model
-families (constant, linear, polynomial and spline features, k-NN, trees, forests, extra
-trees, gradient boosting, SVM, MLP, naive Bayes, LDA, AdaBoost), hyperparameters from
-heavily regularised to flexible, and feature handling (one-hot vs ordinal categories, one
-column only, text n-grams of words or characters, image pixels / colour histograms / edge
-statistics, audio band energies / spectrogram slices). Some are deliberately weak. Each
-script reads ./input/ and writes ./submission.csv in the sample submission's layout
+families (constant, linear, polynomial features, k-NN, trees, forests, gradient boosting,
+AdaBoost, SVM, MLP, naive Bayes), hyperparameters from heavily regularised to flexible,
+feature handling (one-hot categories, one column only, text n-grams of words or
+characters, image pixels / colour histograms / edge statistics / a segmented object's
+description, audio band energies / spectrogram slices / a description of the loudest call)
+and learning-curve entries that fit only a share of the rows. Some are deliberately weak.
+Each script reads ./input/ and writes ./submission.csv in the sample submission's layout
 (sandmle.synth.scripts); calibration runs them to build a leaderboard, and the scripted
 agent policy draws from them on any task folder.
 """
@@ -35,12 +36,12 @@ class Solution:
 
 
 # (name, family, strength, model, params, feature overrides)
-# Table tasks. Chosen on 60 generated tasks of the 15 tabular seeds from a pool of 47
-# candidates, for the verified tasks per second of sandbox time: 21 entries whose scores
-# spread out, so adjacent medal tiers stay apart on the test set (75% of tasks pass
-# verification, against 62% for the 28 entries that `_MEDIA` resembles), at 42% of the cost.
-# Competitors differ in how much signal they extract: besides families and settings, two
-# strong models fit only a share of the rows (a learning-curve ladder).
+# Table tasks. Chosen on 60 generated tasks of the 15 tabular seeds, from 47 candidates, for
+# verified tasks per second of sandbox time: these 21 entries' scores spread out, so that
+# adjacent medal tiers stay apart on the test set. 75% of those tasks passed verification,
+# against 62% with the previous 28-entry population, at 42% of its sandbox time. Competitors
+# differ in how much signal they extract: besides families and settings, three entries fit
+# only a share of the rows (a learning-curve ladder).
 _TABULAR = [
     ("constant_prior", "constant", "weak", "constant", {}, {}),
     ("one_feature_linear", "linear", "weak", "linear", {"C": 1.0}, {"tabular": "first_numeric"}),
@@ -71,8 +72,9 @@ _TABULAR = [
 # colour, size, elongation, texture, spots and background) and of the loudest call in the
 # clip (pitch, sweep, loudness, harmonic, number of calls, hum). Models on generic features
 # score close together; those on object and call descriptions spread out above them, so
-# adjacent medal tiers stay apart. Chosen like `_TABULAR`, on 14 image and 8 audio tasks
-# from 38 candidates.
+# adjacent medal tiers stay apart; near-duplicates at the top (the same features under
+# similar linear models) were left out, and one model fits only 60% of the rows. Chosen
+# like `_TABULAR`, on 21 image and 8 audio tasks from 48 candidates.
 _OBJECT = {"image": "object", "audio": "calls"}
 _MEDIA = [
     ("constant_prior", "constant", "weak", "constant", {}, {}),
@@ -82,20 +84,20 @@ _MEDIA = [
     ("linear_numeric_only", "linear", "weak", "linear", {"C": 1.0}, {"image": "pixels", "audio": "bands"}),
     ("linear_object", "linear", "strong", "linear", {"C": 1.0}, _OBJECT),
     ("linear_object_hist", "linear", "strong", "linear", {"C": 1.0}, {"image": "object+hist", "audio": "calls+bands"}),
-    ("spline_object", "linear", "strong", "spline", {"C": 1.0}, _OBJECT),
+    ("linear_object_rows60", "linear", "medium", "linear", {"C": 1.0}, dict(_OBJECT, rows=0.6)),
     ("knn_5", "knn", "medium", "knn", {"k": 5, "weights": "distance"}, {}),
     ("knn_25", "knn", "weak", "knn", {"k": 25}, {}),
+    ("knn_15_object", "knn", "medium", "knn", {"k": 15, "weights": "distance"}, _OBJECT),
     ("tree_depth3", "tree", "weak", "tree", {"depth": 3}, {}),
     ("tree_depth3_object", "tree", "weak", "tree", {"depth": 3}, _OBJECT),
     ("forest_depth3_50", "forest", "weak", "forest", {"n": 50, "depth": 3}, {}),
     ("forest_40_object", "forest", "strong", "forest", {"n": 40}, _OBJECT),
     ("forest_40_object_rows35", "forest", "medium", "forest", {"n": 40}, dict(_OBJECT, rows=0.35)),
-    ("extra_50_object", "forest", "strong", "extra", {"n": 50}, _OBJECT),
     ("gbm_100_d2_lr0.1", "boosting", "medium", "gbm", {"n": 100, "lr": 0.1, "depth": 2, "subsample": 0.8}, {}),
     ("svm_rbf_C10_hist", "svm", "medium", "svm", {"C": 10.0}, {"image": "hist", "audio": "bands"}),
+    ("svm_C1_object", "svm", "strong", "svm", {"C": 1.0}, _OBJECT),
     ("svm_C10_object_rows50", "svm", "medium", "svm", {"C": 10.0}, dict(_OBJECT, rows=0.5)),
     ("mlp_32_lbfgs", "mlp", "medium", "mlp", {"units": 32, "alpha": 1e-2, "solver": "lbfgs", "iters": 300}, {}),
-    ("mlp_object", "mlp", "strong", "mlp", {"units": 32, "alpha": 1e-2, "solver": "lbfgs", "iters": 300}, _OBJECT),
     ("naive_bayes", "nb", "weak", "nb", {}, {}),
 ]
 
