@@ -157,7 +157,7 @@ def _prepare_interpreter(spec: ChildSpec) -> None:
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(
         io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
         errors="backslashreplace", line_buffering=True)
-    _seed(job.seed)
+    seed_generators(job.seed)
     _set_threads(job.limits.threads)
 
 
@@ -168,7 +168,7 @@ def _visible(path: str, dirs: tuple[str, ...] | None) -> bool:
     return any(real == d or real.startswith(d + "/") for d in dirs)
 
 
-def _seed(seed: int | None) -> None:
+def seed_generators(seed: int | None) -> None:
     """Fresh random state per job: every job is forked from the same worker state."""
     value = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
     random.seed(value)

@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         protocol.send(reply_fd, {"error": f"preloading failed: {type(exc).__name__}: {exc}"})
         return 1
+    child.seed_generators(0)      # a first numpy seeding can cost ~10 ms: pay it here, not per job
     gc.collect()
     gc.freeze()                   # keep forked jobs' garbage collector off the shared pages
     worker = Worker(bool(config["isolate"]), request_fd)
