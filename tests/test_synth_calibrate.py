@@ -112,6 +112,7 @@ def test_calibrate_folder_runs_solutions_in_the_pool(make_task, tmp_path):
         _solution("silent", "print('nothing written')"),
         _solution("out_of_range", WRITE.format(expr="2.0")),
         _solution("hang", "import time\ntime.sleep(60)"),
+        _solution("exit_process", "import os\nos._exit(3)"),    # ends its whole batch's process
     ]
     with Pool(num_workers=2, preload=("numpy", "pandas")) as pool:
         board = calibrate_folder(task.root, pool, solutions, timeout_s=3.0, min_valid=8)
@@ -122,6 +123,7 @@ def test_calibrate_folder_runs_solutions_in_the_pool(make_task, tmp_path):
     assert rows["silent"].reason == "wrote no submission.csv"
     assert rows["out_of_range"].reason.startswith("invalid submission: probability")
     assert rows["hang"].reason.startswith("timed out")
+    assert rows["exit_process"].reason == "crashed (exit code 3)"     # rerun alone, so blamed alone
     assert board.thresholds is not None
     reloaded = load_task(task.root)
     assert reloaded.spec.thresholds == board.thresholds             # written into task.json
@@ -148,3 +150,27 @@ def test_calibrate_stages_the_generated_spec(tmp_path):
     assert spec.id == generated.spec.id and spec.thresholds.as_tuple() == (0.0, 0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="<root>/public"):
         calibrate(generated, root / "public", tmp_path / "elsewhere", pool=None, solutions=[])
+
+
+def test_batched_and_single_jobs_give_the_same_leaderboard(tmp_path):
+    """Reference solutions sharing a sandbox job score exactly as they do one job each."""
+    from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
+    from sandmle.synth.calibrate import calibrate
+    from sandmle.synth.generated import generate_task
+    from sandmle.synth.seeds import get_seed
+    from sandmle.synth.solutions import reference_solutions
+
+    generated = generate_task(get_seed("tabular-ordinal-qwk"), 0)
+    fast = [s for s in reference_solutions(generated.spec)
+            if s.family in ("constant", "linear", "knn", "tree", "nb", "forest")]
+    boards = {}
+    with Pool(num_workers=2, preload=DEFAULT_PRELOAD) as pool:
+        for size in (1, 4):
+            root = tmp_path / f"batch{size}"
+            generated.write(root / "public", root / "private")
+            boards[size] = calibrate(generated, root / "public", root / "private", pool,
+                                     solutions=fast, batch_size=size, min_valid=5)
+    scores = {size: {e.name: (e.score, e.valid, e.reason) for e in b.entries} for size, b in boards.items()}
+    assert len(fast) >= 8 and all(valid for _, valid, _ in scores[4].values())
+    assert scores[1] == scores[4]
+    assert boards[1].thresholds == boards[4].thresholds

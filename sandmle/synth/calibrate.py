@@ -33,6 +33,10 @@ TIER_SUBMISSIONS_DIR = "tiers"    # private/tiers/<tier>.csv: the submission tha
 SUBMISSION_FILE = "submission.csv"
 SOLUTION_TIMEOUT_S = 30.0 # reference solutions take < ~1 s on micro data; this only stops a hang
 SOLUTION_MEMORY_MB = 2048
+# Reference solutions per sandbox job. Forking a job from a worker that has sklearn loaded,
+# and tearing it down, costs ~25 ms of kernel time (2 cores, REFERENCE §9 machine): a fifth
+# of a micro-scale task's calibration when each of its ~21 solutions has a job of its own.
+BATCH_SIZE = 7
 
 
 def solution_limits(timeout_s: float = SOLUTION_TIMEOUT_S):
@@ -58,7 +62,6 @@ def _job_failure(result) -> str | None:
 def run_solution(task: Task, solution, pool, limits, runs_dir: Path, keep: Path | None = None) -> Entry:
     """Run one reference solution in the pool and grade its submission (never raises for
     a failing solution). `keep`: where to copy the submission file, if any."""
-    from sandmle.grading import grade_submission
     from sandmle.sandbox.job import Job
 
     work_dir = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{_safe(solution.name)}."))
@@ -66,33 +69,134 @@ def run_solution(task: Task, solution, pool, limits, runs_dir: Path, keep: Path 
         job = Job(work_dir=str(work_dir), public_dir=str(task.public_dir), code=solution.code,
                   limits=limits, seed=0, name=f"{task.id}:{solution.name}")
         result = pool.run(job)
-        failure = _job_failure(result)
-        submission = work_dir / SUBMISSION_FILE
-        if failure is None and not submission.is_file():
-            failure = f"wrote no {SUBMISSION_FILE}"
-        if failure is not None:
-            return Entry(solution.name, solution.family, solution.strength, None, False,
-                         result.wall_s, failure)
-        grade = grade_submission(task, submission)
-        if keep is not None and grade.valid:
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(submission, keep / f"{_safe(solution.name)}.csv")
-        return Entry(solution.name, solution.family, solution.strength,
-                     grade.score if grade.valid else None, bool(grade.valid), result.wall_s,
-                     None if grade.valid else f"invalid submission: {grade.reason}")
+        return _graded_entry(task, solution, work_dir / SUBMISSION_FILE, result.wall_s, _job_failure(result), keep)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def run_batch(task: Task, solutions: Sequence[Any], pool, limits, runs_dir: Path,
+              keep: Path | None = None) -> list[Entry]:
+    """Run several reference solutions one after another in one sandbox job (`BATCH_RUNNER`)
+    and grade each; the same entries as `run_solution` on each, for less sandbox overhead.
+
+    Each solution gets its own folder, fresh seeds and its own timeout (an alarm). The
+    solutions of a batch share one process, so use batches only for trusted code such as
+    the reference population. When the job itself fails (a hang the alarm cannot stop, a
+    crash of the process, the memory limit), its solutions are run again one per job, so
+    that each failure is reported against the solution that caused it."""
+    import json
+    from dataclasses import replace
+
+    from sandmle.sandbox.job import Job
+
+    if len(solutions) == 1:
+        return [run_solution(task, solutions[0], pool, limits, runs_dir, keep)]
+    work_dir = Path(tempfile.mkdtemp(dir=runs_dir, prefix="batch."))
+    try:
+        listing = [{"name": s.name, "code": s.code} for s in solutions]
+        code = f"SOLUTIONS = {json.dumps(listing)}\nTIMEOUT_S = {limits.timeout_s!r}\n{BATCH_RUNNER}"
+        job = Job(work_dir=str(work_dir), public_dir=str(task.public_dir), code=code,
+                  limits=replace(limits, timeout_s=limits.timeout_s * len(solutions)), seed=0,
+                  name=f"{task.id}:batch of {len(solutions)}")
+        result = pool.run(job)
+        report = work_dir / BATCH_REPORT
+        if _job_failure(result) is not None or not report.is_file() or report.is_symlink():
+            return [run_solution(task, s, pool, limits, runs_dir, keep) for s in solutions]
+        runs = json.loads(report.read_text(encoding="utf-8"))
+        return [_graded_entry(task, s, work_dir / f"solution{i}" / SUBMISSION_FILE, runs[i]["wall_s"],
+                              _run_failure(runs[i]), keep)
+                for i, s in enumerate(solutions)]
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _run_failure(run: dict) -> str | None:
+    """`_job_failure`'s line for one solution of a batch, as a job of its own would get it."""
+    if run["timed_out"]:
+        return f"timed out after {run['wall_s']:.1f} s"
+    if run["exit_code"] != 0:
+        last = run["error"][:160]
+        return f"crashed (exit code {run['exit_code']}){': ' + last if last else ''}"
+    return None
+
+
+def _graded_entry(task: Task, solution, submission: Path, wall_s: float, failure: str | None,
+                  keep: Path | None) -> Entry:
+    from sandmle.grading import grade_submission
+
+    if failure is None and not submission.is_file():
+        failure = f"wrote no {SUBMISSION_FILE}"
+    if failure is not None:
+        return Entry(solution.name, solution.family, solution.strength, None, False, wall_s, failure)
+    grade = grade_submission(task, submission)
+    if keep is not None and grade.valid:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(submission, keep / f"{_safe(solution.name)}.csv")
+    return Entry(solution.name, solution.family, solution.strength,
+                 grade.score if grade.valid else None, bool(grade.valid), wall_s,
+                 None if grade.valid else f"invalid submission: {grade.reason}")
+
+
+BATCH_REPORT = "batch.json"
+# The batch job's script, after `SOLUTIONS = [{"name", "code"}, ...]` and `TIMEOUT_S = ...`:
+# solution i runs in ./solution<i>/ (with ./input/ linked in) as `__main__`, with seeds reset
+# and an alarm; batch.json lists each one's wall time, exit code and last error line.
+BATCH_RUNNER = r'''
+import gc, io, json, os, random, signal, sys, time, traceback
+import numpy
+
+
+class SolutionTimeout(BaseException):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise SolutionTimeout()
+
+
+signal.signal(signal.SIGALRM, on_alarm)
+root = os.getcwd()
+runs = []
+for i, solution in enumerate(SOLUTIONS):
+    folder = os.path.join(root, f"solution{i}")
+    os.mkdir(folder)
+    os.symlink(os.path.join(root, "input"), os.path.join(folder, "input"))
+    os.chdir(folder)
+    random.seed(0)
+    numpy.random.seed(0)
+    run = {"exit_code": 0, "timed_out": False, "error": ""}
+    start = time.perf_counter()
+    signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
+    try:
+        exec(compile(solution["code"], solution["name"], "exec"), {"__name__": "__main__"})
+    except SolutionTimeout:
+        run.update(exit_code=None, timed_out=True)
+    except SystemExit as exc:
+        run["exit_code"] = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException as exc:
+        run.update(exit_code=1, error=traceback.format_exception_only(type(exc), exc)[-1].strip())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    run["wall_s"] = round(time.perf_counter() - start, 4)
+    runs.append(run)
+    os.chdir(root)
+    gc.collect()
+with open("batch.json", "w") as fh:
+    json.dump(runs, fh)
+'''
+
+
 def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = None, *,
                      executor: Executor | None = None, timeout_s: float = SOLUTION_TIMEOUT_S,
-                     min_valid: int = MIN_VALID, runs_dir: Path | None = None) -> Leaderboard:
+                     min_valid: int = MIN_VALID, runs_dir: Path | None = None,
+                     batch_size: int = BATCH_SIZE) -> Leaderboard:
     """Run the reference population on a staged task folder and build its leaderboard.
 
     Writes private/leaderboard.csv and, when the medal rule applies, the thresholds into
     task.json and private/tiers/<tier>.csv: the submission of the entry that sets each
     threshold (verification's paired bootstrap resamples them). `executor` submits the jobs (share one across
-    tasks so the pool's workers stay busy); by default one thread per solution.
+    tasks so the pool's workers stay busy); by default one thread per job. `batch_size`
+    solutions share one sandbox job (`run_batch`); 1 runs each in its own job.
     """
     task_dir = Path(task_dir)
     task = load_task(task_dir)
@@ -111,8 +215,9 @@ def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = Non
     own_executor = executor is None
     ex = executor or ThreadPoolExecutor(max_workers=max(1, len(solutions)), thread_name_prefix="calibrate")
     try:
-        futures = [ex.submit(run_solution, task, s, pool, limits, runs, kept) for s in solutions]
-        board = make_leaderboard([f.result() for f in futures], task.spec.is_lower_better, min_valid)
+        batches = [solutions[i:i + batch_size] for i in range(0, len(solutions), batch_size)]
+        futures = [ex.submit(run_batch, task, b, pool, limits, runs, kept) for b in batches]
+        board = make_leaderboard([e for f in futures for e in f.result()], task.spec.is_lower_better, min_valid)
         board.write_csv(task.private_dir / LEADERBOARD_FILE)
         tiers = board.tier_entries()
         if tiers:

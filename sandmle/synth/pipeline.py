@@ -12,8 +12,8 @@ funnel over every finished task (like the paper's 1200 -> 1119 -> 1106 -> 912).
 
 Re-running resumes: tasks already accepted or rejected are skipped, and a killed run leaves
 no half-written task (the staging folder is cleared on start). Tasks overlap: several are in
-flight at once and each submits its 20+ solution jobs from a shared thread pool, so every
-sandbox worker stays busy.
+flight at once and each submits its reference solutions (20+, a few to a sandbox job) from a
+shared thread pool, so every sandbox worker stays busy.
 """
 from __future__ import annotations
 
