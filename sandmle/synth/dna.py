@@ -266,7 +266,8 @@ def stable_test_rows(dna: TaskDNA) -> tuple[int, int]:
     # score shrinks as 1/sqrt(rows): more of them keep adjacent medal tiers separable.
     # Audio scores sit closer together than image scores at micro scale (calls in noise are
     # hard to pick out from 150 clips), so audio tasks need more test clips than images.
-    floor, cap = {"tabular": (2000, 3000), "text": (2000, 3000), "audio": (800, 1000)}.get(dna.modality, (200, 600))
+    floors_caps = {"tabular": (2000, 3000), "text": (2000, 3000), "audio": (800, 1000)}
+    floor, cap = floors_caps.get(dna.modality, (200, 600))
     need = min(cap, max(floor, 30 * width))
     if dna.quirks.imbalance >= 0.6 or dna.metric_kind == "multilabel_proba":
         need = min(cap, need + 100)
