@@ -4,7 +4,9 @@ A script is `CFG = {...}` (the solution's settings and the task's submission lay
 followed by one of the bodies below, so each script is self-contained: it reads ./input/,
 writes ./submission.csv, uses numpy/pandas/scipy/sklearn/PIL only and fixes every
 random_state. `PREDICT` featurises any mix of tabular columns, free text, PNG images
-(input/images/<id>.png) and WAV clips (input/audio/<id>.wav) found at run time, fits the
+(input/images/<id>.png) and WAV clips (input/audio/<id>.wav) found at run time (images as
+pixels, colour histograms, edges or a segmented object's description; clips as band
+energies, spectrogram slices, statistics or a description of the loudest call), fits the
 configured model and writes predictions in the layout the metric needs. `NORMALISE`
 learns token normalisation from train.csv; `DENOISE` cleans images pixel by pixel.
 """
