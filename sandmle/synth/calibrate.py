@@ -142,7 +142,7 @@ BATCH_REPORT = "batch.json"
 # solution i runs in ./solution<i>/ (with ./input/ linked in) as `__main__`, with seeds reset
 # and an alarm; batch.json lists each one's wall time, exit code and last error line.
 BATCH_RUNNER = r'''
-import gc, io, json, os, random, signal, sys, time, traceback
+import gc, json, os, random, signal, time, traceback
 import numpy
 
 
