@@ -227,3 +227,14 @@ def test_a_submission_that_is_not_a_file_is_invalid_not_an_error(pool, tasks, tm
         assert ep.termination == "answered", ep.error
         assert ep.final_grade["valid"] is False and "not a regular file" in ep.final_grade["reason"]
         assert "invalid submission" in ep.steps[1].observation
+
+
+def test_code_runs_as_written_fenced_or_holding_protocol_tags(pool, tasks, tmp_path):
+    fenced = py("```python\nprint('fenced ok')\n```")
+    tagged = py('import re\nprint(re.sub(r"<think>.*?</think>", "", "a<think>b</think>c"), "</code>", "<answer>")')
+    policy = Script({"alpha": [fenced, ANSWER], "beta": [tagged, ANSWER]})
+    alpha, beta = run(policy, tasks, pool, tmp_path)
+    assert alpha.steps[0].job["exit_code"] == 0 and "fenced ok" in alpha.steps[0].observation
+    assert alpha.steps[0].observation.startswith("[note: the markdown fence")
+    assert beta.steps[0].job["exit_code"] == 0 and "ac </code> <answer>" in beta.steps[0].observation
+    assert replay(alpha).consistent and replay(beta).consistent

@@ -22,6 +22,7 @@ from typing import Any
 from sandmle.errors import UserError
 from sandmle.policies.base import Generation, Message, SamplingParams
 from sandmle.rollout.prompts import parse_task_card
+from sandmle.rollout.protocol import Action, render_turn
 from sandmle.task import Lineage, TaskSpec, Thresholds
 
 STRENGTHS = ("weak", "medium", "strong")
@@ -45,8 +46,7 @@ _MARK = "# scripted: {role}\n"
 
 
 def _call(think: str, role: str, code: str) -> str:
-    return (f"<think>{think}</think>\n<tool_call>{{\"name\": \"python\"}}<code>\n"
-            f"{_MARK.format(role=role)}{code.rstrip()}\n</code></tool_call>")
+    return render_turn(Action(kind="python", think=think, code=f"{_MARK.format(role=role)}{code.rstrip()}\n"))
 
 
 def spec_from_card(card: dict[str, Any], text_columns: int) -> TaskSpec:
@@ -102,8 +102,8 @@ class ScriptedPolicy:
             code = FALLBACK.format(sample=card["sample_submission_file"])
             return _call("The model failed; submit the sample submission instead.", "fallback", code)
         if "<code>" in last:
-            return '<think>Check the score of submission.csv.</think>\n<tool_call>{"name": "score"}</tool_call>'
-        return "<think>Submit the scored submission.</think>\n<answer>submission.csv</answer>"
+            return render_turn(Action(kind="score", think="Check the score of submission.csv."))
+        return render_turn(Action(kind="answer", think="Submit the scored submission.", answer="submission.csv"))
 
     def _solution(self, spec: TaskSpec, seed: int | None):
         from sandmle.synth.solutions import reference_solutions

@@ -29,7 +29,7 @@ from sandmle.policies.base import Generation
 from sandmle.rollout.context import ContextView, fit_context
 from sandmle.rollout.episode import TRUNCATIONS, Episode, Step, choose_grade, grade_from_json, is_timeout_episode
 from sandmle.rollout.prompts import system_prompt, tail_lines, task_message, tool_response
-from sandmle.rollout.protocol import Action, format_rate, parse_turn
+from sandmle.rollout.protocol import UNFENCED_NOTE, Action, format_rate, parse_turn
 from sandmle.sandbox.job import Job, Limits
 from sandmle.task import Task
 
@@ -120,6 +120,8 @@ class EpisodeEnv:
             elif action.kind == "python":
                 job, observation, failed = self._run_code(action, len(self.steps))
                 sandbox_s = job["wall_s"]
+                if action.unfenced:
+                    observation = f"{UNFENCED_NOTE}\n{observation}"
             else:
                 grade, observation, failed = self._score(len(self.steps))
         except Exception as exc:   # the sandbox or grader broke: the episode's data ends here

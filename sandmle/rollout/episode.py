@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sandmle.rollout.protocol import parse_turn
+from sandmle.rollout.protocol import Action, parse_turn
 
 TERMINATIONS = ("answered", "turn_budget", "time_budget", "context_overflow", "policy_error",
                 "env_error")
@@ -164,7 +164,7 @@ def replay(episode: Episode) -> ReplayReport:
     for step in episode.steps:
         action = parse_turn(step.text)
         actions.append(action)
-        if action.to_json() != step.action:
+        if action != Action.from_json(step.action):
             problems.append(f"step {step.index}: the text parses to {action.kind!r}, recorded {step.action.get('kind')!r}")
     assistant = [m["content"] for m in episode.messages if m["role"] == "assistant"]
     if assistant != [s.text for s in episode.steps]:
