@@ -37,6 +37,7 @@ SOLUTION_MEMORY_MB = 2048
 # and tearing it down, costs ~25 ms of kernel time (2 cores, REFERENCE §9 machine): a fifth
 # of a micro-scale task's calibration when each of its ~21 solutions has a job of its own.
 BATCH_SIZE = 7
+BATCH_REPORT = "batch.json"    # what `sandmle.synth.solution_scripts.batch` writes
 
 
 def solution_limits(timeout_s: float = SOLUTION_TIMEOUT_S):
@@ -76,7 +77,8 @@ def run_solution(task: Task, solution, pool, limits, runs_dir: Path, keep: Path 
 
 def run_batch(task: Task, solutions: Sequence[Any], pool, limits, runs_dir: Path,
               keep: Path | None = None) -> list[Entry]:
-    """Run several reference solutions one after another in one sandbox job (`BATCH_RUNNER`)
+    """Run several reference solutions one after another in one sandbox job
+    (`sandmle.synth.solution_scripts.batch`)
     and grade each; the same entries as `run_solution` on each, for less sandbox overhead.
 
     Each solution gets its own folder, fresh seeds and its own timeout (an alarm). The
@@ -88,13 +90,14 @@ def run_batch(task: Task, solutions: Sequence[Any], pool, limits, runs_dir: Path
     from dataclasses import replace
 
     from sandmle.sandbox.job import Job
+    from sandmle.synth.solution_scripts import script_source
 
     if len(solutions) == 1:
         return [run_solution(task, solutions[0], pool, limits, runs_dir, keep)]
     work_dir = Path(tempfile.mkdtemp(dir=runs_dir, prefix="batch."))
     try:
         listing = [{"name": s.name, "code": s.code} for s in solutions]
-        code = f"SOLUTIONS = {json.dumps(listing)}\nTIMEOUT_S = {limits.timeout_s!r}\n{BATCH_RUNNER}"
+        code = f"SOLUTIONS = {json.dumps(listing)}\nTIMEOUT_S = {limits.timeout_s!r}\n{script_source('batch')}"
         job = Job(work_dir=str(work_dir), public_dir=str(task.public_dir), code=code,
                   limits=replace(limits, timeout_s=limits.timeout_s * len(solutions)), seed=0,
                   name=f"{task.id}:batch of {len(solutions)}")
@@ -135,55 +138,6 @@ def _graded_entry(task: Task, solution, submission: Path, wall_s: float, failure
     return Entry(solution.name, solution.family, solution.strength,
                  grade.score if grade.valid else None, bool(grade.valid), wall_s,
                  None if grade.valid else f"invalid submission: {grade.reason}")
-
-
-BATCH_REPORT = "batch.json"
-# The batch job's script, after `SOLUTIONS = [{"name", "code"}, ...]` and `TIMEOUT_S = ...`:
-# solution i runs in ./solution<i>/ (with ./input/ linked in) as `__main__`, with seeds reset
-# and an alarm; batch.json lists each one's wall time, exit code and last error line.
-BATCH_RUNNER = r'''
-import gc, json, os, random, signal, time, traceback
-import numpy
-
-
-class SolutionTimeout(BaseException):
-    pass
-
-
-def on_alarm(signum, frame):
-    raise SolutionTimeout()
-
-
-signal.signal(signal.SIGALRM, on_alarm)
-root = os.getcwd()
-runs = []
-for i, solution in enumerate(SOLUTIONS):
-    folder = os.path.join(root, f"solution{i}")
-    os.mkdir(folder)
-    os.symlink(os.path.join(root, "input"), os.path.join(folder, "input"))
-    os.chdir(folder)
-    random.seed(0)
-    numpy.random.seed(0)
-    run = {"exit_code": 0, "timed_out": False, "error": ""}
-    start = time.perf_counter()
-    signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
-    try:
-        exec(compile(solution["code"], solution["name"], "exec"), {"__name__": "__main__"})
-    except SolutionTimeout:
-        run.update(exit_code=None, timed_out=True)
-    except SystemExit as exc:
-        run["exit_code"] = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException as exc:
-        run.update(exit_code=1, error=traceback.format_exception_only(type(exc), exc)[-1].strip())
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    run["wall_s"] = round(time.perf_counter() - start, 4)
-    runs.append(run)
-    os.chdir(root)
-    gc.collect()
-with open("batch.json", "w") as fh:
-    json.dump(runs, fh)
-'''
 
 
 def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = None, *,

@@ -1,0 +1,63 @@
+"""Several reference solutions one after another in one sandbox job (`sandmle.synth.calibrate.run_batch`).
+
+Runs after its settings lines, `SOLUTIONS = [{"name", "code"}, ...]` and `TIMEOUT_S = ...`:
+solution i runs in ./solution<i>/ (with ./input/ linked in) as `__main__`, with seeds reset
+and an alarm of TIMEOUT_S seconds; ./batch.json lists each one's wall time, exit code and
+last error line. The solutions share one process, so only trusted code runs this way.
+"""
+import gc
+import json
+import os
+import random
+import signal
+import time
+import traceback
+
+import numpy
+
+SOLUTIONS: list    # [{"name": str, "code": str}]: bound by the assembled script's first lines
+TIMEOUT_S: float   # wall-clock limit of each solution
+
+
+class SolutionTimeout(BaseException):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise SolutionTimeout()
+
+
+def main():
+    signal.signal(signal.SIGALRM, on_alarm)
+    root = os.getcwd()
+    runs = []
+    for i, solution in enumerate(SOLUTIONS):
+        folder = os.path.join(root, f"solution{i}")
+        os.mkdir(folder)
+        os.symlink(os.path.join(root, "input"), os.path.join(folder, "input"))
+        os.chdir(folder)
+        random.seed(0)
+        numpy.random.seed(0)
+        run = {"exit_code": 0, "timed_out": False, "error": ""}
+        start = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
+        try:
+            exec(compile(solution["code"], solution["name"], "exec"), {"__name__": "__main__"})
+        except SolutionTimeout:
+            run.update(exit_code=None, timed_out=True)
+        except SystemExit as exc:
+            run["exit_code"] = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException as exc:
+            run.update(exit_code=1, error=traceback.format_exception_only(type(exc), exc)[-1].strip())
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        run["wall_s"] = round(time.perf_counter() - start, 4)
+        runs.append(run)
+        os.chdir(root)
+        gc.collect()
+    with open("batch.json", "w") as fh:
+        json.dump(runs, fh)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Features of a row-per-id task's inputs, for the reference solutions (`predict.py`).
+
+`features(train, test, id_column)` -> (x_train, x_test): numpy arrays, or scipy CSR matrices
+when text n-grams are among the blocks (dense blocks then standardised). `CFG` picks each
+block: `tabular` (onehot, ordinal, numeric, first_numeric, none; datetimes as hour, weekday,
+month, day of year), `text` (word1, word12, char, count1, count12, length, none), `image`
+(pixels, hist, edges, all, object, object+hist, none: input/images/<id>.png) and `audio`
+(bands, spectro, stats, all, calls, calls+bands, none: input/audio/<id>.wav). Inlined into
+the script a sandbox job runs; imported as a module by the tests.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+CFG: dict          # the settings: bound by the assembled script's first line, `CFG = {...}`
+INPUT = Path("input")
+
+
+def read(name):
+    return pd.read_csv(INPUT / name, keep_default_na=True, na_values=[""])
+
+
+def column_roles(train, test, idc):
+    roles = {}
+    for c in test.columns:
+        if c == idc:
+            continue
+        s = train[c]
+        if pd.api.types.is_numeric_dtype(s):
+            roles[c] = "numeric"
+            continue
+        sample = s.dropna().astype(str)
+        if len(sample) and sample.str.match(r"^\d{4}-\d{2}-\d{2}").mean() > 0.9:
+            roles[c] = "datetime"
+        elif len(sample) and sample.str.count(" ").mean() >= 3:
+            roles[c] = "text"
+        else:
+            roles[c] = "categorical"
+    return roles
+
+
+def tabular_block(train, test, roles, mode):
+    if mode == "none":
+        return None, None
+    blocks_tr, blocks_te = [], []
+    for c, role in roles.items():
+        if role == "numeric":
+            blocks_tr.append(train[[c]].to_numpy(float))
+            blocks_te.append(test[[c]].to_numpy(float))
+            if mode == "first_numeric":
+                break
+        elif role == "datetime" and mode != "first_numeric":
+            for frame, out in ((train, blocks_tr), (test, blocks_te)):
+                t = pd.to_datetime(frame[c], errors="coerce")
+                out.append(np.stack([t.dt.hour + t.dt.minute / 60, t.dt.day_of_week, t.dt.month,
+                                     t.dt.day_of_year], axis=1).astype(float))
+        elif role == "categorical" and mode in ("onehot", "ordinal"):
+            tr = train[c].fillna("NA").astype(str)
+            te = test[c].fillna("NA").astype(str)
+            levels = sorted(tr.unique())
+            if mode == "onehot":
+                blocks_tr.append(np.stack([(tr == v).to_numpy(float) for v in levels], axis=1))
+                blocks_te.append(np.stack([(te == v).to_numpy(float) for v in levels], axis=1))
+            else:
+                index = {v: i for i, v in enumerate(levels)}
+                blocks_tr.append(tr.map(index).to_numpy(float)[:, None])
+                blocks_te.append(te.map(index).fillna(-1).to_numpy(float)[:, None])
+    if not blocks_tr:
+        return None, None
+    xtr, xte = np.hstack(blocks_tr), np.hstack(blocks_te)
+    med = np.nanmedian(np.where(np.isfinite(xtr), xtr, np.nan), axis=0)
+    med = np.where(np.isfinite(med), med, 0.0)
+    xtr = np.where(np.isfinite(xtr), xtr, med)
+    xte = np.where(np.isfinite(xte), xte, med)
+    return xtr, xte
+
+
+def text_block(train, test, roles, spec):
+    cols = [c for c, r in roles.items() if r == "text"]
+    if not cols or spec == "none":
+        return None, None
+    tr = train[cols].fillna("").astype(str).agg(" ".join, axis=1)
+    te = test[cols].fillna("").astype(str).agg(" ".join, axis=1)
+    if spec == "length":
+        f = lambda s: np.stack([s.str.len(), s.str.count(" ") + 1, s.str.count("!")], axis=1).astype(float)
+        return f(tr), f(te)
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    if spec == "word1":
+        vec = TfidfVectorizer(ngram_range=(1, 1), min_df=1, sublinear_tf=True)
+    elif spec == "word12":
+        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    elif spec == "char":
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+    elif spec == "count1":
+        vec = CountVectorizer(ngram_range=(1, 1), binary=True)
+    elif spec == "count12":
+        vec = CountVectorizer(ngram_range=(1, 2), binary=True)
+    else:
+        raise ValueError(spec)
+    return vec.fit_transform(tr), vec.transform(te)
+
+
+def image_vector(path, spec):
+    from PIL import Image
+    img = Image.open(path)
+    img.load()
+    rgb = np.asarray(img.convert("RGB"), dtype=float) / 255.0
+    feats = []
+    if spec in ("object", "object+hist"):
+        feats.append(object_features(rgb))
+    if spec in ("pixels", "all"):
+        small = np.asarray(img.convert("RGB").resize((8, 8), Image.BILINEAR), dtype=float) / 255.0
+        feats.append(small.ravel())
+    if spec in ("hist", "all", "object+hist"):
+        for ch in range(3):
+            feats.append(np.histogram(rgb[:, :, ch], bins=8, range=(0, 1))[0] / rgb[:, :, ch].size)
+        feats.append(rgb.reshape(-1, 3).mean(axis=0))
+        feats.append(rgb.reshape(-1, 3).std(axis=0))
+    if spec in ("edges", "all"):
+        grey = rgb.mean(axis=2)
+        gy, gx = np.gradient(grey)
+        mag = np.hypot(gx, gy)
+        ang = np.arctan2(gy, gx) % np.pi
+        h, w = grey.shape
+        for sy in (slice(0, h // 2), slice(h // 2, h)):
+            for sx in (slice(0, w // 2), slice(w // 2, w)):
+                feats.append(np.histogram(ang[sy, sx], bins=6, range=(0, np.pi), weights=mag[sy, sx])[0])
+        feats.append([mag.mean(), mag.std(), (mag > 0.15).mean(), grey.mean(), grey.std()])
+        centre = grey[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
+        feats.append([centre.mean() - grey.mean(), centre.std()])
+    return np.concatenate([np.ravel(f) for f in feats])
+
+
+def object_features(rgb):
+    """Segment the object from the background and describe it: colour, size, elongation,
+    stripe texture, dark spots and the background's brightness."""
+    from scipy import ndimage
+    h, w, _ = rgb.shape
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    background = np.median(border, axis=0)
+    distance = np.abs(rgb - background).sum(axis=2)
+    mask = distance > max(0.12, 0.5 * np.percentile(distance, 90))
+    mask = ndimage.binary_closing(ndimage.binary_opening(mask), iterations=2)
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return np.concatenate([background, np.zeros(3), np.zeros(6)])
+    sizes = ndimage.sum(mask, labels, range(1, count + 1))
+    mask = labels == (int(np.argmax(sizes)) + 1)
+    mask = ndimage.binary_fill_holes(mask)
+    ys, xs = np.nonzero(mask)
+    inside = rgb[mask]
+    colour = np.median(inside, axis=0)
+    grey = inside.mean(axis=1)
+    level = np.median(grey)
+    dark = (rgb.mean(axis=2) < 0.55 * level) & mask
+    spots = ndimage.label(dark)[1]
+    lit = grey[grey > 0.55 * level]
+    stripes = lit.std() / (level + 1e-6) if len(lit) > 2 else 0.0
+    return np.concatenate([background, colour, [np.sqrt(mask.mean()), np.log((xs.std() + 0.5) / (ys.std() + 0.5)),
+                                                stripes, spots, dark.sum() / mask.sum(), background.mean()]])
+
+
+def image_block(train, test, idc, spec):
+    folder = INPUT / "images"
+    if spec == "none" or not folder.is_dir():
+        return None, None
+    f = lambda frame: np.stack([image_vector(folder / f"{i}.png", spec) for i in frame[idc].astype(str)])
+    return f(train), f(test)
+
+
+def audio_vector(path, spec):
+    from scipy.io import wavfile
+    rate, wave = wavfile.read(path)
+    x = wave.astype(float) / 32768.0
+    feats = []
+    if spec in ("bands", "all"):
+        power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+        feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 24)])))
+    if spec in ("spectro", "all"):
+        for seg in np.array_split(x, 4):
+            power = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
+            feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 12)])))
+    if spec in ("calls", "calls+bands"):
+        feats.append(call_features(x, rate))
+    if spec == "calls+bands":
+        power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+        feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 24)])))
+    if spec in ("stats", "all"):
+        power = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
+        feats.append([np.sqrt((x ** 2).mean()), (np.diff(np.sign(x)) != 0).mean(), freqs[power.argmax()] / rate,
+                      (freqs * power).sum() / (power.sum() + 1e-12) / rate, np.abs(x).max()])
+    return np.concatenate([np.ravel(f) for f in feats])
+
+
+def call_features(x, rate):
+    """Find the loudest call and describe it: pitch, sweep, loudness, harmonic, calls, hum."""
+    frame = max(16, rate // 50)                        # 20 ms frames
+    frames = x[: len(x) // frame * frame].reshape(-1, frame)
+    energy = (frames ** 2).mean(axis=1)
+    noise = np.median(energy) + 1e-12
+    active = energy > 2.0 * noise
+    bursts = int(active[0]) + int((active[1:] & ~active[:-1]).sum())
+    centre = (int(energy.argmax()) + 0.5) * frame
+    half = int(0.09 * rate)
+    seg = x[max(0, int(centre) - half): int(centre) + half]
+    freqs = np.fft.rfftfreq(len(seg), 1.0 / rate)
+
+    def peak(part):
+        power = np.abs(np.fft.rfft(part * np.hanning(len(part)), n=len(seg))) ** 2
+        power[freqs < 100] = 0.0                      # ignore the mains hum
+        return power, freqs[power.argmax()]
+
+    power, pitch = peak(seg)
+    _, start = peak(seg[: len(seg) // 2])
+    _, end = peak(seg[len(seg) // 2:])
+    near = lambda f: power[np.abs(freqs - f) < 40].sum()
+    full = np.abs(np.fft.rfft(x)) ** 2
+    all_freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
+    hum = full[np.abs(all_freqs - 60) < 8].sum() / (full.sum() + 1e-12)
+    return np.array([pitch / rate, (end - start) / (pitch + 1e-9), np.log(energy.max() / noise),
+                     near(2 * pitch) / (near(pitch) + 1e-12), bursts, active.mean(), hum])
+
+
+def audio_block(train, test, idc, spec):
+    folder = INPUT / "audio"
+    if spec == "none" or not folder.is_dir():
+        return None, None
+    f = lambda frame: np.stack([audio_vector(folder / f"{i}.wav", spec) for i in frame[idc].astype(str)])
+    return f(train), f(test)
+
+
+def features(train, test, idc):
+    roles = column_roles(train, test, idc)
+    blocks = [tabular_block(train, test, roles, CFG["tabular"]),
+              text_block(train, test, roles, CFG["text"]),
+              image_block(train, test, idc, CFG["image"]),
+              audio_block(train, test, idc, CFG["audio"])]
+    blocks = [b for b in blocks if b[0] is not None]
+    if not blocks:
+        n1, n2 = len(train), len(test)
+        return np.zeros((n1, 1)), np.zeros((n2, 1))
+    if any(sparse.issparse(b[0]) for b in blocks):
+        parts_tr, parts_te = [], []
+        for tr, te in blocks:
+            if not sparse.issparse(tr):
+                mu, sd = tr.mean(axis=0), tr.std(axis=0) + 1e-9
+                tr, te = sparse.csr_matrix((tr - mu) / sd), sparse.csr_matrix((te - mu) / sd)
+            parts_tr.append(tr)
+            parts_te.append(te)
+        return sparse.hstack(parts_tr).tocsr(), sparse.hstack(parts_te).tocsr()
+    return np.hstack([b[0] for b in blocks]), np.hstack([b[1] for b in blocks])

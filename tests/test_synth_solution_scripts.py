@@ -1,0 +1,259 @@
+"""Reference-solution scripts as modules: their feature and model helpers on tiny frames, and
+the text a sandbox job runs (sandmle imports inlined, settings first, run as __main__)."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from sandmle.synth.solution_scripts import denoise, features, normalise, predict, script_source, with_settings
+
+FEATURES = {"tabular": "onehot", "text": "word12", "image": "all", "audio": "all"}
+
+
+@pytest.fixture
+def cfg(monkeypatch):
+    """Set the settings a script's first line would bind, in every script module."""
+    def set_cfg(**settings):
+        for module in (features, predict, normalise, denoise):
+            monkeypatch.setattr(module, "CFG", settings, raising=False)
+        return settings
+    return set_cfg
+
+
+def frames():
+    train = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6],
+        "size": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0],
+        "colour": ["red", "blue", "red", None, "blue", "red"],
+        "when": ["2021-01-04 10:30", "2021-02-05 11:00", "2021-03-06 12:00", "2021-04-07 13:00",
+                 "2021-05-08 14:00", "2021-06-09 15:00"],
+        "note": ["the cat sat on the mat", "a dog ran in the park", "the cat ate all the fish",
+                 "a dog barked at the mailman", "the cat slept all day long", "a dog dug a hole in the yard"],
+        "label": ["cat", "dog", "cat", "dog", "cat", "dog"],
+    })
+    test = train.drop(columns=["label"]).iloc[:3].assign(id=[7, 8, 9], colour=["green", "blue", "red"])
+    return train, test
+
+
+def test_column_roles_tell_numbers_dates_text_and_categories_apart():
+    train, test = frames()
+    assert features.column_roles(train, test, "id") == {
+        "size": "numeric", "colour": "categorical", "when": "datetime", "note": "text"}
+
+
+def test_tabular_block_one_hot_imputes_and_codes_unseen_levels():
+    train, test = frames()
+    roles = features.column_roles(train, test, "id")
+    xtr, xte = features.tabular_block(train, test, roles, "onehot")
+    # size, 3 colour levels (NA, blue, red), 4 date parts
+    assert xtr.shape == (6, 8) and xte.shape == (3, 8)
+    assert xtr[2, 0] == 4.0                       # the missing size is the median of the others
+    assert xte[0, 1:4].tolist() == [0.0, 0.0, 0.0]  # "green" was never seen: no level is set
+    assert xtr[3, 1:4].tolist() == [1.0, 0.0, 0.0]  # a missing colour is a level of its own
+    assert xte[0, 4:].tolist() == [10.5, 0.0, 1.0, 4.0]   # 2021-01-04 10:30, a Monday
+    _, ordinal = features.tabular_block(train, test, roles, "ordinal")
+    assert ordinal[0, 1] == -1.0
+    first, _ = features.tabular_block(train, test, roles, "first_numeric")
+    assert first.shape == (6, 1)
+    assert features.tabular_block(train, test, roles, "none") == (None, None)
+
+
+def test_text_block_builds_ngrams_or_length_statistics():
+    train, test = frames()
+    roles = features.column_roles(train, test, "id")
+    xtr, xte = features.text_block(train, test, roles, "word1")
+    assert sparse.issparse(xtr) and xtr.shape[0] == 6 and xte.shape == (3, xtr.shape[1])
+    length, _ = features.text_block(train, test, roles, "length")
+    assert length[0].tolist() == [len("the cat sat on the mat"), 6.0, 0.0]
+    with pytest.raises(ValueError):
+        features.text_block(train, test, roles, "no-such-spec")
+
+
+def test_features_stack_dense_blocks_into_sparse_when_text_is_there(cfg):
+    train, test = frames()
+    cfg(**FEATURES)
+    xtr, xte = features.features(train, test, "id")
+    assert sparse.issparse(xtr) and xtr.shape[0] == 6 and xte.shape[0] == 3
+    cfg(**dict(FEATURES, text="none"))
+    dense, _ = features.features(train, test, "id")
+    assert isinstance(dense, np.ndarray) and dense.shape == (6, 8)
+    cfg(**dict(FEATURES, text="none", tabular="none"))
+    empty, _ = features.features(train, test, "id")
+    assert empty.shape == (6, 1) and not empty.any()
+
+
+def png(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_image_vector_describes_the_object_in_front_of_the_background(tmp_path):
+    rgb = np.full((32, 32, 3), 230, dtype=np.uint8)
+    rgb[8:24, 10:22] = (200, 30, 30)              # a red block, 12 wide and 16 high
+    path = tmp_path / "x.png"
+    path.write_bytes(png(rgb))
+    described = features.image_vector(path, "object")
+    assert described.shape == (12,)
+    assert np.allclose(described[:3], 230 / 255)                  # the background's colour
+    assert np.allclose(described[3:6], [200 / 255, 30 / 255, 30 / 255])   # the object's colour
+    assert described[7] < 0                                        # taller than wide
+    assert features.image_vector(path, "hist").shape == (30,)
+    assert features.image_vector(path, "pixels").shape == (192,)
+
+
+def wav(path: Path, x: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(rate)
+        fh.writeframes((x * 32767).astype("<i2").tobytes())
+
+
+def test_call_features_find_the_pitch_of_the_loudest_call(tmp_path):
+    rate = 8000
+    t = np.arange(rate) / rate
+    x = 0.01 * np.sin(2 * np.pi * 60 * t)                          # mains hum
+    x[3000:4000] += 0.5 * np.sin(2 * np.pi * 1000 * t[3000:4000])   # one call at 1 kHz
+    path = tmp_path / "x.wav"
+    wav(path, x, rate)
+    calls = features.audio_vector(path, "calls")
+    assert calls.shape == (7,)
+    assert abs(calls[0] * rate - 1000) < 50                       # the call's pitch, ignoring the hum
+    assert calls[4] == 1                                          # one call
+    assert features.audio_vector(path, "bands").shape == (24,)
+
+
+@pytest.mark.parametrize("name, params, clf_type, reg_type", [
+    ("tree", {"depth": 3}, "DecisionTreeClassifier", "DecisionTreeRegressor"),
+    ("forest", {"n": 5}, "RandomForestClassifier", "RandomForestRegressor"),
+    ("gbm", {"n": 5, "lr": 0.1, "depth": 2}, "GradientBoostingClassifier", "GradientBoostingRegressor"),
+    ("linear", {"C": 1.0}, "LogisticRegression", "Ridge"),
+    ("knn", {"k": 3}, "KNeighborsClassifier", "KNeighborsRegressor"),
+    ("nb", {}, "GaussianNB", "BayesianRidge"),
+])
+def test_make_model_builds_the_named_family(cfg, name, params, clf_type, reg_type):
+    cfg(model=name, params=params)
+    for task, expected in (("clf", clf_type), ("reg", reg_type)):
+        model = predict.make_model(task, False)
+        final = model.steps[-1][1] if hasattr(model, "steps") else model
+        assert type(final).__name__ == expected
+    cfg(model="no-such-model", params={})
+    with pytest.raises(ValueError):
+        predict.make_model("clf", False)
+
+
+def test_scores_of_orders_columns_by_the_wanted_classes(cfg):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array(["b", "a", "b", "a"])
+    model = LogisticRegression().fit(x, y)
+    p = predict.scores_of(model, x, ["b", "z", "a"])
+    assert np.allclose(p[:, 1], 0.0)                                 # a class the model never saw
+    assert np.allclose(p[:, [2, 0]], model.predict_proba(x))
+    margins = predict.scores_of(LinearSVC().fit(x, y), x, ["a", "b"])  # no predict_proba
+    assert np.allclose(margins.sum(axis=1), 1.0)
+
+
+def test_constant_fits_predict_the_prior_and_break_ranking_ties(cfg):
+    x, xt = np.zeros((4, 1)), np.zeros((3, 1))
+    cfg(model="constant", params={})
+    assert np.allclose(predict.fit_classes(x, ["a", "a", "a", "b"], xt, ["a", "b"]), [[0.75, 0.25]] * 3)
+    assert predict.fit_values(x, [1.0, 2.0, 3.0, 10.0], xt).tolist() == [2.5] * 3
+    cfg(model="constant", params={}, metric="spearman")
+    ranked = predict.fit_values(x, [1.0, 2.0, 3.0, 10.0], xt)
+    assert (np.diff(ranked) > 0).all()
+
+
+def test_shrink_blends_probabilities_towards_the_prior(cfg):
+    x = np.array([[0.0], [0.1], [5.0], [5.1]])
+    y = np.array(["a", "a", "b", "b"])
+    cfg(model="tree", params={"depth": 2})
+    sharp = predict.fit_classes(x, y, x, ["a", "b"])
+    cfg(model="tree", params={"depth": 2}, shrink=0.5)
+    assert np.allclose(predict.fit_classes(x, y, x, ["a", "b"]), 0.5 * sharp + 0.25)
+
+
+def write_inputs(folder: Path) -> None:
+    train, test = frames()
+    (folder / "input").mkdir()
+    train.to_csv(folder / "input" / "train.csv", index=False)
+    test.to_csv(folder / "input" / "test.csv", index=False)
+    pd.DataFrame({"id": test["id"], "label": "cat"}).to_csv(folder / "input" / "sample_submission.csv", index=False)
+
+
+def test_predict_main_writes_the_submission_layout(cfg, tmp_path, monkeypatch):
+    write_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    cfg(**FEATURES, id_column="id", kind="label", metric="accuracy", classes=["cat", "dog"], k=5, num_grades=0,
+        model="linear", params={"C": 1.0})
+    predict.main()
+    out = pd.read_csv(tmp_path / "submission.csv")
+    assert list(out.columns) == ["id", "label"] and out["id"].tolist() == [7, 8, 9]
+    assert set(out["label"]) <= {"cat", "dog"}
+
+
+def test_the_sandbox_text_is_self_contained_and_runs_as_main(tmp_path):
+    settings = dict(FEATURES, id_column="id", kind="label", metric="accuracy", classes=["cat", "dog"], k=5,
+                    num_grades=0, model="forest", params={"n": 10})
+    code = with_settings(settings, script_source("predict"))
+    assert code.startswith("CFG = {'audio': 'all', ") and "from sandmle" not in code
+    assert "def column_roles(" in code                       # features.py is inlined
+    write_inputs(tmp_path)
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-800:]
+    assert pd.read_csv(tmp_path / "submission.csv")["id"].tolist() == [7, 8, 9]
+
+
+def test_normalise_text_inlines_the_spoken_forms():
+    code = script_source("normalise")
+    assert "from sandmle" not in code and "from __future__" not in code and "def spoken(" in code
+    compile(with_settings({"lang": "en"}, code), "normalise", "exec")
+
+
+def test_settings_must_be_plain_data():
+    with pytest.raises(TypeError):
+        with_settings({"model": object()}, script_source("denoise"))
+    assert with_settings({"b": 1, "a": [1, 2]}, "pass\n") == "CFG = {'a': [1, 2], 'b': 1}\npass\n"
+
+
+def test_guess_class_reads_the_token_shape():
+    assert [normalise.guess_class(t) for t in ("12.03.2021", "10:30", "$5", "5kg", "3rd", "1999", "NASA", "cat")] \
+        == ["DATE", "TIME", "MONEY", "MEASURE", "ORDINAL", "CARDINAL", "LETTERS", "PLAIN"]
+
+
+def test_pixel_features_describe_each_pixel_and_its_neighbourhood():
+    img = np.linspace(0, 1, 20).reshape(4, 5)
+    x = denoise.pixel_features(img, 1)
+    assert x.shape == (20, 9 + 3)
+    assert np.allclose(x[:, 4], img.ravel())                 # the centre of each 3x3 window
+    assert type(denoise.make_model("knn", {"k": 3})).__name__ == "KNeighborsRegressor"
+    with pytest.raises(ValueError):
+        denoise.make_model("no-such-model", {})
+
+
+def test_batch_runs_each_solution_in_its_own_folder_and_reports_failures(tmp_path):
+    (tmp_path / "input").mkdir()
+    solutions = [{"name": "ok", "code": "open('submission.csv', 'w').write('x')"},
+                 {"name": "boom", "code": "raise ValueError('bad input')"},
+                 {"name": "exits", "code": "import sys; sys.exit(3)"}]
+    code = f"SOLUTIONS = {json.dumps(solutions)}\nTIMEOUT_S = 30.0\n{script_source('batch')}"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-800:]
+    report = json.loads((tmp_path / "batch.json").read_text())
+    assert [r["exit_code"] for r in report] == [0, 1, 3]
+    assert report[1]["error"] == "ValueError: bad input"
+    assert (tmp_path / "solution0" / "submission.csv").read_text() == "x"
