@@ -317,7 +317,7 @@ def args(**kw):
 
 
 def test_model_flags_need_the_llm_generator():
-    from sandmle.synth.llm.command import check_flags
+    from sandmle.cli.synth import check_flags
 
     check_flags(args(policy="openai:m@http://x/v1"))
     check_flags(args(generator="procedural"))
@@ -326,7 +326,7 @@ def test_model_flags_need_the_llm_generator():
 
 
 def test_dry_run_prints_prompts_and_a_real_run_needs_a_policy(capsys, tmp_path):
-    from sandmle.synth.llm.command import run_llm
+    from sandmle.cli.synth import run_llm
 
     assert run_llm(args(dry_run=True, seeds="tabular-regression-mae", out=str(tmp_path / "bank"))) == 0
     out = capsys.readouterr().out

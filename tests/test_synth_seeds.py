@@ -9,7 +9,7 @@ import pytest
 
 from sandmle.cli import main
 from sandmle.errors import UserError
-from sandmle.synth.extract import dna_from_csv
+from sandmle.sources.csv_seed import dna_from_csv
 from sandmle.synth.seeds import load_seeds, select_seeds
 
 # REFERENCE §8, mapped onto the metric registry.

@@ -24,7 +24,7 @@ def cfg(monkeypatch):
     """Set the settings a script's first line would bind, in every script module."""
     def set_cfg(**settings):
         for module in (features, predict, normalise, denoise):
-            monkeypatch.setattr(module, "CFG", settings, raising=False)
+            monkeypatch.setattr(module, "CFG", settings)
         return settings
     return set_cfg
 

@@ -7,7 +7,7 @@ from sandmle.sandbox.pool import Pool
 from sandmle.task import load_bank
 from sandmle.train.agent_env import AgentEnv
 from sandmle.train.build import SANDBOX_PRELOAD
-from sandmle.train.sklearn_bank import build_sklearn_bank
+from sandmle.sources.sklearn_bank import build_sklearn_bank
 
 
 @pytest.fixture(scope="module")

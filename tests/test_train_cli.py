@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sandmle.cli import main
-from sandmle.train.sklearn_bank import build_sklearn_bank
+from sandmle.sources.sklearn_bank import build_sklearn_bank
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "learn-cpu.toml"
 

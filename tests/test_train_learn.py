@@ -6,7 +6,7 @@ import pytest
 from sandmle.train.build import run
 from sandmle.train.config import load_recipe
 from sandmle.train.logging import read_metrics
-from sandmle.train.sklearn_bank import build_sklearn_bank
+from sandmle.sources.sklearn_bank import build_sklearn_bank
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "learn-cpu.toml"
 

@@ -74,7 +74,7 @@ def _show(args) -> int:
 
 
 def _from_csv(args) -> int:
-    from sandmle.synth.extract import dna_from_csv
+    from sandmle.sources.csv_seed import dna_from_csv
     from sandmle.task import write_json_atomic
 
     targets = [t.strip() for t in args.target.split(",") if t.strip()]

@@ -6,7 +6,7 @@ that tie, or a sample submission not below the median, are reported as warnings 
 sanity filter, REFERENCE §2, drops such tasks). Exit 0 when every check passes, 1 when one
 fails, 2 for a usage error.
 
-from-csv: build a task folder from a CSV file (`sandmle.csvtask.make_task_from_csv`).
+from-csv: build a task folder from a CSV file (`sandmle.sources.csv_task.make_task_from_csv`).
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def run_check(args) -> int:
 
 
 def run_from_csv(args) -> int:
-    from sandmle.csvtask import make_task_from_csv
+    from sandmle.sources.csv_task import make_task_from_csv
 
     task = make_task_from_csv(args.data, args.target, args.metric, args.out, seed=args.seed,
                               test_fraction=args.test_fraction, id_column=args.id_column,

@@ -9,7 +9,6 @@
     agent_env.py     rollouts of a language model through the real agent protocol
     actions.py       a compact action language and its tiny policy for the CPU experiment
     action_env.py    renders actions to scripts, runs them in the sandbox, grades, rewards
-    sklearn_bank.py  8 micro-scale tasks from scikit-learn's bundled datasets
     checkpoint.py    atomic checkpoints that resume a run exactly
     logging/         per-step metrics: JSONL, live view, PNG curves, tensorboard / W&B
     gpu_check.py     a few real GRPO steps on a GPU with vLLM colocate

@@ -29,7 +29,7 @@ def prepare_bank(cfg: BankConfig, say=print) -> list:
     path = Path(cfg.path)
     has_tasks = path.is_dir() and any((p / "task.json").is_file() for p in path.iterdir())
     if not has_tasks and cfg.source == "sklearn":
-        from sandmle.train.sklearn_bank import TASKS, build_sklearn_bank
+        from sandmle.sources.sklearn_bank import TASKS, build_sklearn_bank
 
         names = [t[0] for t in TASKS][:cfg.limit or len(TASKS)]
         say(f"bank {path} is empty: building {len(names)} tasks from scikit-learn's bundled datasets (seed {cfg.seed})")

@@ -198,7 +198,7 @@ class BankConfig:
     path: str = "banks/train"         # relative paths resolve against the working directory
     source: str = "synth"             # how an absent bank is made: "synth" (sandmle.synth from
                                       # the seeds below) | "sklearn" (8 fixed tasks from
-                                      # scikit-learn's bundled datasets, sandmle.train.sklearn_bank)
+                                      # scikit-learn's bundled datasets, sandmle.sources.sklearn_bank)
     selector: str = "modality:tabular"  # seeds to synthesise from
     num_tasks: int = 16
     seed: int = 0

@@ -5,7 +5,8 @@ a sandbox job runs its text, read as package data. `script_source(name)` is that
 `with_settings(settings, source)` puts the settings line before it (`CFG = {...}`).
 
 A script module
-- declares its settings by annotation only (`CFG: dict`), so the settings line binds them;
+- reads its settings as `CFG: dict = globals().get("CFG", {})`: in a job the settings line
+  has bound them already; imported as a module, it starts with none (tests set them);
 - imports numpy, pandas, scipy, scikit-learn, PIL and the standard library, and sandmle only
   as `from sandmle.<module> import ...` lines, which `script_source` replaces by that
   module's text (once each; the module may not import sandmle itself), so the script needs

@@ -15,8 +15,8 @@ import traceback
 
 import numpy
 
-SOLUTIONS: list    # [{"name": str, "code": str}]: bound by the assembled script's first lines
-TIMEOUT_S: float   # wall-clock limit of each solution
+SOLUTIONS: list = globals().get("SOLUTIONS", [])    # [{"name", "code"}]: the settings lines bind them first
+TIMEOUT_S: float = globals().get("TIMEOUT_S", 30.0)  # wall-clock limit of each solution
 
 
 class SolutionTimeout(BaseException):

@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-CFG: dict          # the settings: bound by the assembled script's first line, `CFG = {...}`
+CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 INPUT = "input/"
 SEED = 0
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-CFG: dict          # the settings: bound by the assembled script's first line, `CFG = {...}`
+CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 INPUT = Path("input")
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from sandmle.synth.generators.numbers import cardinal, spoken
 
-CFG: dict          # the settings: bound by the assembled script's first line, `CFG = {...}`
+CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 PATTERNS = [
     ("DATE", re.compile(r"^\d{1,2}\.\d{2}\.\d{4}$")),
     ("TIME", re.compile(r"^\d{1,2}:\d{2}$")),

@@ -16,7 +16,7 @@ from scipy import sparse
 
 from sandmle.synth.solution_scripts.features import INPUT, features, read
 
-CFG: dict          # the settings: bound by the assembled script's first line, `CFG = {...}`
+CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 warnings.filterwarnings("ignore")
 SEED = 0
 

@@ -1,4 +1,4 @@
-"""Task DNA from a user's dataset: `dna_from_csv(path, targets, metric)`.
+"""A seed from a user's CSV file: `dna_from_csv(path, targets, metric)` (`sandmle seeds from-csv`).
 
 Reads the CSV once and records its structure, not its contents: column types (numeric,
 categorical, datetime, free text), the widest categorical's cardinality, the missing-cell

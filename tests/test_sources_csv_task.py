@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sandmle.csvtask import make_task_from_csv
+from sandmle.sources.csv_task import make_task_from_csv
 from sandmle.errors import UserError
 from sandmle.grading import grade_submission
 from sandmle.leaderboard import medal_thresholds

@@ -1,7 +1,7 @@
-"""A fixed bank of 8 micro-scale tabular tasks from scikit-learn's bundled datasets.
+"""A bank of 8 micro-scale tabular tasks from scikit-learn's bundled tables (`[bank] source = "sklearn"`).
 
 Used by the CPU learning recipe (`[bank] source = "sklearn"`): no download, no LLM, built in
-seconds with `sandmle.csvtask.make_task_from_csv` (stratified split, thresholds from a
+seconds with `sandmle.sources.csv_task.make_task_from_csv` (stratified split, thresholds from a
 leaderboard of scikit-learn baselines by MLE-bench's medal rule). Rows are subsampled so
 every task has at most about 175 training rows, as the paper's micro-scale tasks
 (REFERENCE §1: 50-200).
@@ -30,7 +30,7 @@ def build_sklearn_bank(out_dir: Path, seed: int = 0, names: Sequence[str] | None
     import numpy as np
     import sklearn.datasets as datasets
 
-    from sandmle.csvtask import make_task_from_csv
+    from sandmle.sources.csv_task import make_task_from_csv
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
