@@ -1,24 +1,16 @@
 """`sandmle task check TASK_DIR` and `sandmle task from-csv DATA.csv --target COL --metric NAME --out DIR`.
 
-check: the folder must load (task.json, files, ordered thresholds), its sample submission
-must grade as valid and its own answers, graded as a submission, must reach gold. Thresholds
-that tie, or a sample submission not below the median, are reported as warnings (the paper's
-sanity filter, REFERENCE §2, drops such tasks). Exit 0 when every check passes, 1 when one
-fails, 2 for a usage error.
+check (`sandmle.grading.check.check_task`): the folder must load (task.json, files, ordered
+thresholds), its sample submission must grade as valid and its own answers, graded as a
+submission, must reach gold. Thresholds that tie, or a sample submission not below the
+median, are reported as warnings (the paper's sanity filter, REFERENCE §2, drops such
+tasks). Exit 0 when every check passes, 1 when one fails, 2 for a usage error.
 
 from-csv: build a task folder from a CSV file (`sandmle.sources.csv_task.make_task_from_csv`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 def register(subparsers) -> None:
@@ -51,48 +43,9 @@ def _usage(parser) -> int:
     return 2
 
 
-def check_task(task_dir: Path) -> tuple[list[Check], list[Check], dict]:
-    """(checks, warnings, grades as JSON) for a task folder."""
-    from sandmle.errors import UserError
-    from sandmle.grading import grade_submission
-    from sandmle.task import load_task
-
-    checks: list[Check] = []
-    warnings: list[Check] = []
-    grades: dict = {}
-    try:
-        task = load_task(task_dir)
-    except UserError as exc:
-        return [Check("loads", False, str(exc))], warnings, grades
-    checks.append(Check("loads", True, f"{task.id}: {task.spec.metric}, {task.spec.train_rows} train / "
-                                       f"{task.spec.test_rows} test rows"))
-    try:
-        sample = grade_submission(task, task.sample_submission_path)
-        answers = grade_submission(task, task.answers_path)
-    except UserError as exc:
-        checks.append(Check("answers_readable", False, str(exc)))
-        return checks, warnings, grades
-    grades = {"sample": sample.to_json(), "answers": answers.to_json()}
-    checks.append(Check("sample_valid", sample.valid,
-                        f"score {sample.score}, tier {sample.tier}" if sample.valid else sample.reason))
-    if not answers.valid:
-        checks.append(Check("answers_gold", False, f"the answers do not grade as valid: {answers.reason}"))
-    else:
-        checks.append(Check("answers_gold", answers.tier == "gold",
-                            f"the answers score {answers.score}, tier {answers.tier}"))
-    t = task.spec.thresholds
-    sign = -1.0 if task.spec.is_lower_better else 1.0
-    values = [sign * v for v in t.as_tuple()]
-    if not all(a < b for a, b in zip(values, values[1:])):
-        warnings.append(Check("thresholds_strict", False, f"thresholds tie: {t}"))
-    if sample.valid and sign * sample.score >= sign * t.median:
-        warnings.append(Check("sample_below_median", False,
-                              f"the sample scores {sample.score}, not worse than the median {t.median}"))
-    return checks, warnings, grades
-
-
 def run_check(args) -> int:
     from sandmle.errors import UserError
+    from sandmle.grading.check import check_task
 
     if not args.task_dir.is_dir():
         raise UserError(f"task folder {args.task_dir} does not exist")
