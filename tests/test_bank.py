@@ -15,7 +15,7 @@ from sandmle.cli import main as cli_main
 from sandmle.synth.bank import bank_stats, write_chart
 from sandmle.leaderboard import Entry, make_leaderboard
 from sandmle.synth.export import export_bank
-from sandmle.synth.pipeline import compute_funnel, write_funnel
+from sandmle.synth.funnel import compute_funnel, write_funnel
 from sandmle.task import Lineage, TaskSpec, load_task, write_task
 
 

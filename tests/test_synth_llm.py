@@ -12,8 +12,10 @@ from sandmle.errors import UserError
 from sandmle.policies.base import Generation, SamplingParams
 from sandmle.synth.llm.cache import CachedPolicy, model_of, request_key
 from sandmle.synth.llm.leaks import HiddenRule, description_leaks
+from sandmle.synth.llm.outputs import check_outputs
 from sandmle.synth.llm.pipeline import select_llm_seeds
-from sandmle.synth.llm.roles import (Layout, Strategy, check_outputs, grader_problems, layout_for, plan_problems)
+from sandmle.synth.llm.plan import Layout, Strategy, layout_for, plan_problems
+from sandmle.synth.llm.roles import grader_problems
 from sandmle.synth.llm.schema import ParseError, extract_code, extract_json, schema_problems
 from sandmle.synth.seeds import load_seeds
 
@@ -338,7 +340,7 @@ def test_dry_run_prints_prompts_and_a_real_run_needs_a_policy(capsys, tmp_path):
 
 def test_a_killed_runs_partial_rejection_line_is_cut(tmp_path):
     from sandmle.synth.llm.pipeline import LLMConfig, synthesize_llm
-    from sandmle.synth.pipeline import Outcome
+    from sandmle.synth.funnel import Outcome
 
     bank = tmp_path / "bank"
     bank.mkdir()

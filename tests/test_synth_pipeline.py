@@ -6,9 +6,9 @@ import json
 import pytest
 
 from sandmle.errors import UserError
-from sandmle.synth.pipeline import (FUNNEL_FILE, REJECTED_FILE, STAGING_DIR, Outcome, prepare_bank,
-                                    compute_funnel, derive_seed, plan_tasks, read_rejected, task_id_for,
-                                    write_funnel)
+from sandmle.synth.funnel import (FUNNEL_FILE, REJECTED_FILE, Outcome, compute_funnel, read_rejected,
+                                  write_funnel)
+from sandmle.synth.pipeline import STAGING_DIR, derive_seed, plan_tasks, prepare_bank, task_id_for
 
 
 def test_plan_is_round_robin_and_deterministic():
@@ -114,7 +114,7 @@ def run(out, num_tasks, **kw):
 
 def test_synthesize_files_every_task_and_resumes(tmp_path):
     from sandmle.synth.calibrate import LEADERBOARD_FILE, TIER_SUBMISSIONS_DIR
-    from sandmle.synth.pipeline import read_outcomes
+    from sandmle.synth.funnel import read_outcomes
     from sandmle.task import iter_bank, load_task
 
     bank = tmp_path / "bank"
@@ -162,7 +162,7 @@ def test_same_seed_gives_byte_identical_public_data(tmp_path):
 
 
 def test_interrupted_run_records_nothing_half_done(tmp_path):
-    from sandmle.synth.pipeline import read_outcomes
+    from sandmle.synth.funnel import read_outcomes
 
     bank = tmp_path / "bank"
     seen = []

@@ -49,7 +49,7 @@ def _counted(values) -> dict[str, int]:
 
 def bank_stats(path: Path) -> BankStats:
     """Mix of a bank's tasks (validated with `load_bank`) and its funnel."""
-    from sandmle.synth.pipeline import FUNNEL_FILE
+    from sandmle.synth.funnel import FUNNEL_FILE
 
     tasks = load_bank(path)
     specs = [t.spec for t in tasks]

@@ -35,8 +35,9 @@ from sandmle.errors import UserError
 from sandmle.policies.base import SamplingParams
 from sandmle.synth.llm import prompts
 from sandmle.synth.llm.cache import CachedPolicy, request_key
-from sandmle.synth.llm.roles import (RoleFailure, Script, Strategy, developer, mlops, read_output, strategist,
-                                     supports, writer)
+from sandmle.synth.llm.outputs import read_output
+from sandmle.synth.llm.plan import Strategy, supports
+from sandmle.synth.llm.roles import RoleFailure, Script, developer, mlops, strategist, writer
 from sandmle.synth.verify import SEPARATION_SIGMAS
 from sandmle.task import TASK_FILE, Lineage, TaskSpec, Thresholds, load_task, write_json_atomic
 
@@ -203,7 +204,7 @@ class _Bank:
             os.replace(task_dir, dest)
 
     def reject(self, outcome) -> None:
-        from sandmle.synth.pipeline import REJECTED_FILE
+        from sandmle.synth.funnel import REJECTED_FILE
 
         line = json.dumps(outcome.to_json(), sort_keys=True) + "\n"
         with self.lock:
@@ -219,7 +220,8 @@ def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _
                      timeout_s: float, separation_sigmas: float = SEPARATION_SIGMAS):
     """Run the four roles, stage, calibrate, verify and file one task; failures are rejections."""
     from sandmle.synth.calibrate import calibrate_folder
-    from sandmle.synth.pipeline import Outcome, task_id_for
+    from sandmle.synth.funnel import Outcome
+    from sandmle.synth.pipeline import task_id_for
     from sandmle.synth.verify import verify, write_verification
 
     start = time.perf_counter()
@@ -289,8 +291,8 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
     `separation_sigmas`: how far apart verification wants adjacent medal thresholds."""
     from contextlib import nullcontext
 
-    from sandmle.synth.pipeline import (SynthReport, compute_funnel, prepare_bank, read_funnel, read_outcomes,
-                                        write_funnel)
+    from sandmle.synth.funnel import compute_funnel, read_funnel, read_outcomes, write_funnel
+    from sandmle.synth.pipeline import SynthReport, prepare_bank
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -361,7 +363,7 @@ def dry_run_text(selector: str | None, num_tasks: int, seed: int = 0, config: LL
     cache already answers it); the later roles' requests are built from earlier answers, so
     their system prompts are shown once."""
     from sandmle.synth.dna import stable_test_rows
-    from sandmle.synth.llm.roles import strategist_notes
+    from sandmle.synth.llm.plan import strategist_notes
 
     chosen = select_llm_seeds(selector)
     seeds = {d.id: d for d in chosen}
