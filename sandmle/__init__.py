@@ -1,7 +1,8 @@
 """sandmle: synthetic micro-scale ML-engineering tasks for training MLE agents with RL.
 
 The package layout follows the data flow:
-seeds/synthesis -> task bank (task.py) -> sandbox -> grading/metrics -> reward -> rollout ->
-training and evaluation. Run `sandmle --help` for the command line.
+sources (your data) and synth (seeds -> synthetic tasks) -> task bank (task.py) -> sandbox ->
+grading/metrics -> reward -> rollout/policies -> training (train) and evaluation. The command
+line (cli/, `sandmle --help`) sits on top; library code never imports it.
 """
 __version__ = "0.1.0"
