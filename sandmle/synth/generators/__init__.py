@@ -9,30 +9,12 @@ and image-to-image denoising (denoise.py) have their own layouts and return the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from sandmle.synth.amplify import Blueprint
 from sandmle.synth.dna import TaskDNA
-from sandmle.synth.generators.common import ColumnDoc, Part, Table, ids_for
+from sandmle.synth.generators.common import ColumnDoc, GeneratedData, Part, Table, ids_for
 from sandmle.synth.generators.rules import draw_targets, make_rule
-
-
-@dataclass(frozen=True)
-class GeneratedData:
-    train: Table                  # id, inputs, label columns
-    test: Table                   # id, inputs
-    answers: Table                # id + submission columns
-    oracle: Table                 # id + submission columns
-    sample: Table                 # id + submission columns
-    files: dict[str, bytes]       # media under public/ (images/..., audio/...)
-    docs: list[ColumnDoc]         # visible columns and file sets, for description.md
-    label_docs: list[ColumnDoc]   # label columns of train.csv
-    rule_text: str
-    train_ids: tuple[str, ...]
-    test_ids: tuple[str, ...]
-    notes: list[str] = field(default_factory=list)    # format notes for description.md
 
 
 def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator) -> GeneratedData:

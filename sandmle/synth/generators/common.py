@@ -4,7 +4,8 @@ A `Table` is an ordered mapping column -> list of already formatted cells, writt
 `to_csv` with a fixed layout (comma separated, "\\n" line ends, quotes only where needed), so
 the same data always gives the same bytes. A `Part` is what one input modality contributes
 to a task: latent inputs the hidden rule reads (`latent`, one column per input), the columns
-and files an agent sees, and the documentation of those columns.
+and files an agent sees, and the documentation of those columns. `GeneratedData` is what
+every generator returns: the tables, media files and documentation of one task.
 """
 from __future__ import annotations
 
@@ -74,6 +75,22 @@ class Part:
     files: dict[str, bytes] = field(default_factory=dict)
     docs: list[ColumnDoc] = field(default_factory=list)
     group_effect: np.ndarray | None = None      # per-row additive effect of a group
+
+
+@dataclass(frozen=True)
+class GeneratedData:
+    train: Table                  # id, inputs, label columns
+    test: Table                   # id, inputs
+    answers: Table                # id + submission columns
+    oracle: Table                 # id + submission columns
+    sample: Table                 # id + submission columns
+    files: dict[str, bytes]       # media under public/ (images/..., audio/...)
+    docs: list[ColumnDoc]         # visible columns and file sets, for description.md
+    label_docs: list[ColumnDoc]   # label columns of train.csv
+    rule_text: str
+    train_ids: tuple[str, ...]
+    test_ids: tuple[str, ...]
+    notes: list[str] = field(default_factory=list)    # format notes for description.md
 
 
 def ids_for(prefix: str, start: int, count: int, width: int = 5) -> list[str]:

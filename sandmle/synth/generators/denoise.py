@@ -13,8 +13,7 @@ import numpy as np
 
 from sandmle.synth.amplify import Blueprint
 from sandmle.synth.dna import TaskDNA
-from sandmle.synth.generators import GeneratedData
-from sandmle.synth.generators.common import ColumnDoc, fmt
+from sandmle.synth.generators.common import ColumnDoc, GeneratedData, fmt
 from sandmle.synth.generators.image import png_bytes
 
 

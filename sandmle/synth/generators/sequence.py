@@ -14,8 +14,7 @@ import numpy as np
 from sandmle.synth.amplify import Blueprint
 from sandmle.synth.dna import TaskDNA
 from sandmle.synth.domains import GENERIC_WORDS
-from sandmle.synth.generators import GeneratedData
-from sandmle.synth.generators.common import ColumnDoc
+from sandmle.synth.generators.common import ColumnDoc, GeneratedData
 from sandmle.synth.generators.numbers import spoken
 
 RU_WORDS = tuple(
