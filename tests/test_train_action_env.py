@@ -11,7 +11,7 @@ from sandmle.task import Lineage, TaskSpec, Thresholds, write_task
 from sandmle.train.action_env import render_script, supports, target_kind
 from sandmle.train.actions import (PROMPT_LEN, SEQ_LEN, SLOTS, VOCAB, ActionPolicy, decode_action,
                                    encode_prompt)
-from sandmle.train.grpo import token_logprobs
+from sandmle.train.logprobs import selective_logprobs
 
 KINDS = {  # metric -> (targets, classes)
     "auc": (("target",), ()),
@@ -97,7 +97,8 @@ def test_initial_policy_is_uniform_and_sampling_respects_the_grammar():
     seqs = model.sample(prompts, generator=torch.Generator().manual_seed(0))
     for row in seqs.tolist():
         decode_action(row)                       # every sample is well formed
-    logp, _ = token_logprobs(model(seqs).logits[:, :-1], seqs[:, 1:])
+    logits = model(seqs).logits[:, :-1]
+    logp = selective_logprobs(logits.reshape(-1, logits.shape[-1]), seqs[:, 1:].reshape(-1))[0].view(64, -1)
     expected = torch.tensor([-np.log(len(values)) for _, values in SLOTS], dtype=torch.float32)
     torch.testing.assert_close(logp[:, PROMPT_LEN - 1:], expected.expand(64, -1), rtol=1e-5, atol=1e-5)
     assert len(VOCAB) == len(set(VOCAB)) and seqs.shape[1] == SEQ_LEN

@@ -52,26 +52,6 @@ def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, *, normalize_s
     return advantages.to(torch.float32), zero_var
 
 
-def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, chunk: int = 1024,
-                   with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log p(target) and (optionally) the entropy at every position of (B, T, V) logits.
-
-    Works in time chunks upcast to float32, so a large vocabulary never needs a float32 copy
-    of all the logits at once.
-    """
-    logps, entropies = [], []
-    for start in range(0, logits.shape[1], chunk):
-        part = logits[:, start:start + chunk].float()
-        logz = torch.logsumexp(part, dim=-1)
-        picked = torch.gather(part, -1, targets[:, start:start + chunk].unsqueeze(-1)).squeeze(-1)
-        logps.append(picked - logz)
-        if with_entropy:
-            p = torch.softmax(part, dim=-1)
-            entropies.append(logz - (p * part).sum(-1))
-    logp = torch.cat(logps, dim=1)
-    return logp, (torch.cat(entropies, dim=1) if with_entropy else None)
-
-
 @dataclass(frozen=True)
 class LossNorm:
     """Denominators of the aggregation over a whole mini-batch (all micro-batches, processes)."""
