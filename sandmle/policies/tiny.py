@@ -2,7 +2,9 @@
 
 `build_tiny_model(out_dir, seed)` trains a byte-level BPE tokenizer on a small corpus of
 the agent protocol (its tags are single tokens), wraps it with a ChatML template, builds a
-2-layer Qwen2 model with hidden size 32 and saves both to `out_dir`, loadable with
+2-layer Qwen2 model with hidden size 32 (or, with `architecture="qwen3"`, a Qwen3 of the
+sizes asked for, tied or untied, in float32 or bfloat16: what the vLLM tests and the GPU
+check serve) and saves both to `out_dir`, loadable with
 `make_policy("hf:OUT_DIR")` or `transformers.AutoModelForCausalLM.from_pretrained`. Its
 output is noise: it exists so tests and CPU smoke recipes exercise the real generation,
 tokenisation and training code paths without a model download.
@@ -59,22 +61,30 @@ def build_tokenizer(vocab_size: int = 512):
     return tokenizer
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 32,
-                     num_layers: int = 2) -> Path:
-    """Save a tiny random Qwen2 model and its tokenizer to `out_dir`; return the folder."""
+def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 32, num_layers: int = 2,
+                     architecture: str = "qwen2", head_dim: int | None = None, tie_word_embeddings: bool = True,
+                     dtype: str = "float32") -> Path:
+    """Save a tiny random model (`architecture`: "qwen2" | "qwen3") and its tokenizer to
+    `out_dir`; return the folder. Weights are saved in `dtype` ("float32" | "bfloat16")."""
     import torch
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    from transformers import AutoModelForCausalLM, Qwen2Config, Qwen3Config
 
+    if architecture not in ("qwen2", "qwen3"):
+        raise ValueError(f"architecture must be 'qwen2' or 'qwen3', got {architecture!r}")
     out = Path(out_dir)
     tokenizer = build_tokenizer()
-    config = Qwen2Config(
+    shape = dict(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=4096, tie_word_embeddings=True,
+        max_position_embeddings=4096, tie_word_embeddings=tie_word_embeddings,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None)
+    if architecture == "qwen3":
+        config = Qwen3Config(head_dim=head_dim or hidden_size // 4, **shape)
+    else:
+        config = Qwen2Config(**shape)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    model = AutoModelForCausalLM.from_config(config).to(getattr(torch, dtype))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out.mkdir(parents=True, exist_ok=True)

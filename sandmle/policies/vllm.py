@@ -1,75 +1,73 @@
-"""vLLM rollouts for training, in two modes (vllm is a GPU-only optional extra).
+"""vLLM rollouts for training, in two modes (vllm is an optional extra; its CPU build runs
+the tests, `make test-vllm`).
 
-colocate  an in-process `vllm.LLM` on the trainer's GPU with `enable_sleep_mode`: the
-          engine sleeps (weights offloaded, KV cache dropped) while the trainer updates,
-          and wakes before the next generation. `sync_weights(model)` wakes the weights
-          only, streams the trained model's parameters (FSDP shards gathered, LoRA adapters
-          merged) into the engine's model through its model runner's `load_weights`, and
-          resets the prefix cache. Several accelerate processes each own one engine
-          (vLLM's `external_launcher` backend), as TRL's colocate mode does.
-server    a separate `vllm serve` process reached over its OpenAI API for generation. After
-          every update `sync_weights` writes the weights as safetensors into `sync_dir` (a
-          folder both processes see, written atomically), then asks every vLLM worker to
-          load them through the development endpoint `POST /collective_rpc` and resets the
-          prefix cache (`POST /reset_prefix_cache`). The server must be started with both
-          the development endpoints and this module's worker extension:
+colocate  an in-process `vllm.LLM` on the trainer's device. On CUDA it uses sleep mode: the
+          engine sleeps (weights offloaded, KV cache dropped) while the trainer updates and
+          wakes before the next generation (the CUDA cache is emptied first: the sleep
+          allocator maps memory outside torch's cache). `sync_weights(model)` wakes the
+          weights only, streams the trained parameters (`sandmle.policies.weights`: FSDP
+          gathered, LoRA merged, cast to the engine's dtype one tensor at a time) into the
+          model runner's `load_weights` through `LLM.collective_rpc`, and resets the prefix
+          cache. Several accelerate processes each own one engine (vLLM's
+          `external_launcher` backend, one engine per process, as TRL's colocate mode).
+          The engine core must run in this process (tensors are handed over by reference):
+          `VLLM_ENABLE_V1_MULTIPROCESSING` is forced to 0, with a message when it was set.
+          Tensor parallelism inside a colocated engine is refused: every rank of a TP group
+          would need the same prompts, and sandmle gives each process its own tasks.
+server    a separate vLLM OpenAI server reached over HTTP for generation. After every update
+          `sync_weights` streams the weights as safetensors shards into `sync_dir` (a folder
+          both sides see, one version folder appearing atomically, written by the main
+          process only), asks every vLLM worker to load them through the development
+          endpoint `POST /collective_rpc` (checking each worker's answer) and resets the
+          prefix cache. Start the server with the development endpoints and this module's
+          worker extension:
 
-              VLLM_SERVER_DEV_MODE=1 vllm serve MODEL_DIR \\
-                  --worker-extension-cls sandmle.policies.vllm.SandmleWorkerExtension
+              VLLM_SERVER_DEV_MODE=1 python -m vllm.entrypoints.openai.api_server \\
+                  --model MODEL_DIR --worker-extension-cls sandmle.policies.vllm.SandmleWorkerExtension
 
           (the development endpoints accept arbitrary worker calls: bind the server to a
           private interface only).
 
-`vllm` is imported only when a policy is built; without it the error names the install
-command. Not covered: pipeline parallelism inside the colocated engine, quantised engines.
+`score(sequences)` returns the engine's log-probs of fixed token ids (vLLM prompt
+log-probs), in either mode: the check that a sync reached the engine. `vllm` is imported
+only when a colocated engine is built; without it the error names the install command.
+Not covered: pipeline or tensor parallelism inside a colocated engine, quantised engines.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+import sys
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sandmle.errors import UserError
 from sandmle.policies.base import Generation, Message, SamplingParams, cut_at_stop
+from sandmle.policies.weights import SandmleWorkerExtension, inference_weights, write_weight_shards
 
-WEIGHTS_FILE = "model.safetensors"
+__all__ = ["VLLMPolicy", "SandmleWorkerExtension", "prompt_token_ids", "in_process_engine"]
+
+MULTIPROCESSING_FLAG = "VLLM_ENABLE_V1_MULTIPROCESSING"
 
 
 def _import_vllm():
     try:
         import vllm
     except ImportError:
-        raise UserError("the vllm backend needs vLLM on a CUDA machine: pip install 'sandmle[vllm]'") from None
+        raise UserError("the vllm backend needs vLLM: pip install 'sandmle[vllm]' on a CUDA machine "
+                        "(or `make install-vllm` for its CPU build)") from None
     return vllm
 
 
-def inference_weights(model) -> Iterator[tuple[str, Any]]:
-    """(name, tensor) pairs of a trained model under its base model's parameter names.
-
-    Unwraps FSDP (gathering full parameters) and merges LoRA adapters into their base
-    weights for the duration of the iteration; tensors are detached.
-    """
-    fsdp = _fsdp_context(model)
-    with fsdp:
-        peft = hasattr(model, "peft_config") and hasattr(model, "merge_adapter")
-        if peft:
-            model.merge_adapter()
-        try:
-            for name, tensor in model.state_dict().items():
-                if peft:
-                    if "lora_" in name or ".original_module." in name:
-                        continue
-                    name = name.removeprefix("base_model.model.").replace(".base_layer", "")
-                    name = name.replace(".modules_to_save.default", "")
-                full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
-                yield name, full.detach()
-        finally:
-            if peft:
-                model.unmerge_adapter()
+def in_process_engine(say=None) -> None:
+    """Force vLLM's engine core into this process; say so when the user had set it otherwise."""
+    value = os.environ.get(MULTIPROCESSING_FLAG)
+    if value not in (None, "", "0"):
+        message = (f"sandmle: {MULTIPROCESSING_FLAG}={value} overridden to 0: colocated weight sync hands "
+                   f"tensors to the engine in this process")
+        (say or (lambda m: print(m, file=sys.stderr)))(message)
+    os.environ[MULTIPROCESSING_FLAG] = "0"
 
 
 def prompt_token_ids(tokenizer, conversation: list[Message]) -> list[int]:
@@ -79,22 +77,26 @@ def prompt_token_ids(tokenizer, conversation: list[Message]) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _fsdp_context(model):
-    from contextlib import nullcontext
+def _load_in_worker(worker, weights) -> int:
+    """Run on the engine's worker (in this process): stream `weights` into its model."""
+    count = 0
 
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    except ImportError:
-        return nullcontext()
-    if any(isinstance(m, FSDP) for m in model.modules()):
-        return FSDP.summon_full_params(model, recurse=True, writeback=False)
-    return nullcontext()
+    def counted():
+        nonlocal count
+        for item in weights:
+            count += 1
+            yield item
+
+    worker.model_runner.model.load_weights(weights=counted())
+    return count
 
 
-def _is_main() -> bool:
-    import torch.distributed as dist
-
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+def _post(url: str, body: dict | None, timeout_s: float) -> Any:
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
 
 
 def _barrier() -> None:
@@ -104,62 +106,27 @@ def _barrier() -> None:
         dist.barrier()
 
 
-class SandmleWorkerExtension:
-    """Mixed into each vLLM worker by `--worker-extension-cls`: loads weights from a file."""
+def _is_main() -> bool:
+    import torch.distributed as dist
 
-    def sandmle_load_weights(self, path: str) -> int:
-        from safetensors.torch import load_file
-
-        weights = load_file(path, device="cpu")
-        self.model_runner.model.load_weights(weights=weights.items())
-        return len(weights)
-
-
-def write_weights(model, sync_dir: Path, version: int) -> Path:
-    """Save the inference weights to `sync_dir/v<version>/model.safetensors` atomically."""
-    from safetensors.torch import save_file
-
-    weights, seen = {}, set()
-    for name, tensor in inference_weights(model):
-        tensor = tensor.contiguous().cpu()
-        if tensor.data_ptr() in seen:           # tied embeddings: safetensors refuses shared storage
-            tensor = tensor.clone()
-        seen.add(tensor.data_ptr())
-        weights[name] = tensor
-    final = Path(sync_dir) / f"v{version:06d}"
-    if not _is_main():
-        return final / WEIGHTS_FILE
-    Path(sync_dir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=sync_dir, prefix=f".v{version:06d}."))
-    try:
-        save_file(weights, str(tmp / WEIGHTS_FILE))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for old in sorted(p for p in Path(sync_dir).iterdir() if p.is_dir() and p.name.startswith("v") and p != final):
-        shutil.rmtree(old, ignore_errors=True)
-    return final / WEIGHTS_FILE
-
-
-def _post(url: str, body: dict | None, timeout_s: float) -> bytes:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return response.read()
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 class VLLMPolicy:
-    """The contract's Policy on a vLLM engine: `generate`, `sync_weights`, `close`."""
+    """The contract's Policy on a vLLM engine: `generate`, `score`, `sync_weights`, `close`.
+
+    `dtype` is the engine's ("auto": the model folder's); server-mode syncs send bfloat16
+    unless `dtype` names another. `enable_sleep_mode` defaults to whether CUDA is present
+    (sleep mode is CUDA-only). Colocated behaviour log-probs are vLLM's processed ones (after
+    temperature), matching the trainer's log-probs of temperature-scaled logits.
+    """
 
     def __init__(self, model: str, *, mode: str = "colocate", tokenizer: Any = None,
                  gpu_memory_utilization: float = 0.3, tensor_parallel_size: int = 1,
                  max_model_len: int | None = None, dtype: str = "auto", seed: int = 0,
-                 enable_sleep_mode: bool = True, server_url: str = "http://localhost:8000",
-                 sync_dir: str | None = None, served_model_name: str | None = None,
-                 request_timeout_s: float = 1800.0):
+                 enable_sleep_mode: bool | None = None, enforce_eager: bool = False,
+                 server_url: str = "http://localhost:8000", sync_dir: str | None = None,
+                 served_model_name: str | None = None, request_timeout_s: float = 1800.0):
         if mode not in ("colocate", "server"):
             raise UserError(f"vllm mode {mode!r} is unknown: use \"colocate\" or \"server\"")
         self.name = f"vllm:{model}"
@@ -168,32 +135,42 @@ class VLLMPolicy:
         self.version = 0
         self.asleep: set[str] = set()
         self.timeout_s = request_timeout_s
+        self.tokenizer = tokenizer
+        self.llm = None
         if mode == "server":
             if not sync_dir:
                 raise UserError("vllm server mode needs sync_dir, a folder the trainer and the server both see")
+            import torch
+
             self.server_url = server_url.rstrip("/")
-            self.sync_dir = Path(sync_dir)
+            self.sync_dir = Path(sync_dir).resolve()
             self.served_model_name = served_model_name or model
+            self.sync_dtype = getattr(torch, "bfloat16" if dtype == "auto" else dtype)
             self._client = None
-            self.llm = None
             return
+        if tensor_parallel_size != 1:
+            raise UserError(f"vllm tensor_parallel_size={tensor_parallel_size} is not supported in colocate mode "
+                            f"(each process runs its own engine on its own tasks): use 1, or server mode with "
+                            f"the server's --tensor-parallel-size")
         vllm = _import_vllm()
+        import torch
         import torch.distributed as dist
 
-        distributed = dist.is_available() and dist.is_initialized()
-        if not distributed:
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")   # engine in this process
-        kwargs = dict(model=model, gpu_memory_utilization=gpu_memory_utilization,
-                      tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
-                      enable_sleep_mode=enable_sleep_mode, enable_prefix_caching=True)
+        in_process_engine()
+        if enable_sleep_mode is None:
+            enable_sleep_mode = torch.cuda.is_available()
+        kwargs = dict(model=model, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, seed=seed,
+                      enable_sleep_mode=enable_sleep_mode, enable_prefix_caching=True, enforce_eager=enforce_eager,
+                      logprobs_mode="processed_logprobs")
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
-        if distributed:
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             kwargs["distributed_executor_backend"] = "external_launcher"
             kwargs["seed"] = seed + dist.get_rank()
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = tokenizer or self.llm.get_tokenizer()
         self.enable_sleep_mode = enable_sleep_mode
+        self.sync_dtype = self.llm.llm_engine.model_config.dtype
 
     # ------------------------------------------------------------- generation
     def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
@@ -229,9 +206,29 @@ class VLLMPolicy:
                                       finish_reason=finish))
         return results
 
+    def score(self, sequences: list[list[int]]) -> list[list[float]]:
+        """The engine's log p(token i | tokens before i) for i >= 1 of each sequence (temperature 1)."""
+        if self.mode == "server":
+            rows = []
+            for ids in sequences:
+                answer = _post(f"{self.server_url}/v1/completions",
+                               {"model": self.served_model_name, "prompt": list(ids), "max_tokens": 1,
+                                "temperature": 1.0, "prompt_logprobs": 0}, self.timeout_s)
+                steps = answer["choices"][0]["prompt_logprobs"]
+                rows.append([float(step[str(tid)]["logprob"]) for step, tid in zip(steps[1:], ids[1:])])
+            return rows
+        from vllm import SamplingParams as VSampling
+
+        self.wake_up()
+        outputs = self.llm.generate([{"prompt_token_ids": list(ids)} for ids in sequences],
+                                    VSampling(max_tokens=1, temperature=1.0, prompt_logprobs=0, detokenize=False),
+                                    use_tqdm=False)
+        return [[float(step[tid].logprob) for step, tid in zip(out.prompt_logprobs[1:], ids[1:])]
+                for out, ids in zip(outputs, sequences)]
+
     # ------------------------------------------------------------- memory
     def sleep(self) -> None:
-        """Free the GPU for the update: offload weights, drop the KV cache (colocate only)."""
+        """Free the GPU for the update: offload weights, drop the KV cache (colocate, CUDA only)."""
         if self.mode == "colocate" and self.enable_sleep_mode and not self.asleep:
             self.llm.sleep(level=1)
             self.asleep = {"weights", "kv_cache"}
@@ -241,31 +238,43 @@ class VLLMPolicy:
         since waking weights twice would copy the stale CPU backup over synced weights."""
         wanted = self.asleep if tags is None else self.asleep & set(tags)
         if wanted:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()      # the sleep allocator maps memory outside torch's cache
             self.llm.wake_up(tags=sorted(wanted))
             self.asleep = self.asleep - wanted
 
     # ------------------------------------------------------------- weights
     def sync_weights(self, model) -> None:
+        """Push `model`'s weights (as the trainer holds it: DDP/FSDP wrappers included) into
+        the engine. Under FSDP every process must call it (the gathers are collective)."""
         self.version += 1
         if self.mode == "server":
-            path = write_weights(model, self.sync_dir, self.version)
-            _barrier()
-            if _is_main():
-                _post(f"{self.server_url}/collective_rpc",
-                      {"method": "sandmle_load_weights", "args": [str(path)]}, self.timeout_s)
-                _post(f"{self.server_url}/reset_prefix_cache", None, self.timeout_s)
-            _barrier()
+            self._sync_server(model)
             return
         self.wake_up(tags=["weights"])            # the KV cache stays freed until generation
-        runner_model = self._runner_model()
-        runner_model.load_weights(weights=inference_weights(model))
+        loaded = self.llm.collective_rpc(_load_in_worker, args=(inference_weights(model, self.sync_dtype),))
+        if not loaded or min(loaded) == 0:
+            raise RuntimeError(f"vLLM loaded no weights in sync {self.version} (per worker: {loaded})")
         self.llm.reset_prefix_cache()
 
-    def _runner_model(self):
-        executor = self.llm.llm_engine.model_executor
-        worker = executor.driver_worker
-        worker = getattr(worker, "worker", worker)
-        return worker.model_runner.model
+    def _sync_server(self, model) -> None:
+        folder = write_weight_shards(model, self.sync_dir, self.version, self.sync_dtype)
+        _barrier()
+        if _is_main():
+            answer = _post(f"{self.server_url}/collective_rpc",
+                           {"method": "sandmle_load_weights", "args": [str(folder)]}, self.timeout_s)
+            results = (answer or {}).get("results")
+            if not results or not all(isinstance(r, dict) and r.get("tensors", 0) > 0 for r in results):
+                raise RuntimeError(f"vLLM server at {self.server_url} did not load the weights of {folder}: "
+                                   f"it answered {answer!r} (is it started with --worker-extension-cls "
+                                   f"sandmle.policies.vllm.SandmleWorkerExtension?)")
+            reset = _post(f"{self.server_url}/reset_prefix_cache", None, self.timeout_s)
+            if reset is not None and reset.get("success") is False:
+                raise RuntimeError(f"vLLM server at {self.server_url} could not reset its prefix cache after sync "
+                                   f"{self.version}: requests still running")
+        _barrier()
 
     def close(self) -> None:
         if self.mode == "server":

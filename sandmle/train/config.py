@@ -70,7 +70,7 @@ class RolloutSection:
     vllm_url: str = "http://localhost:8000"
     vllm_sync_dir: str = ""           # server mode: folder both processes see, for weights
     vllm_gpu_memory_utilization: float = 0.3
-    vllm_tensor_parallel_size: int = 1
+    vllm_tensor_parallel_size: int = 1   # colocate: must be 1 (one engine per process, its own tasks)
     max_turns: int = 15               # REFERENCE §5: 15 LLM calls in training
     episode_timeout_s: float = 1200.0  # 20 min per trajectory
     step_timeout_s: float = 300.0     # 300 s per code step
@@ -93,8 +93,13 @@ class RolloutSection:
             _fail("rollout", "vllm_mode=\"server\" needs vllm_sync_dir, a folder the trainer and the server both see")
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
             _fail("rollout", f"vllm_gpu_memory_utilization={self.vllm_gpu_memory_utilization} must be in (0, 1]")
+        if self.vllm_tensor_parallel_size != 1:
+            _fail("rollout", f"vllm_tensor_parallel_size={self.vllm_tensor_parallel_size} is not supported: a "
+                             f"colocated engine serves its own process's tasks, and tensor parallelism needs the "
+                             f"same prompts on every rank of the group. Use 1 (one engine per GPU), or "
+                             f"vllm_mode=\"server\" with the server's --tensor-parallel-size")
         for name in ("max_turns", "max_prompt_tokens", "max_response_tokens", "max_new_tokens",
-                     "tool_output_lines", "vllm_tensor_parallel_size"):
+                     "tool_output_lines"):
             if getattr(self, name) < 1:
                 _fail("rollout", f"{name}={getattr(self, name)} must be >= 1")
         for name in ("episode_timeout_s", "step_timeout_s"):

@@ -28,7 +28,8 @@ from sandmle.errors import UserError
 from sandmle.train.batch import Batch, Rollouts, collate
 from sandmle.train.checkpoint import load_checkpoint, save_checkpoint
 from sandmle.train.config import RunConfig
-from sandmle.train.grpo import LossNorm, group_advantages, policy_loss, token_logprobs
+from sandmle.train.grpo import LossNorm, group_advantages, policy_loss
+from sandmle.train.logprobs import accepts_logits_to_keep, sequence_logprobs
 
 MEDAL_TIERS = ("gold", "silver", "bronze")
 
@@ -101,6 +102,7 @@ class Trainer:
         self.ref_model = None
         if g.kl_coef > 0 and not _is_peft(model):
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(acc.device)
+        self.keep_logits = accepts_logits_to_keep(model)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=t.lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps,
                                       weight_decay=t.weight_decay)
@@ -108,6 +110,11 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.lr_schedule, t.warmup_steps, total))
         self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         self.sampler = TaskSampler(len(tasks), t.seed)
+        from accelerate.utils import DistributedType
+
+        # DDP skips the all-reduce between micro-batches; FSDP does not: its no_sync would
+        # accumulate unsharded gradients (a full fp32 copy of the model per process)
+        self._accumulate_unreduced = acc.num_processes > 1 and acc.distributed_type != DistributedType.FSDP
         self.step = 0
 
     # ----------------------------------------------------------------- state
@@ -119,21 +126,30 @@ class Trainer:
                                self.config.train.keep_last)
 
     def resume(self, path: Path) -> None:
+        """Restore a checkpoint, then hand the restored weights to the rollout engine (built from
+        the base model) so the next rollout samples from the trained policy."""
         state = load_checkpoint(self.accelerator, path)
         self.step = int(state["step"])
         self.sampler.load_state_dict(state["sampler"])
+        self.sync_rollout_weights()
+
+    def sync_rollout_weights(self) -> None:
+        """Push the current weights to the environment's generator (every process: under
+        FSDP the gathers are collective). FSDP models go as prepared: their root unit owns
+        the embeddings, final norm and lm_head."""
+        if not hasattr(self.env, "sync"):
+            return
+        from accelerate.utils import DistributedType
+
+        fsdp = self.accelerator.distributed_type == DistributedType.FSDP
+        self.env.sync(self.model if fsdp else self.accelerator.unwrap_model(self.model))
 
     # ----------------------------------------------------------------- maths
     def _logp(self, model, mb: Batch, entropy_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        out = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask)
-        logits = out.logits[:, :-1] / self.config.rollout.temperature
-        targets = mb.input_ids[:, 1:]
-        if entropy_grad:
-            return token_logprobs(logits, targets, with_entropy=True)
-        logp, _ = token_logprobs(logits, targets)
-        with torch.no_grad():
-            _, entropy = token_logprobs(logits.detach(), targets, with_entropy=True)
-        return logp, entropy
+        """Token log-probs and entropies at the micro-batch's response columns, one pass."""
+        logp, entropy = sequence_logprobs(model, mb.input_ids, mb.attention_mask, mb.mask,
+                                          self.config.rollout.temperature, keep_logits=self.keep_logits)
+        return logp, (entropy if entropy_grad else entropy.detach())
 
     @torch.no_grad()
     def _score(self, model, batch: Batch, index: torch.Tensor) -> torch.Tensor:
@@ -144,8 +160,8 @@ class Trainer:
             rows = index[start:start + mbs]
             mb = batch.select(rows).trimmed()
             with self.accelerator.autocast():      # the same precision as the training forward
-                logits = model(input_ids=mb.input_ids, attention_mask=mb.attention_mask).logits[:, :-1]
-            logp, _ = token_logprobs(logits / self.config.rollout.temperature, mb.input_ids[:, 1:])
+                logp, _ = sequence_logprobs(model, mb.input_ids, mb.attention_mask, mb.mask,
+                                            self.config.rollout.temperature, keep_logits=self.keep_logits)
             out[start:start + len(rows), :logp.shape[1]] = logp
         return out
 
@@ -182,8 +198,7 @@ class Trainer:
         stats = self._update(batch, adv, seed)
         update_s = time.perf_counter() - update_start
         sync_start = time.perf_counter()
-        if hasattr(self.env, "sync"):
-            self.env.sync(acc.unwrap_model(self.model))
+        self.sync_rollout_weights()
         sync_s = time.perf_counter() - sync_start
         self.step += 1
         return self._metrics(samples, batch, zero_var, in_loss, rollouts, stats,
@@ -226,7 +241,7 @@ class Trainer:
             idx = rows[start:start + g.micro_batch_size]
             mb = batch.select(idx).trimmed()
             width = mb.mask.shape[1]
-            sync = acc.no_sync(self.model) if i < len(pieces) - 1 and acc.num_processes > 1 else nullcontext()
+            sync = acc.no_sync(self.model) if i < len(pieces) - 1 and self._accumulate_unreduced else nullcontext()
             with sync:
                 with acc.autocast():
                     logp, entropy = self._logp(self.model, mb, entropy_grad=g.entropy_coef > 0)
