@@ -89,6 +89,24 @@ def build_model(cfg: RunConfig, run_dir: Path):
     return model, tokenizer, path
 
 
+def report_memory(cfg: RunConfig, model, accelerator, say=print) -> None:
+    """Print the per-process memory estimate (`sandmle.train.memory`); on a GPU, refuse a run
+    that cannot fit with a UserError naming the knob."""
+    import torch
+    from accelerate.utils import DistributedType
+
+    from sandmle.train.memory import Architecture, check_memory, estimate_memory
+
+    device = accelerator.device
+    device_bytes = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
+    estimate = estimate_memory(cfg, Architecture.of(model), accelerator.num_processes,
+                               accelerator.distributed_type == DistributedType.FSDP, device_bytes)
+    if accelerator.is_main_process:
+        say(estimate.summary(device_bytes) + ("" if device_bytes else " (no GPU: not checked)"))
+    if device_bytes:
+        check_memory(cfg, estimate, device_bytes)
+
+
 def build_env(cfg: RunConfig, model, tokenizer, model_dir: Path | None, pool, run_dir: Path, accelerator):
     r = cfg.rollout
     if cfg.model.kind == "actions":
@@ -163,6 +181,8 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
     if main:
         write_json_atomic(run_dir / "config.json", cfg.to_json())
     model, tokenizer, model_dir = build_model(cfg, run_dir)
+    if cfg.model.kind == "hf":
+        report_memory(cfg, model, accelerator, say)
     pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
     started = time.perf_counter()
     # the node's sandbox workers are shared out between the training processes
@@ -173,7 +193,7 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
             trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id)
             checkpoint = latest_checkpoint(run_dir)
             if checkpoint is not None:
-                trainer.resume(checkpoint)
+                trainer.resume(checkpoint)          # also syncs the restored weights to the engine
                 if main:
                     say(f"resumed from {checkpoint} (step {trainer.step})")
             logger = MetricsLogger(run_dir, live=cfg.log.live, plot_every=cfg.log.plot_every,
