@@ -1,26 +1,49 @@
-"""gpu_check: its recipe validates on CPU; the real run needs CUDA and vLLM."""
+"""gpu_check: every stage that does not need CUDA runs on the CPU here, with transformers
+rollouts (main suite) and with vLLM's CPU build (`make test-vllm`); the CUDA run is a `gpu` test."""
+import json
+
 import pytest
 import torch
 
-from sandmle.train.gpu_check import check_config, main
+from sandmle.train.gpu_check import main
+
+STAGES = ["model", "logprobs", "learn", "resume"]
 
 
-def test_check_config_is_a_valid_vllm_colocate_recipe(tmp_path):
-    cfg = check_config(tmp_path / "m", tmp_path / "b", steps=2)
-    assert cfg.rollout.backend == "vllm" and cfg.rollout.vllm_mode == "colocate"
-    assert cfg.train.mixed_precision == "bf16" and cfg.train.steps == 2
-    assert cfg.grpo.clip_ratio_high == 0.28
+def _lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
 def test_without_a_gpu_it_stops_with_one_line(tmp_path, capsys):
     assert main(["--out", str(tmp_path)]) == 2
-    assert "needs a CUDA GPU" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "needs a CUDA GPU" in err and "--allow-cpu" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_stages_run_on_cpu_with_transformers_rollouts(tmp_path, capsys):
+    assert main(["--allow-cpu", "--no-vllm", "--steps", "6", "--out", str(tmp_path)]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert [line["stage"] for line in lines] == STAGES and all(line["ok"] for line in lines)
+    learn = lines[2]
+    assert learn["reward_per_step"][-1] > learn["reward_per_step"][0]
+
+
+@pytest.mark.vllm
+def test_stages_run_on_cpu_with_a_vllm_engine(tmp_path, capsys):
+    pytest.importorskip("vllm", reason="vLLM is not installed (make test-vllm installs its CPU build)")
+    code = main(["--allow-cpu", "--steps", "8", "--out", str(tmp_path), "--gpu-memory-utilization", "0.1"])
+    lines = _lines(capsys.readouterr().out)
+    print(*lines, sep="\n")
+    assert code == 0
+    assert [line["stage"] for line in lines] == STAGES + ["vllm"] and all(line["ok"] for line in lines)
+    assert lines[1]["generator"] == "vllm" and lines[-1]["sleep"] == "CUDA only: not exercised"
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_gpu_check_runs_two_steps(tmp_path, capsys):
-    pytest.importorskip("vllm")
-    assert main(["--out", str(tmp_path), "--steps", "2", "--json"]) == 0
-    assert '"steps": 2' in capsys.readouterr().out
+def test_gpu_check_passes_on_a_gpu(tmp_path, capsys):
+    assert main(["--out", str(tmp_path)]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert all(line.get("ok", True) for line in lines)
