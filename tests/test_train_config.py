@@ -40,6 +40,7 @@ def test_load_recipe_applies_overrides(tmp_path):
     ("[trian]\nsteps = 1\n", "unknown recipe section(s) ['trian']"),
     ("[rollout]\nbackend = 'vllm'\nvllm_mode = 'server'\n", "needs vllm_sync_dir"),
     ("[model]\nkind = 'actions'\n[rollout]\nbackend = 'vllm'\n", "backend=\"vllm\" needs [model] kind=\"hf\""),
+    ("[rollout]\nvllm_tensor_parallel_size = 2\n", "vllm_tensor_parallel_size=2 is not supported"),
 ])
 def test_bad_recipes_raise_one_line_naming_the_value(tmp_path, text, message):
     recipe = tmp_path / "bad.toml"

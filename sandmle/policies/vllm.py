@@ -23,7 +23,8 @@ server    a separate vLLM OpenAI server reached over HTTP for generation. After 
           worker extension:
 
               VLLM_SERVER_DEV_MODE=1 python -m vllm.entrypoints.openai.api_server \\
-                  --model MODEL_DIR --worker-extension-cls sandmle.policies.vllm.SandmleWorkerExtension
+                  --model MODEL_DIR --worker-extension-cls sandmle.policies.vllm.SandmleWorkerExtension \\
+                  --logprobs-mode processed_logprobs
 
           (the development endpoints accept arbitrary worker calls: bind the server to a
           private interface only).

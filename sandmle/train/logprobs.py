@@ -25,7 +25,7 @@ import inspect
 
 import torch
 
-CHUNK_BYTES = 1 << 28          # float32 work space per chunk: 256 MiB (~440 rows at V=151,936)
+CHUNK_BYTES = 1 << 26          # float32 work space per chunk buffer: 64 MiB (~110 rows at V=151,936)
 
 
 class _SelectiveLogSoftmax(torch.autograd.Function):
@@ -43,7 +43,7 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
                 x.mul_(inv_temp)
             x = torch.log_softmax(x, dim=-1)                       # in float32, this chunk only
             logp[start:stop] = x.gather(-1, targets[start:stop, None]).squeeze(-1)
-            entropy[start:stop] = -(x.exp() * x).sum(-1)
+            entropy[start:stop] = x.exp().mul_(x).sum(-1).neg_()
         ctx.save_for_backward(logits, targets)
         ctx.inv_temp, ctx.rows = inv_temp, rows
         ctx.set_materialize_grads(False)
@@ -54,23 +54,25 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
         logits, targets = ctx.saved_tensors
         inv_temp, rows = ctx.inv_temp, ctx.rows
         grad = torch.empty_like(logits)
-        for start in range(0, logits.shape[0], rows):
+        for start in range(0, logits.shape[0], rows):            # at most 3 chunk-sized float32 buffers
             stop = min(logits.shape[0], start + rows)
             y = logits[start:stop].float()
             if inv_temp != 1.0:
                 y.mul_(inv_temp)
             y = torch.log_softmax(y, dim=-1)
             p = y.exp()
-            g = torch.zeros_like(p)
             if grad_logp is not None:                              # d log p_t / dx = onehot(t) - p
                 gl = grad_logp[start:stop, None].float()
-                g.sub_(p * gl).scatter_add_(-1, targets[start:stop, None], gl)
+                g = p * gl.neg()
+                g.scatter_add_(-1, targets[start:stop, None], gl)
+            else:
+                g = torch.zeros_like(p)
             if grad_entropy is not None:                           # dH/dx = -p (log p + H)
-                h = -(p * y).sum(-1, keepdim=True)
-                g.sub_(p * (y + h) * grad_entropy[start:stop, None].float())
+                h = torch.einsum("rv,rv->r", p, y).neg_()[:, None]
+                g.sub_(y.add_(h).mul_(p).mul_(grad_entropy[start:stop, None].float()))
             if inv_temp != 1.0:
                 g.mul_(inv_temp)
-            grad[start:stop] = g.to(grad.dtype)
+            grad[start:stop] = g
         return grad, None, None, None
 
 
