@@ -1,9 +1,16 @@
 """Console output shared by the CLI commands.
 
 - `make_console(stderr=False)`: a rich Console for human-readable output (tables, colours).
+  It never lets a control character through: terminal escapes (ESC, C1 controls such as
+  CSI, bidirectional overrides) in anything it prints are shown as visible `\\x1b`-style
+  escapes, so text cannot move the cursor, recolour or rewrite earlier lines.
+- `escape(text)`: text a job controls (its output, file names, a grader's reason quoting a
+  submission) made safe to embed in rich markup: control characters made visible and
+  markup brackets escaped, so `[bold]tier gold[/]` in a job's stdout prints literally.
 - `print_json(obj)`: the `--json` contract: exactly one JSON object on stdout, one line,
   nothing else. Dataclasses and objects with `to_json()` are converted; non-finite floats
-  become null so the output is strict JSON.
+  become null so the output is strict JSON; control characters and undecodable bytes
+  (lone surrogates from non-UTF-8 file names) are written as JSON `\\u` escapes.
 
 rich is imported only when a Console is made, so `--json` paths stay fast.
 """
@@ -12,16 +19,51 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 
+# C0 controls but tab and newline, DEL, C1 controls, bidirectional embeddings, overrides and
+# isolates (they reorder what a terminal shows), and lone surrogates (undecodable bytes).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069\ud800-\udfff]")
+
+
+def _visible(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every control character, bidi override and lone surrogate replaced by a
+    visible escape (`\\x1b`, `\\u202e`, `\\udcff`); tabs and newlines are kept."""
+    return _UNSAFE.sub(_visible, text)
+
+
+def escape(text: str) -> str:
+    """Job-controlled `text`, safe to embed in rich markup: printable and markup-escaped."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(printable(text))
+
+
 def make_console(stderr: bool = False):
-    """A rich Console writing to stdout (or stderr), without soft wrapping of long lines."""
+    """A rich Console writing to stdout (or stderr), without soft wrapping of long lines,
+    that shows control characters as visible escapes (see the module docstring)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+    class _SafeConsole(Console):
+        def _render_buffer(self, buffer) -> str:
+            from rich.segment import Segment
+
+            # Styles become escapes only when the buffer is rendered, after this filter.
+            return super()._render_buffer(
+                Segment(printable(s.text), s.style, s.control) if not s.control else s
+                for s in buffer)
+
+    return _SafeConsole(stderr=stderr, soft_wrap=True, highlight=False)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -52,5 +94,7 @@ def print_json(obj: Any, file: TextIO | None = None) -> None:
     if not isinstance(data, dict):
         raise TypeError(f"--json output must be one JSON object, got {type(data).__name__}")
     out = sys.stdout if file is None else file
-    out.write(json.dumps(data, allow_nan=False, ensure_ascii=False) + "\n")
+    text = json.dumps(data, allow_nan=False, ensure_ascii=False)
+    # Inside JSON strings (the only place they can occur) these become \\uXXXX escapes.
+    out.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
     out.flush()

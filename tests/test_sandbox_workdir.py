@@ -7,7 +7,7 @@ import pytest
 
 from sandmle.sandbox import Job, SandboxError
 from sandmle.sandbox.limits import is_memory_error
-from sandmle.sandbox.workdir import CODE_FILE, files_written, prepare
+from sandmle.sandbox.workdir import CODE_FILE, finish, prepare
 
 
 def test_planted_symlink_at_code_path_is_replaced_not_followed(tmp_path):
@@ -54,7 +54,7 @@ def test_files_written_sees_symlinks_without_following(tmp_path):
     prepared = prepare(Job(work_dir=str(work), code="1"), mount_input=True, owner=None)
     os.symlink("/", work / "escape")
     (work / "new.txt").write_text("x")
-    assert files_written(prepared) == ("escape", "new.txt")
+    assert finish(prepared, Job(work_dir=str(work), code="1").limits).files_written == ("escape", "new.txt")
 
 
 @pytest.mark.parametrize("stderr, exit_code, expected", [

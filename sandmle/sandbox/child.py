@@ -34,11 +34,13 @@ import types
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sandmle.sandbox import isolate
+from sandmle.sandbox import isolate, seccomp
 from sandmle.sandbox.job import Job
 from sandmle.sandbox.limits import apply_rlimits, job_env
 
 SETUP_FAILED_EXIT = 125
+KEYCTL_JOIN_SESSION_KEYRING = 1
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 _NS_FLAGS = isolate.CLONE_NEWNS | isolate.CLONE_NEWNET | isolate.CLONE_NEWIPC | isolate.CLONE_NEWUTS
 
 
@@ -53,6 +55,7 @@ class ChildSpec:
     nproc_base: int
     python_bin: str
     visible_dirs: tuple[str, ...] | None      # sys.path entries kept (None: all)
+    cgroup_procs: tuple[str, ...] = ()        # cgroup.procs files of the job's groups
 
 
 def _fail(ctl_fd: int, stage: str, exc: BaseException) -> NoReturn:
@@ -87,6 +90,13 @@ def spare_main(go_fd: int, out_fd: int, err_fd: int, ctl_fd: int) -> NoReturn:
         spec, plan = pickle.loads(b"".join(chunks))
     except BaseException as exc:
         _fail(ctl_fd, "waiting for the job", exc)
+    try:
+        for path in spec.cgroup_procs:         # before anything is allocated for the job
+            with open(path, "w") as fh:
+                fh.write("0")
+        _fresh_session_keyring()
+    except BaseException as exc:
+        _fail(ctl_fd, "joining the job's cgroup", exc)
     if plan is not None:
         isolated_child(spec, plan, out_fd, err_fd, ctl_fd)
     plain_child(spec, out_fd, err_fd, ctl_fd)
@@ -129,6 +139,8 @@ def _job_process(spec: ChildSpec, ctl_fd: int, isolated: bool) -> NoReturn:
             isolate.die_with_parent()
         os.chdir(spec.work_path)
         _prepare_interpreter(spec)
+        if seccomp.supported():
+            seccomp.install()
     except BaseException as exc:
         _fail(ctl_fd, "job setup", exc)
     os.close(ctl_fd)
@@ -138,6 +150,19 @@ def _job_process(spec: ChildSpec, ctl_fd: int, isolated: bool) -> NoReturn:
         code = _finish(code)
     finally:
         os._exit(code)
+
+
+def _fresh_session_keyring() -> None:
+    """Replace the inherited session keyring with a new anonymous one (where keys exist)."""
+    import ctypes
+    import platform
+
+    number = _SYS_KEYCTL.get(platform.machine())
+    if number is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall(ctypes.c_long(number), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING),
+                 ctypes.c_void_p(None))      # ENOSYS without key support: nothing to hide
 
 
 def _prepare_interpreter(spec: ChildSpec) -> None:

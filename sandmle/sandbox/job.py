@@ -5,7 +5,8 @@ backend can ship jobs to other machines and bring results back unchanged.
 
 Inside the sandbox the job's working directory is its work folder (read-write, where
 `submission.csv` goes) and the task's public folder is visible read-only as `input/` in
-that working directory. Agent failures (crash, timeout, memory) are data in `JobResult`.
+that working directory. Agent failures (crash, timeout, memory, too many processes or
+files) are data in `JobResult`.
 """
 from __future__ import annotations
 
@@ -13,29 +14,37 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 INPUT_DIRNAME = "input"   # the public folder, as the job sees it: ./input/train.csv
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024      # Limits.output_bytes at most (replies stay small)
 
 
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 300.0          # wall clock, whole process tree (REFERENCE §5: 300 s/step)
-    memory_mb: int = 4096             # address space the job may add to its worker's image (RLIMIT_AS)
-    cpu_s: float | None = None        # RLIMIT_CPU; None = timeout_s + 1
-    file_size_mb: int = 256           # RLIMIT_FSIZE
+    memory_mb: int = 4096             # the whole job tree: resident + swap + tmpfs/memfd pages
+                                      # (cgroup); per process also address space over the
+                                      # worker's image (RLIMIT_AS)
+    cpu_s: float | None = None        # RLIMIT_CPU per process; None = timeout_s + 1
+    file_size_mb: int = 256           # RLIMIT_FSIZE; also the size of the job's /tmp, /dev/shm
     open_files: int = 256             # RLIMIT_NOFILE
-    processes: int = 64               # RLIMIT_NPROC for the job's uid
+    processes: int = 64               # tasks (processes and threads) of the whole job tree
     threads: int = 1                  # OMP/OPENBLAS/MKL thread counts for the job
     output_bytes: int = 64 * 1024     # tail kept of stdout and of stderr
+    work_files: int = 10_000          # entries the work folder may hold after the job ...
+    work_mb: int = 2048               # ... and their bytes (workdir.py: over either, the
+                                      # job's new and changed entries are removed)
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "memory_mb", "file_size_mb", "processes", "threads"):
+        for name in ("timeout_s", "memory_mb", "file_size_mb", "processes", "threads",
+                     "work_files", "work_mb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
         if self.cpu_s is not None and self.cpu_s <= 0:
             raise ValueError(f"Limits.cpu_s must be positive or None, got {self.cpu_s}")
         if self.open_files < 8:
             raise ValueError(f"Limits.open_files must be at least 8, got {self.open_files}")
-        if self.output_bytes < 0:
-            raise ValueError(f"Limits.output_bytes must be >= 0, got {self.output_bytes}")
+        if not 0 <= self.output_bytes <= MAX_OUTPUT_BYTES:
+            raise ValueError(f"Limits.output_bytes must be in [0, {MAX_OUTPUT_BYTES}], "
+                             f"got {self.output_bytes}")
 
 
 @dataclass(frozen=True)
@@ -69,21 +78,32 @@ class Job:
 
 @dataclass(frozen=True)
 class JobResult:
+    """What a job did. `memory_exceeded`, `processes_exceeded`, `cpu_s` and `memory_peak_mb`
+    come from the job's cgroup (the whole tree: every process, tmpfs and memfd pages) when
+    `accounting` is "cgroup-v1" or "cgroup-v2", from the RSS watchdog's samples when it is
+    "watchdog"; `memory_exceeded` also covers a MemoryError from the per-process rlimit."""
+
     exit_code: int | None             # None when killed by a signal
     signal: int | None
     timed_out: bool
     memory_exceeded: bool
     wall_s: float
-    cpu_s: float
+    cpu_s: float                      # CPU seconds of the whole job tree
     stdout_tail: str
     stderr_tail: str
-    files_written: tuple[str, ...]    # paths relative to work_dir, sorted
+    files_written: tuple[str, ...]    # paths relative to work_dir, sorted, escaped (workdir.py)
     isolation: str                    # "namespaces" or "rlimits" (plain subprocess fallback)
     output_truncated: bool = False
+    processes_exceeded: bool = False  # a fork or thread start was refused at Limits.processes
+    work_exceeded: bool = False       # the work folder went over Limits.work_files/work_mb
+    files_truncated: bool = False     # files_written lists only the first entries
+    memory_peak_mb: float | None = None
+    accounting: str = "none"          # "cgroup-v1", "cgroup-v2", "watchdog"
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.memory_exceeded
+        return (self.exit_code == 0 and not self.timed_out and not self.memory_exceeded
+                and not self.work_exceeded)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

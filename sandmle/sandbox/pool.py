@@ -60,6 +60,8 @@ import functools
 import json
 import os
 import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -96,63 +98,121 @@ class _WorkerDied(Exception):
     pass
 
 
-class _Worker:
-    """One worker process and its pipes; used by one thread at a time."""
+def _recv_within(fd: int, timeout_s: float) -> dict | None:
+    readable, _, _ = select.select([fd], [], [], timeout_s)
+    if not readable:
+        return None
+    return protocol.recv(fd)
 
-    def __init__(self, preload: tuple[str, ...], isolate: bool):
-        config = json.dumps({"preload": list(preload), "isolate": isolate})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sandmle.sandbox.worker", config],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=_PACKAGE_PARENT,
-            env=worker_env(os.path.dirname(sys.executable)), close_fds=True,
-            start_new_session=True)             # a terminal's Ctrl-C reaches the pool only
+
+class _Template:
+    """The pool's template process (template.py) and its control socket."""
+
+    def __init__(self, preload: tuple[str, ...], isolate: bool, cgroups: bool):
+        config = json.dumps({"preload": list(preload), "isolate": isolate, "cgroups": cgroups})
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sandmle.sandbox.template", config, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=_PACKAGE_PARENT,
+                env=worker_env(os.path.dirname(sys.executable)), pass_fds=(theirs.fileno(),),
+                start_new_session=True)             # a terminal's Ctrl-C reaches the pool only
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.lock = threading.Lock()
+        message = self._answer(STARTUP_TIMEOUT_S)
+        if message is None or "error" in message:
+            self.kill()
+            why = message["error"] if message else "exited during startup"
+            raise SandboxError(f"sandbox template failed to start: {why}")
+        self.ready = message
+
+    def _answer(self, timeout_s: float) -> dict | None:
+        readable, _, _ = select.select([self.sock], [], [], timeout_s)
+        if not readable:
+            return None
+        message, _ = protocol.recv_packet(self.sock)
+        return message
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def new_channel(self) -> socket.socket:
+        """Fork a slot and its worker; the pool's end of the worker's channel."""
+        ours, theirs = socket.socketpair()
+        try:
+            with self.lock:
+                try:
+                    protocol.send_packet(self.sock, {"op": "slot"}, [theirs.fileno()])
+                except OSError as exc:
+                    raise SandboxError(f"the sandbox template is gone: {exc}") from exc
+                answer = self._answer(STARTUP_TIMEOUT_S)
+        finally:
+            theirs.close()
+        if answer is None or "error" in answer:
+            ours.close()
+            raise SandboxError("could not start a sandbox worker: "
+                               f"{answer['error'] if answer else 'the template is gone'}")
+        return ours
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.sock.close()                   # end of file: the template ends its slots, exits
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        self.sock.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+class _Worker:
+    """One worker (forked by the template's slot) and its channel; used by one thread at a time."""
+
+    def __init__(self, template: _Template):
+        self.channel = template.new_channel()
+        self.fd = self.channel.fileno()
         self.ready: dict = {}
+        self.pid = -1
 
     def wait_ready(self) -> dict:
-        message = self._recv(STARTUP_TIMEOUT_S)
+        message = _recv_within(self.fd, STARTUP_TIMEOUT_S)
         if message is None or "error" in message:
             self.kill()
             why = message["error"] if message else "exited during startup"
             raise SandboxError(f"sandbox worker failed to start: {why}")
         self.ready = message
+        self.pid = message["pid"]
         return message
-
-    def _recv(self, timeout_s: float) -> dict | None:
-        fd = self.proc.stdout.fileno()
-        readable, _, _ = select.select([fd], [], [], timeout_s)
-        if not readable:
-            return None
-        return protocol.recv(fd)
 
     def call(self, job: Job) -> dict:
         try:
-            protocol.send(self.proc.stdin.fileno(), {"op": "run", "job": job.to_json()})
+            protocol.send(self.fd, {"op": "run", "job": job.to_json()})
         except OSError as exc:
             raise _WorkerDied(f"could not send the job: {exc}") from exc
-        message = self._recv(job.limits.timeout_s + GRACE_S)
+        try:
+            message = _recv_within(self.fd, job.limits.timeout_s + GRACE_S)
+        except (OSError, SandboxError) as exc:
+            raise _WorkerDied(f"unreadable reply: {exc}") from exc
         if message is None:
             raise _WorkerDied("the worker exited or stopped answering")
         return message
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Close the request pipe (the worker exits, killing any running job), then wait."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.proc.stdout.close()
+    def stop(self) -> None:
+        """Close the channel: the worker exits, killing any running job."""
+        self.channel.close()
 
     def kill(self) -> None:
-        self.proc.terminate()               # SIGTERM: the worker kills its job and exits
-        try:
-            self.proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.channel.close()
+        if self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)   # its slot then kills the running job
+            except ProcessLookupError:
+                pass
 
 
 def _checked(job: Job) -> Job:
@@ -178,30 +238,44 @@ class Pool:
     """Warm workers that run `Job`s; see the module docstring."""
 
     def __init__(self, num_workers: int | None = None,
-                 preload: tuple[str, ...] = DEFAULT_PRELOAD, isolate: bool = True):
+                 preload: tuple[str, ...] = DEFAULT_PRELOAD, isolate: bool = True,
+                 cgroups: bool = True):
         self.num_workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
         if self.num_workers < 1:
             raise ValueError(f"num_workers must be at least 1, got {self.num_workers}")
         self.preload = tuple(preload)
         self.isolate = isolate
+        self.cgroups = cgroups
         self._cond = threading.Condition()
         self._idle: collections.deque[_Worker] = collections.deque()
         self._all: list[_Worker] = []
         self._closed = False
         self._starting = 0                  # replacement workers being started
         self._executor: ThreadPoolExecutor | None = None
-        workers = [_Worker(self.preload, isolate) for _ in range(self.num_workers)]
+        self._template_lock = threading.Lock()
+        self._template = _Template(self.preload, isolate, cgroups)
+        self.accounting: str = self._template.ready["accounting"]
+        self.accounting_reason: str | None = self._template.ready["accounting_reason"]
+        if cgroups and self.accounting == "watchdog":
+            _warn_once(f"no cgroup for per-job memory, task and CPU accounting "
+                       f"({self.accounting_reason}): a watchdog samples each job's memory "
+                       "from /proc instead")
+        workers: list[_Worker] = []
         try:
+            for _ in range(self.num_workers):
+                workers.append(_Worker(self._template))
             for worker in workers:
                 worker.wait_ready()
         except BaseException:
             for worker in workers:
                 worker.kill()
+            self._template.kill()
             raise
         modes = {w.ready["isolation"] for w in workers}
         if len(modes) != 1:
             for worker in workers:
                 worker.kill()
+            self._template.kill()
             raise SandboxError(f"sandbox workers disagree on isolation: {sorted(modes)}")
         self.isolation: str = modes.pop()
         self.fallback_reason: str | None = workers[0].ready["reason"]
@@ -213,7 +287,7 @@ class Pool:
 
     def worker_pids(self) -> list[int]:
         with self._cond:
-            return [w.proc.pid for w in self._all]
+            return [w.pid for w in self._all]
 
     def _acquire(self) -> _Worker:
         with self._cond:
@@ -243,7 +317,7 @@ class Pool:
                 return
             self._starting += 1
         try:
-            fresh = _Worker(self.preload, self.isolate)
+            fresh = _Worker(self._live_template())
             fresh.wait_ready()
         finally:
             with self._cond:
@@ -252,6 +326,14 @@ class Pool:
         with self._cond:
             self._all.append(fresh)
         self._release(fresh)
+
+    def _live_template(self) -> _Template:
+        """The template, started again if it died (then every worker has died with it)."""
+        with self._template_lock:
+            if not self._template.alive:
+                self._template.kill()
+                self._template = _Template(self.preload, self.isolate, self.cgroups)
+            return self._template
 
     def run(self, job: Job) -> JobResult:
         """Run `job` to completion on a free worker (blocks while all are busy)."""
@@ -296,6 +378,7 @@ class Pool:
         for worker in workers:
             if worker not in idle:
                 worker.kill()
+        self._template.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
 

@@ -1,40 +1,36 @@
-"""A warm sandbox worker: `python -m sandmle.sandbox.worker CONFIG_JSON`.
+"""A sandbox worker: runs the jobs the pool sends it, one at a time.
 
-The worker imports a preload set once (numpy, pandas, sklearn ...), then serves jobs read
-from stdin, one at a time: it forks per job (see `child`; the fork for the next job is made
-while idle, after each reply, and the job is handed to it through a pipe, so the ~10-25 ms
-fork of the warm image is off the job's path), captures stdout/stderr through
-pipes with byte caps (reading on and discarding past the cap, so a job printing gigabytes
-neither blocks nor grows memory), enforces the wall-clock timeout by killing the whole
-process tree, and answers with a `JobResult` on stdout (framing in `protocol`).
-
-The worker is single-threaded: it starts with one BLAS/OpenMP thread and jemalloc's
-background threads off, so forking is safe. (polars 1.x/2.x starts one idle cleanup
-thread at import; it does not exist in the forked job, and polars works there.)
+A worker is forked by its slot (template.py) and talks to the pool over its own channel
+(framing in `protocol`). For each job it prepares the work folder, makes the job's cgroup,
+hands the job to a process its slot forked ahead of time from the clean preloaded image
+(the worker's own memory, which holds the requests and replies of earlier jobs, is never
+copied into a job), captures stdout/stderr through pipes with byte caps (reading on and
+discarding past the cap, so a job printing gigabytes neither blocks nor grows memory),
+enforces the wall-clock timeout by killing the whole process tree, reads what the cgroup
+(or the memory watchdog) saw, checks the work folder's caps and answers with a `JobResult`.
 
 Isolation: with `isolate` on and root available, each job gets its own PID, mount,
-network, IPC and UTS namespaces and the uid 100000 + worker pid; a probe job at startup
-checks that this works. Otherwise the worker runs jobs as plain forks with rlimits
-("rlimits") and says why in its ready message.
+network, IPC and UTS namespaces and a uid of its own work folder (100000 + a hash of its
+path, so files keep their owner from step to step); a probe job at startup checks that
+this works. Otherwise the worker runs jobs as plain forks with rlimits ("rlimits") and says
+why in its ready message.
 """
 from __future__ import annotations
 
-import gc
-import importlib
-import json
+import hashlib
 import math
 import os
 import pickle
 import select
-import shutil
 import signal
+import socket
 import stat
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 
-from sandmle.sandbox import child, isolate, protocol, workdir
+from sandmle.sandbox import cgroup, child, isolate, protocol, watchdog, workdir
 from sandmle.sandbox.job import Job, JobResult, Limits
 from sandmle.sandbox.limits import address_space_bytes, count_user_tasks, is_memory_error
 from sandmle.sandbox.protocol import SandboxError
@@ -44,6 +40,8 @@ RLIMITS = "rlimits"
 UID_BASE = 100_000
 DRAIN_S = 0.5            # after the job ends, how long to wait for its pipes to close
 READ_BYTES = 1 << 16
+MB = 1024 * 1024
+SPARE_FDS = 5            # pidfd, go_w, out_r, err_r, ctl_r (template.py)
 
 
 class _PoolGone(Exception):
@@ -70,37 +68,82 @@ class _Tail:
 
 @dataclass(frozen=True)
 class _Spare:
-    """A forked process waiting for its job on the `go_w` pipe, and its capture pipes."""
+    """A job process the slot forked, waiting for its job on `go_w`, and its pipes."""
 
     pid: int
+    pidfd: int
     go_w: int
     out_r: int
     err_r: int
     ctl_r: int
 
 
+
 @dataclass(frozen=True)
 class _Outcome:
     status: int              # wait status of the job
-    cpu_s: float
+    cpu_s: float             # of the job process and the children it reaped
     wall_s: float
     timed_out: bool
     out: _Tail
     err: _Tail
+    watchdog_peak: int | None    # bytes, when the watchdog sampled
+    watchdog_killed: bool
+
+
+class _SlotClient:
+    """The worker's side of its slot's socket: spares on request, exit statuses as they come."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.exits: dict[int, tuple[int, float]] = {}
+
+    def spare(self, namespaced: bool) -> _Spare:
+        self.sock.send(b"N" if namespaced else b"P")
+        while True:
+            message, fds = protocol.recv_packet(self.sock, SPARE_FDS)
+            if message is None:
+                raise SandboxError("the worker's slot process is gone")
+            if "spare" in message:
+                return _Spare(message["spare"], *fds)
+            if "error" in message:
+                raise SandboxError(message["error"])
+            self._note(message)
+
+    def _note(self, message: dict) -> None:
+        if "exit" in message:
+            self.exits[message["exit"]] = (message["status"], message["cpu_s"])
+
+    def wait_exit(self, pid: int) -> tuple[int, float]:
+        """(wait status, CPU seconds) of an ended job process, once its slot reaped it."""
+        while pid not in self.exits:
+            message, fds = protocol.recv_packet(self.sock, 0)
+            if message is None:
+                raise SandboxError("the worker's slot process is gone")
+            self._note(message)
+        return self.exits.pop(pid)
+
+
+def job_uid(work_dir: str) -> int:
+    """The uid of every job in `work_dir`: stable per folder, so its files keep their owner."""
+    return UID_BASE + int.from_bytes(hashlib.sha1(os.fsencode(work_dir)).digest()[:3], "big")
 
 
 class Worker:
-    """Runs jobs by forking from this (warm) process."""
+    """Runs jobs in processes its slot forks from the clean template image."""
 
-    def __init__(self, isolate_jobs: bool, request_fd: int):
+    def __init__(self, isolate_jobs: bool, request_fd: int, slot: _SlotClient,
+                 hierarchy: cgroup.Hierarchy | None):
         self.request_fd = request_fd
+        self.slot = slot
+        self.hierarchy = hierarchy
         self.pid = os.getpid()
-        self.uid = UID_BASE + self.pid
+        self.jobs = 0
         self.python_bin = os.path.dirname(sys.executable)
         self.python_dirs = isolate.python_dirs(
             (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix))
         self.root_dir = ""
-        self.running: int | None = None
+        self.running: _Spare | None = None
         self.spare: _Spare | None = None
         self.mode, self.reason = RLIMITS, "isolation switched off (isolate=False)"
         if isolate_jobs:
@@ -111,11 +154,15 @@ class Worker:
                 except (SandboxError, OSError) as exc:
                     self.reason = str(exc)
             if self.reason is None:
-                self.pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
                 self.mode = NAMESPACES
                 self.reason = self._probe()
                 if self.reason is not None:
+                    self._discard_spare()
                     self.mode = RLIMITS
+
+    @property
+    def accounting(self) -> str:
+        return self.hierarchy.kind if self.hierarchy is not None else "watchdog"
 
     def _probe(self) -> str | None:
         """Run a trivial job isolated; why it failed, or None."""
@@ -126,179 +173,206 @@ class Worker:
         except (SandboxError, OSError) as exc:
             return f"namespace probe failed: {exc}"
         finally:
-            shutil.rmtree(probe_dir, ignore_errors=True)
+            workdir.remove_tree(probe_dir)
         if not result.ok:
             return f"namespace probe job failed: {result.stderr_tail.strip()[-300:]}"
         return None
 
     def close(self) -> None:
-        self._discard_spare()
+        """At exit: end the spare without waiting to hear of it (the slot may be gone)."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            _kill(spare)
+            for fd in (spare.pidfd, spare.go_w, spare.out_r, spare.err_r, spare.ctl_r):
+                os.close(fd)
 
     def on_term(self, signum, frame) -> None:
         """SIGTERM from the pool: take the running job (and the spare) down with this worker."""
-        for pid in (self.running, self.spare.pid if self.spare else None):
-            if pid is not None:
-                self._kill(pid)
+        for spare in (self.running, self.spare):
+            if spare is not None:
+                _kill(spare)
         os._exit(0)
 
-    def _kill(self, pid: int) -> None:
-        """SIGKILL the job's whole tree. `pid` is this worker's unreaped child: no reuse."""
-        os.kill(pid, signal.SIGKILL)          # isolated: PID 1, whose death ends the namespace
-        if self.mode == RLIMITS:
-            try:
-                os.killpg(pid, signal.SIGKILL)    # the job's session / process group
-            except ProcessLookupError:
-                pass
-
-    def _fork(self) -> int:
-        if self.mode == NAMESPACES:
-            isolate.unshare(isolate.CLONE_NEWPID)     # applies to the next fork only ...
-        try:
-            return os.fork()
-        finally:
-            if self.mode == NAMESPACES and os.getpid() == self.pid:
-                isolate.setns(self.pid_ns_fd, isolate.CLONE_NEWPID)   # ... then undone
-
     def refill(self) -> None:
-        """Fork the next job's process now, while idle, so a job does not wait for the fork."""
-        if self.spare is not None and os.waitpid(self.spare.pid, os.WNOHANG)[0] != 0:
-            for fd in (self.spare.go_w, self.spare.out_r, self.spare.err_r, self.spare.ctl_r):
-                os.close(fd)                  # it died while waiting (killed from outside)
-            self.spare = None
+        """Have the next job's process forked now, while idle, so a job does not wait for it."""
+        if self.spare is not None and select.select([self.spare.pidfd], [], [], 0)[0]:
+            self._discard_spare()             # it died while waiting (killed from outside)
         if self.spare is None:
-            self.spare = self._fork_spare()
-
-    def _fork_spare(self) -> _Spare:
-        go_r, go_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        ctl_r, ctl_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            pid = self._fork()
-        except OSError:
-            for fd in (go_r, go_w, out_r, out_w, err_r, err_w, ctl_r, ctl_w):
-                os.close(fd)
-            raise
-        if pid == 0:
-            try:
-                for fd in (go_w, out_r, err_r, ctl_r):
-                    os.close(fd)
-                child.spare_main(go_r, out_w, err_w, ctl_w)
-            finally:
-                os._exit(child.SETUP_FAILED_EXIT)
-        for fd in (go_r, out_w, err_w, ctl_w):
-            os.close(fd)
-        return _Spare(pid, go_w, out_r, err_r, ctl_r)
+            self.spare = self.slot.spare(self.mode == NAMESPACES)
 
     def _discard_spare(self) -> None:
         spare, self.spare = self.spare, None
         if spare is None:
             return
         os.close(spare.go_w)                  # end of file: the spare exits without running
-        os.waitpid(spare.pid, 0)
-        for fd in (spare.out_r, spare.err_r, spare.ctl_r):
+        self.slot.wait_exit(spare.pid)
+        for fd in (spare.pidfd, spare.out_r, spare.err_r, spare.ctl_r):
             os.close(fd)
 
     def execute(self, job: Job) -> JobResult:
         isolated = self.mode == NAMESPACES
-        prepared = workdir.prepare(job, mount_input=isolated,
-                                   owner=(self.uid, self.uid) if isolated else None)
+        os.makedirs(job.work_dir, exist_ok=True)
+        uid = job_uid(os.path.realpath(job.work_dir))
+        prepared = workdir.prepare(job, mount_input=isolated, owner=(uid, uid) if isolated else None)
+        if prepared.over_caps is not None:
+            return _refused(job, prepared.over_caps, self.mode, self.accounting)
         work_path = isolate.SANDBOX_WORK if isolated else prepared.work_dir
-        spec = child.ChildSpec(
-            job=job, script_path=os.path.join(work_path, prepared.script_name),
-            work_path=work_path, uid=self.uid, gid=self.uid,
-            image_bytes=address_space_bytes(),
-            nproc_base=0 if isolated or os.geteuid() == 0 else count_user_tasks(os.getuid()),
-            python_bin=self.python_bin, visible_dirs=self.python_dirs if isolated else None)
-        plan = None
-        if isolated:
-            plan = isolate.RootPlan(
-                new_root=self.root_dir, python_dirs=self.python_dirs, work_dir=prepared.work_dir,
-                public_dir=os.path.realpath(job.public_dir) if job.public_dir else None,
-                uid=self.uid, gid=self.uid, tmp_mb=max(64, job.limits.file_size_mb))
+        self.jobs += 1
+        group = None
+        if self.hierarchy is not None:
+            group = cgroup.JobGroup.create(self.hierarchy, f"job-{self.pid}-{self.jobs}", job.limits)
+        try:
+            spec = child.ChildSpec(
+                job=job, script_path=os.path.join(work_path, prepared.script_name),
+                work_path=work_path, uid=uid, gid=uid, image_bytes=address_space_bytes(),
+                nproc_base=0 if isolated or os.geteuid() == 0 else count_user_tasks(os.getuid()),
+                python_bin=self.python_bin, visible_dirs=self.python_dirs if isolated else None,
+                cgroup_procs=group.procs_files if group is not None else ())
+            plan = None
+            if isolated:
+                plan = isolate.RootPlan(
+                    new_root=self.root_dir, python_dirs=self.python_dirs,
+                    work_dir=prepared.work_dir,
+                    public_dir=os.path.realpath(job.public_dir) if job.public_dir else None,
+                    uid=uid, gid=uid, tmp_mb=max(64, job.limits.file_size_mb))
+            outcome, report = self._run(spec, plan, job.limits, group is None)
+            usage = None
+            if group is not None:
+                usage = group.usage()
+                group.kill()
+        finally:
+            if group is not None:
+                group.remove()
+        errors = [line[6:] for line in report.splitlines() if line.startswith("error ")]
+        if errors:
+            raise SandboxError(errors[0])
+        finished = workdir.finish(prepared, job.limits)
+        return _result(outcome, usage, finished, self.mode, self.accounting)
+
+    def _run(self, spec: child.ChildSpec, plan, limits: Limits,
+             watch: bool) -> tuple[_Outcome, str]:
         payload = pickle.dumps((spec, plan))
         self.refill()
         spare, self.spare = self.spare, None
+        baseline = watchdog.rss_anon_bytes(spare.pid) if watch else 0
         start = time.monotonic()
-        self.running = spare.pid
+        self.running = spare
         try:
             try:
                 _write_all(spare.go_w, payload)
             except OSError as exc:
-                self._kill(spare.pid)
-                os.waitpid(spare.pid, 0)
-                os.close(spare.ctl_r)
+                _kill(spare)
+                self.slot.wait_exit(spare.pid)
                 raise SandboxError(f"the job's process died before it started: {exc}") from exc
             finally:
                 os.close(spare.go_w)
-            outcome = self._supervise(spare.pid, spare.out_r, spare.err_r, start, job.limits)
+            allowance = baseline + limits.memory_mb * MB if watch else None
+            outcome = self._supervise(spare, start, limits, allowance)
         finally:
             self.running = None
-            for fd in (spare.out_r, spare.err_r):
+            for fd in (spare.out_r, spare.err_r, spare.pidfd):
                 os.close(fd)
         report = _read_available(spare.ctl_r)
         os.close(spare.ctl_r)
-        errors = [line[6:] for line in report.splitlines() if line.startswith("error ")]
-        if errors:
-            raise SandboxError(errors[0])
-        code = os.waitstatus_to_exitcode(outcome.status)
-        exit_code, sig = (code, None) if code >= 0 else (None, -code)
-        stderr_tail = outcome.err.text()
-        return JobResult(
-            exit_code=exit_code, signal=sig, timed_out=outcome.timed_out,
-            memory_exceeded=not outcome.timed_out and is_memory_error(stderr_tail, exit_code),
-            wall_s=round(outcome.wall_s, 4), cpu_s=round(outcome.cpu_s, 4),
-            stdout_tail=outcome.out.text(), stderr_tail=stderr_tail,
-            files_written=workdir.files_written(prepared), isolation=self.mode,
-            output_truncated=outcome.out.truncated or outcome.err.truncated)
+        return outcome, report
 
-    def _supervise(self, pid: int, out_r: int, err_r: int, start: float,
-                   limits: Limits) -> _Outcome:
-        tails = {out_r: _Tail(limits.output_bytes), err_r: _Tail(limits.output_bytes)}
-        pidfd = os.pidfd_open(pid)
+    def _supervise(self, spare: _Spare, start: float, limits: Limits,
+                   allowance: int | None) -> _Outcome:
+        tails = {spare.out_r: _Tail(limits.output_bytes), spare.err_r: _Tail(limits.output_bytes)}
         poller = select.poll()
-        for fd in (out_r, err_r, pidfd, self.request_fd):
+        for fd in (spare.out_r, spare.err_r, spare.pidfd, self.request_fd):
             poller.register(fd, select.POLLIN)
-        open_pipes = {out_r, err_r}
+        open_pipes = {spare.out_r, spare.err_r}
         deadline = start + limits.timeout_s
+        next_sample = start + watchdog.INTERVAL_S
         exited_at: float | None = None
-        timed_out = False
-        try:
-            while True:
-                now = time.monotonic()
-                if exited_at is None and not timed_out and now >= deadline:
-                    self._kill(pid)
+        timed_out = watched_out = False
+        peak = 0 if allowance is not None else None
+        while True:
+            now = time.monotonic()
+            if exited_at is None and not (timed_out or watched_out):
+                if now >= deadline:
+                    _kill(spare)
                     timed_out = True
-                if exited_at is None:
-                    wait_s = 1.0 if timed_out else deadline - now
-                elif not open_pipes or now >= exited_at + DRAIN_S:
-                    break
+                elif allowance is not None and now >= next_sample:
+                    used = watchdog.sample(spare.pid, self.mode == NAMESPACES)
+                    peak = max(peak, used)
+                    next_sample = now + watchdog.INTERVAL_S
+                    if used > allowance:
+                        _kill(spare)
+                        watched_out = True
+            if exited_at is None:
+                wait_s = 1.0 if (timed_out or watched_out) else deadline - now
+                if allowance is not None and not watched_out:
+                    wait_s = min(wait_s, max(0.0, next_sample - now))
+            elif not open_pipes or now >= exited_at + DRAIN_S:
+                break
+            else:
+                wait_s = exited_at + DRAIN_S - now
+            for fd, _ in poller.poll(max(0, math.ceil(wait_s * 1000))):
+                if fd == spare.pidfd:
+                    exited_at = time.monotonic()
+                    poller.unregister(spare.pidfd)
+                elif fd == self.request_fd:
+                    _kill(spare)
+                    raise _PoolGone
                 else:
-                    wait_s = exited_at + DRAIN_S - now
-                for fd, _ in poller.poll(max(0, math.ceil(wait_s * 1000))):
-                    if fd == pidfd:
-                        exited_at = time.monotonic()
-                        poller.unregister(pidfd)
-                        if self.mode == RLIMITS:
-                            self._kill(pid)       # what is left of its process group
-                    elif fd == self.request_fd:
-                        self._kill(pid)
-                        raise _PoolGone
+                    chunk = os.read(fd, READ_BYTES)
+                    if chunk:
+                        tails[fd].add(chunk)
                     else:
-                        chunk = os.read(fd, READ_BYTES)
-                        if chunk:
-                            tails[fd].add(chunk)
-                        else:
-                            poller.unregister(fd)
-                            open_pipes.discard(fd)
-        finally:
-            os.close(pidfd)
-        _, status, usage = os.wait4(pid, 0)
-        return _Outcome(status=status, cpu_s=usage.ru_utime + usage.ru_stime,
-                        wall_s=exited_at - start, timed_out=timed_out,
-                        out=tails[out_r], err=tails[err_r])
+                        poller.unregister(fd)
+                        open_pipes.discard(fd)
+        status, cpu_s = self.slot.wait_exit(spare.pid)
+        return _Outcome(status=status, cpu_s=cpu_s, wall_s=exited_at - start,
+                        timed_out=timed_out, out=tails[spare.out_r], err=tails[spare.err_r],
+                        watchdog_peak=peak, watchdog_killed=watched_out)
+
+
+def _kill(spare: _Spare) -> None:
+    """SIGKILL the job's process (PID 1 of its namespace, whose death ends the namespace;
+    a plain job's process group is killed by its slot as it reaps it)."""
+    try:
+        signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _refused(job: Job, why: str, mode: str, accounting: str) -> JobResult:
+    return JobResult(
+        exit_code=None, signal=None, timed_out=False, memory_exceeded=False, wall_s=0.0,
+        cpu_s=0.0, stdout_tail="",
+        stderr_tail=f"sandbox: the job was not run: its work folder holds {why} "
+                    f"(limits: {job.limits.work_files} entries, {job.limits.work_mb} MB)\n",
+        files_written=(), isolation=mode, work_exceeded=True, accounting=accounting)
+
+
+def _result(outcome: _Outcome, usage: cgroup.Usage | None, finished: workdir.Finished,
+            mode: str, accounting: str) -> JobResult:
+    code = os.waitstatus_to_exitcode(outcome.status)
+    exit_code, sig = (code, None) if code >= 0 else (None, -code)
+    stderr_tail = outcome.err.text()
+    succeeded = exit_code == 0 and not outcome.timed_out
+    if usage is not None:
+        memory = usage.oom_kills > 0 or (not succeeded and usage.memory_limit_hits > 0)
+        peak_mb, cpu_s, refused = usage.memory_peak_mb, usage.cpu_s, usage.tasks_refused > 0
+    else:
+        memory = outcome.watchdog_killed
+        peak_mb = round(outcome.watchdog_peak / MB, 1) if outcome.watchdog_peak else None
+        cpu_s, refused = None, False
+    memory = memory or (not outcome.timed_out and is_memory_error(stderr_tail, exit_code))
+    if finished.work_exceeded:
+        stderr_tail += (f"\nsandbox: the work folder went over its limit ({finished.work_exceeded}); "
+                        "the files this job created or changed were removed\n")
+    return JobResult(
+        exit_code=exit_code, signal=sig, timed_out=outcome.timed_out, memory_exceeded=memory,
+        wall_s=round(outcome.wall_s, 4),
+        cpu_s=round(cpu_s if cpu_s is not None else outcome.cpu_s, 4),
+        stdout_tail=outcome.out.text(), stderr_tail=stderr_tail,
+        files_written=finished.files_written, isolation=mode,
+        output_truncated=outcome.out.truncated or outcome.err.truncated,
+        processes_exceeded=refused, work_exceeded=finished.work_exceeded is not None,
+        files_truncated=finished.files_truncated, memory_peak_mb=peak_mb, accounting=accounting)
 
 
 def _root_mount_point() -> str:
@@ -335,45 +409,18 @@ def _read_available(fd: int) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def _thread_names() -> list[str]:
-    names = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/comm") as fh:
-            names.append(fh.read().strip())
-    return names
-
-
-def preload(entry: str) -> None:
-    """Import a module, or with "module:function" import it and call the function."""
-    name, _, function = entry.partition(":")
-    module = importlib.import_module(name)
-    if function:
-        getattr(module, function)()
-
-
-def main(argv: list[str] | None = None) -> int:
-    config = json.loads((argv if argv is not None else sys.argv[1:])[0])
-    request_fd, reply_fd = os.dup(0), os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)                 # stray prints go to stderr, never into the protocol
-    try:
-        for entry in config["preload"]:
-            preload(entry)
-    except Exception as exc:
-        protocol.send(reply_fd, {"error": f"preloading failed: {type(exc).__name__}: {exc}"})
-        return 1
-    child.seed_generators(0)      # a first numpy seeding can cost ~10 ms: pay it here, not per job
-    gc.collect()
-    gc.freeze()                   # keep forked jobs' garbage collector off the shared pages
-    worker = Worker(bool(config["isolate"]), request_fd)
+def main(pool_fd: int, slot_sock: socket.socket, config: dict,
+         hierarchy: cgroup.Hierarchy | None) -> int:
+    """Serve the pool's requests on `pool_fd` until it closes the channel."""
+    isolate.die_with_parent()
+    worker = Worker(bool(config["isolate"]), pool_fd, _SlotClient(slot_sock), hierarchy)
     signal.signal(signal.SIGTERM, worker.on_term)
-    worker.refill()
-    protocol.send(reply_fd, {"ready": True, "pid": worker.pid, "isolation": worker.mode,
-                             "reason": worker.reason, "threads": _thread_names()})
     try:
+        worker.refill()
+        protocol.send(pool_fd, {"ready": True, "pid": worker.pid, "isolation": worker.mode,
+                                "reason": worker.reason, "accounting": worker.accounting})
         while True:
-            message = protocol.recv(request_fd)
+            message = protocol.recv(pool_fd)
             if message is None:
                 return 0
             try:
@@ -383,11 +430,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             except Exception as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
-            protocol.send(reply_fd, reply)
+            protocol.send(pool_fd, reply)
             worker.refill()
+    except SandboxError as exc:
+        try:
+            protocol.send(pool_fd, {"error": str(exc)})
+        except OSError:
+            pass
+        return 1
     finally:
         worker.close()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
