@@ -8,24 +8,41 @@ bronze, silver, gold and any medal with 95% Wilson intervals, mean reward, turns
 time, the share of episode wall time spent in the sandbox and the pool's busy share of the
 run (`sandbox_utilisation`), terminations, and per-task aggregates. `compare_reports(a, b)` compares two reports task by task and in totals.
 Files are written atomically; the chart is a matplotlib (Agg) PNG.
+
+A run folder (`sandmle eval --out RUN`) holds run.json (what was asked: policy, bank, seed,
+rollout config and the planned episode ids), episodes.jsonl (one line per finished episode,
+appended and synced as each ends, so a killed run keeps every finished episode),
+grading_report.json and rates.png (written when the run completes) and work/ (each
+episode's folder). `open_run` starts, resumes or overwrites one; `load_run` reads one,
+finished or not; `EpisodeLog` appends to it.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
+import threading
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sandmle.task import Task, load_task
+from sandmle.errors import UserError
+from sandmle.task import Task, load_task, write_json_atomic
 
 Z_95 = 1.959963984540054
 RATE_KEYS = ("valid_submission", "above_median", "bronze_medal", "silver_medal", "gold_medal", "any_medal")
 TOTAL_KEYS = ("total_runs", "total_runs_with_submissions", "total_valid_submissions", "total_medals",
               "total_gold_medals", "total_silver_medals", "total_bronze_medals", "total_above_median")
 TIER_ORDER = ("none", "above_median", "bronze", "silver", "gold")
+MANIFEST_FILE = "run.json"
+EPISODES_FILE = "episodes.jsonl"
+REPORT_FILE = "grading_report.json"
+CHART_FILE = "rates.png"
+WORK_DIR = "work"
+TIMING_KEYS = ("created_at", "run_wall_s", "episodes_per_min", "mean_wall_s", "sandbox_share",
+               "sandbox_utilisation", "num_workers")   # differ between runs of the same episodes
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -80,8 +97,11 @@ def _mean(values: list[float]) -> float | None:
 
 def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy: str | None = None,
                  bank: str | None = None, run_wall_s: float | None = None,
-                 reward_scheme: str | None = None, num_workers: int | None = None) -> dict[str, Any]:
-    """The grading report of a run (see the module docstring)."""
+                 reward_scheme: str | None = None, num_workers: int | None = None,
+                 episodes_planned: int | None = None, episodes_timed: int | None = None) -> dict[str, Any]:
+    """The grading report of a run (see the module docstring). `episodes_planned`: how many
+    the run was asked for (default: all here); `episodes_timed`: how many ran within
+    `run_wall_s` (default: all; fewer for a resumed run)."""
     tasks = dict(tasks or {})
     for ep in episodes:
         if ep.task_id not in tasks and ep.final_grade is None and ep.task_root and Path(ep.task_root).is_dir():
@@ -122,10 +142,117 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
         # sandbox_share (per episode) understates how much of the run the sandbox takes.
         "sandbox_utilisation": (sandbox / (run_wall_s * num_workers)
                                 if run_wall_s and num_workers else None),
-        "episodes_per_min": 60.0 * n / run_wall_s if run_wall_s else None,
+        "episodes_per_min": (60.0 * (n if episodes_timed is None else episodes_timed) / run_wall_s
+                             if run_wall_s else None),
+        "episodes_planned": n if episodes_planned is None else episodes_planned,
+        "complete": episodes_planned is None or n >= episodes_planned,
         "tasks": _per_task(entries),
     }
     return report
+
+
+# -- run folders ---------------------------------------------------------------------------
+def _episode_cls():
+    from sandmle.rollout.episode import Episode
+
+    return Episode
+
+
+def read_episode_lines(path: Path) -> tuple[list, int]:
+    """The episodes of an episodes.jsonl and the byte length of its complete lines (a last
+    line without its newline, torn by a crash, is not one)."""
+    Episode = _episode_cls()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    end = data.rfind(b"\n") + 1
+    episodes = []
+    for number, line in enumerate(data[:end].splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            episodes.append(Episode.from_json(json.loads(line)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"{path}:{number}: not an episode record ({exc})") from None
+    return episodes, end
+
+
+def load_run(run: Path) -> tuple[dict | None, list]:
+    """(run.json or None, finished episodes) of a run folder."""
+    manifest = None
+    if (run / MANIFEST_FILE).is_file():
+        try:
+            manifest = json.loads((run / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{run / MANIFEST_FILE} is not valid JSON ({exc})") from None
+    episodes, _ = read_episode_lines(run / EPISODES_FILE)
+    return manifest, episodes
+
+
+def is_run_folder(run: Path) -> bool:
+    return any((run / name).exists() for name in (MANIFEST_FILE, EPISODES_FILE, REPORT_FILE))
+
+
+def open_run(run: Path, manifest: dict[str, Any], *, resume: bool, overwrite: bool) -> list:
+    """Make `run` ready for the run `manifest` describes; the episodes already finished.
+
+    An existing run is refused unless `resume` (it must be the same run: same policy, bank,
+    seed, config and plan; its finished episodes are kept) or `overwrite` (its files and
+    work folders are removed; nothing else in the folder is touched)."""
+    from sandmle.sandbox.workdir import remove_tree
+
+    if is_run_folder(run) and not (resume or overwrite):
+        raise UserError(f"{run} already holds an evaluation run: pass --resume to finish it "
+                        "or --overwrite to start it again")
+    finished: list = []
+    if is_run_folder(run) and overwrite:
+        for name in (MANIFEST_FILE, EPISODES_FILE, REPORT_FILE, CHART_FILE):
+            (run / name).unlink(missing_ok=True)
+        remove_tree(run / WORK_DIR)
+    elif is_run_folder(run):
+        old, finished = load_run(run)
+        if old is None:
+            raise UserError(f"{run} has no {MANIFEST_FILE}: it cannot be resumed (use --overwrite)")
+        for key, value in manifest.items():
+            if old.get(key) != value:
+                shown = key if key != "episode_ids" else "planned episodes"
+                raise UserError(f"--resume: {run} was run with a different {shown} "
+                                f"({_short(old.get(key))} here, {_short(value)} now)")
+        _, end = read_episode_lines(run / EPISODES_FILE)
+        if (run / EPISODES_FILE).exists() and (run / EPISODES_FILE).stat().st_size != end:
+            os.truncate(run / EPISODES_FILE, end)        # a line torn by a crash
+        planned = set(manifest["episode_ids"])
+        finished = [ep for ep in finished if ep.episode_id in planned]
+    run.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run / MANIFEST_FILE, manifest)
+    return finished
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class EpisodeLog:
+    """Appends finished episodes to a run's episodes.jsonl: one write of one whole line per
+    episode, flushed to disk, so a kill at any moment leaves only whole lines behind."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, episode) -> None:
+        line = (json.dumps(episode.to_json(), allow_nan=False) + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _per_task(entries: list[dict]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ shows the oracle works: without namespaces the same read succeeds.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -47,6 +48,23 @@ def _no_follow(path, flags):
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
+def _files(top):
+    """Regular files under `top` but input/, without recursion (jobs nest folders deeply)."""
+    pending = [str(top)]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:                          # past PATH_MAX
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != "input" or folder != str(top):
+                    pending.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry.path
+
+
 def run(pool, task, code, **limits):
     work = task.parent / "work"
     limits.setdefault("timeout_s", 20.0)
@@ -54,15 +72,13 @@ def run(pool, task, code, **limits):
               limits=Limits(**limits))
     result = pool.run(job)
     assert SECRET not in result.stdout_tail and SECRET not in result.stderr_tail
-    for root, dirs, files in os.walk(work):
-        dirs[:] = [d for d in dirs if d != "input"]
-        for name in files:
-            try:
-                with open(os.path.join(root, name), "rb", opener=_no_follow) as fh:
-                    data = fh.read()
-            except OSError:                      # symlinks, names past PATH_MAX
-                continue
-            assert SECRET.encode() not in data, os.path.join(root, name)
+    for path in _files(work):
+        try:
+            with open(path, "rb", opener=_no_follow) as fh:
+                data = fh.read()
+        except OSError:                          # symlinks, names past PATH_MAX
+            continue
+        assert SECRET.encode() not in data, path
     healthy = pool.run(Job(work_dir=str(task.parent / "healthy"), code="print('ok')"))
     assert healthy.ok and healthy.stdout_tail == "ok\n", healthy
     return result
@@ -387,3 +403,256 @@ print('deep')
 """
     result = run(pool, task, code)
     assert result.ok and result.stdout_tail == "deep\n"
+
+
+# -- per-job accounting: the whole tree, tmpfs and memfd pages included -------------------
+def test_memory_of_many_processes_is_capped_per_job(pool, task):
+    """Four processes of 60 MB each under a 128 MB job limit: the job, not each process, is capped."""
+    code = """
+import os, time
+kids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(60 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(5)
+        os._exit(0)
+    kids.append(pid)
+codes = [os.waitpid(k, 0)[1] for k in kids]
+print('statuses', codes)
+"""
+    result = run(pool, task, code, memory_mb=128)
+    assert result.memory_exceeded and not result.ok
+    assert result.memory_peak_mb is None or result.memory_peak_mb <= 140
+
+
+def test_memfd_pages_count_against_the_job(pool, task):
+    code = """
+import os
+fds = []
+for i in range(8):
+    fd = os.memfd_create(f'm{i}')
+    for _ in range(32):
+        os.write(fd, b'x' * (1024 * 1024))
+    fds.append(fd)
+print('held', len(fds) * 32, 'MB')
+"""
+    result = run(pool, task, code, memory_mb=96)
+    assert result.memory_exceeded and "held 256 MB" not in result.stdout_tail
+
+
+def test_shared_memory_files_count_against_the_job(pool, task):
+    code = """
+with open('/dev/shm/fill', 'wb') as fh:
+    for _ in range(200):
+        fh.write(b'x' * (1024 * 1024))
+print('wrote 200 MB')
+"""
+    result = run(pool, task, code, memory_mb=96, file_size_mb=256)
+    assert result.memory_exceeded and "wrote 200 MB" not in result.stdout_tail
+
+
+def test_process_limit_covers_the_whole_tree(pool, task):
+    code = """
+import os, time
+started = 0
+for _ in range(30):
+    try:
+        if os.fork() == 0:
+            time.sleep(2)
+            os._exit(0)
+        started += 1
+    except OSError:
+        break
+print('started', started)
+"""
+    result = run(pool, task, code, processes=8)
+    started = int(result.stdout_tail.split()[-1])
+    assert started < 8
+    if result.accounting.startswith("cgroup"):
+        assert result.processes_exceeded
+
+
+def test_cpu_time_counts_the_whole_tree(pool, task):
+    code = """
+import os, time
+def spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        spin(0.6)
+        os._exit(0)
+    kids.append(pid)
+for k in kids:
+    os.waitpid(k, 0)
+"""
+    result = run(pool, task, code)
+    assert result.ok and result.cpu_s >= 1.0
+
+
+# -- nothing survives a job ---------------------------------------------------------------
+KEYS = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NR = {'x86_64': (248, 250), 'aarch64': (217, 219)}[os.uname().machine]
+def add_key(description, payload):
+    r = libc.syscall(NR[0], b'user', description, payload, len(payload), ctypes.c_long(-4))  # @u
+    return r, ctypes.get_errno()
+def search(description):
+    r = libc.syscall(NR[1], 10, ctypes.c_long(-4), b'user', description, 0)   # KEYCTL_SEARCH
+    return r, ctypes.get_errno()
+"""
+
+
+@pytest.fixture
+def one_worker():
+    with Pool(num_workers=1, preload=("numpy",)) as p:
+        if p.isolation != "namespaces":
+            pytest.fail(f"namespaces are available but the pool fell back: {p.fallback_reason}")
+        yield p
+
+
+def test_key_added_by_one_job_is_not_seen_by_the_next(one_worker, task):
+    first = run(one_worker, task, KEYS + "print('add', add_key(b'sandmle-probe', b'left for later'))")
+    second = run(one_worker, task, KEYS + "print('search', search(b'sandmle-probe'))")
+    assert first.stdout_tail.startswith("add (-1,")
+    assert second.stdout_tail.startswith("search (-1,")
+
+
+def test_pool_starters_session_keyring_is_not_readable(one_worker, task):
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    numbers = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(os.uname().machine)
+    if numbers is None:
+        pytest.skip("key syscall numbers unknown here")
+    payload = SECRET.encode()
+    key = libc.syscall(numbers[0], b"user", b"sandmle-host-key", payload, len(payload),
+                       ctypes.c_long(-3))                               # the session keyring
+    if key < 0:
+        pytest.skip(f"no kernel keys here (errno {ctypes.get_errno()})")
+    try:
+        code = KEYS + """
+print('keys', open('/proc/keys').read().count('sandmle-host-key'))
+r = libc.syscall(NR[1], 10, ctypes.c_long(-3), b'user', b'sandmle-host-key', 0)
+print('search', r, ctypes.get_errno())
+"""
+        result = run(one_worker, task, code)
+    finally:
+        libc.syscall(numbers[1], 3, ctypes.c_long(key))                   # KEYCTL_REVOKE
+    assert "keys 0" in result.stdout_tail and "search -1" in result.stdout_tail
+
+
+def test_job_memory_holds_nothing_of_the_previous_job(one_worker, task):
+    marker = "sandmle-earlier-" + uuid.uuid4().hex
+    half = len(marker) // 2
+    earlier = one_worker.run(Job(work_dir=str(task.parent / "earlier"), code=f"print({marker!r})",
+                                 env={"EARLIER": marker}, limits=Limits(timeout_s=20.0)))
+    assert earlier.stdout_tail == marker + "\n"
+    code = f"""
+import ctypes
+marker = ({marker[:half]!r} + {marker[half:]!r}).encode()
+found = 0
+for line in open('/proc/self/maps').read().splitlines():
+    fields = line.split()
+    start, end = (int(x, 16) for x in fields[0].split('-'))
+    name = fields[5] if len(fields) > 5 else ''
+    if not fields[1].startswith('r') or name not in ('', '[heap]', '[stack]'):
+        continue
+    found += ctypes.string_at(start, end - start).count(marker)
+print('copies', found)
+"""
+    result = run(one_worker, task, code, timeout_s=60.0)
+    # The scanning job holds the marker it built (a few copies); an earlier job's code,
+    # environment and output would add more.
+    assert result.ok, result.stderr_tail
+    assert int(result.stdout_tail.split()[-1]) <= 2
+
+
+def test_tmp_and_shm_are_private_to_each_job(pool, task):
+    run(pool, task, "open('/tmp/left', 'w').write('x')\nopen('/dev/shm/left', 'w').write('x')")
+    result = run(pool, task, "import os\nprint(os.listdir('/tmp'), os.listdir('/dev/shm'))")
+    assert "left" not in result.stdout_tail
+
+
+# -- host code that job output cannot crash -----------------------------------------------
+def test_tree_of_3000_levels_is_removed_by_the_host(pool, task):
+    from sandmle.sandbox.workdir import remove_tree
+
+    code = """
+import os
+for _ in range(3000):
+    os.mkdir('d')
+    os.chdir('d')
+open('leaf.txt', 'w').write('x')
+print('deep')
+"""
+    result = run(pool, task, code, timeout_s=60.0)
+    assert result.ok and result.stdout_tail == "deep\n"
+    remove_tree(task.parent / "work")
+    assert not (task.parent / "work").exists()
+
+
+def test_undecodable_long_names_give_a_small_escaped_reply(pool, task):
+    code = """
+import os
+for i in range(3000):
+    name = b'\\xff\\xfe' + str(i).encode() + b'\\x1b[31m' + b'\\xe9' * 200
+    open(name, 'wb').close()
+print('made')
+"""
+    result = run(pool, task, code, timeout_s=60.0)
+    assert result.ok and result.stdout_tail == "made\n"
+    reply = json.dumps(result.to_json())
+    assert len(reply) < 1024 * 1024
+    assert "\x1b" not in reply and "\\udc" not in reply
+    assert result.files_written and result.files_written[0].startswith("\\xff\\xfe")
+
+
+def test_many_files_over_the_work_folder_cap_are_removed(pool, task):
+    code = "for i in range(1000):\n    open(f'f{i}', 'w').close()\n"
+    result = run(pool, task, code, work_files=100)
+    assert result.work_exceeded and not result.ok
+    assert "work folder" in result.stderr_tail
+    left = [n for n in os.listdir(task.parent / "work") if n.startswith("f")]
+    assert left == []
+
+
+def test_bytes_over_the_work_folder_cap_are_removed(pool, task):
+    code = "open('big.bin', 'wb').write(b'x' * (3 * 1024 * 1024))\n"
+    result = run(pool, task, code, work_mb=1)
+    assert result.work_exceeded
+    assert not (task.parent / "work" / "big.bin").exists()
+
+
+def test_watchdog_caps_memory_without_a_cgroup(task):
+    code = """
+import os, time
+kids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(60 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(5)
+        os._exit(0)
+    kids.append(pid)
+for k in kids:
+    os.waitpid(k, 0)
+print('all held')
+"""
+    with Pool(num_workers=1, preload=(), cgroups=False) as watched:
+        assert watched.accounting == "watchdog"
+        result = watched.run(Job(work_dir=str(task.parent / "w"), code=code,
+                                 limits=Limits(timeout_s=30.0, memory_mb=128)))
+    assert result.memory_exceeded and result.accounting == "watchdog"
+    assert "all held" not in result.stdout_tail

@@ -6,7 +6,10 @@ so adding a command is adding a file. Handlers import heavy libraries lazily so 
 --help` stays fast.
 
 Exit codes: 0 success, 1 a negative result the command reports (an invalid submission, a
-failed check), 2 a usage error or bad input (one line on stderr).
+failed check), 2 a usage error, bad input or an infrastructure failure (one line on stderr,
+`sandmle: error: ...`): a full disk, a denied permission, a sandbox that cannot start
+(no namespaces, no `unshare`), wherever in the command it happens. Every writer in sandmle
+writes to a temporary path and renames, so such a failure leaves nothing half-written.
 """
 from __future__ import annotations
 
@@ -46,3 +49,40 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sandmle: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = infrastructure_error(exc)
+        if line is None:
+            raise                        # a bug: the traceback is the report
+        print(f"sandmle: error: {line}", file=sys.stderr)
+        return 2
+
+
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
+def infrastructure_error(exc: BaseException) -> str | None:
+    """One line for a failure of the machine rather than of sandmle: an OSError anywhere in
+    the exception's chain (a full disk, a denied permission, a missing file system feature),
+    a `SandboxError`, or a library's error that reports a full disk in its message."""
+    from sandmle.sandbox.protocol import SandboxError
+
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, SandboxError):
+            return f"sandbox: {_one_line(str(current))}"
+        if isinstance(current, OSError):
+            what = current.strerror or _one_line(str(current)) or type(current).__name__
+            where = current.filename if current.filename is not None else ""
+            return f"{what}{f': {where}' if where else ''}" + (
+                f" (errno {current.errno})" if current.errno else "")
+        if any(text in str(current) for text in _NO_SPACE):
+            return _one_line(str(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:500] if lines else ""

@@ -8,7 +8,6 @@ rates.png) and demo_summary.json. Re-running resumes the bank and redoes the run
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -41,10 +40,11 @@ def _clear_run(run: Path) -> None:
     """Remove a previous demo run folder (only one that a run wrote)."""
     if run.exists():
         from sandmle.cli.eval import EPISODES_FILE, REPORT_FILE
+        from sandmle.sandbox.workdir import remove_tree
 
         if not ((run / EPISODES_FILE).exists() or (run / REPORT_FILE).exists() or (run / "work").exists()):
             raise UserError(f"{run} exists and is not a demo run folder: remove it or choose another --out")
-        shutil.rmtree(run)
+        remove_tree(run)
 
 
 def medal_table(summary: dict):

@@ -2,21 +2,25 @@
 
     sandmle eval --policy scripted:strong --bank BANK --out RUN [--num-episodes-per-task K]
                  [--max-turns N] [--workers W] [--scheme S] [--sft-out FILE] [--json]
+                 [--resume | --overwrite]
 
-Writes RUN/episodes.jsonl, RUN/grading_report.json, RUN/rates.png and keeps each episode's
-work folder under RUN/work/ (so `replay` can re-grade it). Prints a table, or with --json
-one JSON object: the report without its per-episode entries.
+Writes RUN/run.json first, appends each episode to RUN/episodes.jsonl as it finishes, then
+RUN/grading_report.json and RUN/rates.png, and keeps each episode's work folder under
+RUN/work/ (so `replay` can re-grade it). An existing RUN is refused unless `--resume`
+(finish it: episodes already in episodes.jsonl are skipped, the rest run as they would
+have, and the report is the uninterrupted run's) or `--overwrite`. `sandmle report RUN`
+shows a run, finished or not. Prints a table, or with --json one JSON object: the report
+without its per-episode entries.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import threading
 from pathlib import Path
 
 from sandmle.errors import UserError
-
-REPORT_FILE = "grading_report.json"
-EPISODES_FILE = "episodes.jsonl"
-CHART_FILE = "rates.png"
+from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
 
 
 def register(subparsers) -> None:
@@ -33,6 +37,10 @@ def register(subparsers) -> None:
                    help="also write the episodes as chat-format SFT data (JSONL)")
     p.add_argument("--min-reward", type=float, default=0.0, help="SFT export: keep episodes with reward >= this")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="finish an interrupted run in --out (skip its finished episodes)")
+    again.add_argument("--overwrite", action="store_true", help="start the run in --out again")
     p.set_defaults(handler=handle)
 
 
@@ -65,60 +73,103 @@ def rollout_config(args):
         raise UserError(str(exc)) from None
 
 
+def _prewarm() -> threading.Thread:
+    """Import what grading and the chart need in the background, while the pool starts: the
+    episode threads then never queue on a module's import lock, and the chart costs no
+    import at the end."""
+    def work() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.figure  # noqa: F401
+
+        import sandmle.grading  # noqa: F401
+
+    thread = threading.Thread(target=work, name="prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_task: int = 1,
              workers: int | None = None, seed: int = 0, limit_tasks: int | None = None,
-             pool=None, policy=None, progress=None) -> tuple[dict, list]:
-    """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`."""
+             pool=None, policy=None, progress=None, resume: bool = False,
+             overwrite: bool = False) -> tuple[dict, list]:
+    """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`.
+    With `resume`, episodes `out` already holds are kept and not run again."""
     import time
 
-    from sandmle.evaluation import build_report, write_chart
+    from sandmle.evaluation import EpisodeLog, build_report, open_run, write_chart
     from sandmle.policies import make_policy
-    from sandmle.rollout.episode import save_episodes
-    from sandmle.rollout.runner import run_episodes
+    from sandmle.rollout.runner import episode_id_for, run_episodes
     from sandmle.task import load_bank, write_json_atomic
 
     if episodes_per_task < 1:
         raise UserError(f"--num-episodes-per-task must be >= 1, got {episodes_per_task}")
-    if (out / EPISODES_FILE).exists():
-        raise UserError(f"{out} already holds {EPISODES_FILE}: choose another --out")
+    warm = _prewarm()
     tasks = load_bank(bank)[:limit_tasks]
     plan = [t for t in tasks for _ in range(episodes_per_task)]
+    ids = [episode_id_for(t.id, i, seed) for i, t in enumerate(plan)]
+    manifest = {"policy": policy_spec, "bank": str(Path(bank).resolve()), "seed": seed,
+                "episodes_per_task": episodes_per_task, "limit_tasks": limit_tasks,
+                "config": _jsonable(dataclasses.asdict(config)), "episode_ids": ids}
+    finished = open_run(out, manifest, resume=resume, overwrite=overwrite)
+    done = {ep.episode_id for ep in finished}
+    log = EpisodeLog(out / EPISODES_FILE)
+
+    def on_episode(episode) -> None:
+        log.append(episode)
+        if progress is not None:
+            progress(episode)
+
     own_policy = policy is None
     policy = policy or make_policy(policy_spec)
     tokenizer = getattr(policy, "tokenizer", None)
     timing: dict[str, float] = {}
 
     def run(active_pool):
+        warm.join()
         start = time.perf_counter()     # the pool's start-up is not part of the run's rate
         result = run_episodes(policy, plan, active_pool, config, tokenizer=tokenizer,
-                              work_root=out / "work", seed=seed, on_episode=progress)
+                              work_root=out / WORK_DIR, seed=seed, on_episode=on_episode,
+                              skip=done)
         timing["wall_s"] = time.perf_counter() - start
         timing["workers"] = getattr(active_pool, "num_workers", None)
         return result
 
     try:
-        if pool is None:
+        if len(done) == len(plan):
+            new = []
+            timing.update(wall_s=0.0, workers=None)
+        elif pool is None:
             from sandmle.sandbox.pool import Pool
 
             with Pool(num_workers=workers) as own_pool:
-                episodes = run(own_pool)
+                new = run(own_pool)
         else:
-            episodes = run(pool)
+            new = run(pool)
     finally:
         if own_policy:
             policy.close()
-    wall_s = timing["wall_s"]
+    order = {episode_id: i for i, episode_id in enumerate(ids)}
+    episodes = sorted(finished + new, key=lambda ep: order[ep.episode_id])
     report = build_report(episodes, {t.id: t for t in tasks}, policy=getattr(policy, "name", policy_spec),
-                          bank=str(bank), run_wall_s=wall_s, reward_scheme=config.reward_scheme,
-                          num_workers=timing["workers"])
-    save_episodes(out / EPISODES_FILE, episodes)
+                          bank=str(bank), run_wall_s=timing["wall_s"] or None,
+                          reward_scheme=config.reward_scheme, num_workers=timing["workers"],
+                          episodes_planned=len(plan), episodes_timed=len(new))
     write_json_atomic(out / REPORT_FILE, report)
+    warm.join()
     write_chart(report, out / CHART_FILE)
     return report, episodes
 
 
+def _jsonable(data):
+    import json
+
+    return json.loads(json.dumps(data))
+
+
 def handle(args) -> int:
-    from sandmle.console import make_console, print_json
+    from sandmle.console import escape, make_console, print_json
     from sandmle.evaluation import report_tables
     from sandmle.rollout.episode import save_sft, to_sft
 
@@ -129,12 +180,13 @@ def handle(args) -> int:
 
         def progress(ep) -> None:
             grade = ep.final_grade or {}
-            status.print(f"{ep.episode_id}: {ep.termination}, {ep.num_turns} turns, "
+            status.print(f"{escape(ep.episode_id)}: {ep.termination}, {ep.num_turns} turns, "
                          f"score {grade.get('score')}, tier {grade.get('tier', 'none')}, reward {ep.reward:.3f}")
 
     report, episodes = run_eval(args.policy, args.bank, args.out, config,
                                 episodes_per_task=args.num_episodes_per_task, workers=args.workers,
-                                seed=args.seed, limit_tasks=args.limit_tasks, progress=progress)
+                                seed=args.seed, limit_tasks=args.limit_tasks, progress=progress,
+                                resume=args.resume, overwrite=args.overwrite)
     if args.sft_out is not None:
         save_sft(args.sft_out, to_sft(episodes, min_reward=args.min_reward))
     if args.json:

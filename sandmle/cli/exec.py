@@ -54,7 +54,10 @@ def run_exec(args) -> int:
     if args.timeout_s <= 0 or args.memory_mb <= 0:
         raise UserError(f"--timeout-s and --memory-mb must be positive, got {args.timeout_s} "
                         f"and {args.memory_mb}")
-    with tempfile.TemporaryDirectory(prefix="sandmle-exec-") as tmp:
+    from sandmle.sandbox.workdir import remove_tree
+
+    tmp = tempfile.mkdtemp(prefix="sandmle-exec-")
+    try:
         work = Path(args.keep_work).resolve() if args.keep_work else Path(tmp) / "work"
         if work.exists() and not work.is_dir():
             raise UserError(f"--keep-work {work} exists and is not a folder")
@@ -73,6 +76,8 @@ def run_exec(args) -> int:
                   "grade": grade.to_json() if grade is not None else None,
                   "submission_problem": problem,
                   "work_dir": str(work) if args.keep_work else None}
+    finally:
+        remove_tree(tmp)            # iterative: a 3,000-level tree the job left is no problem
     code = 0 if result.ok and grade is not None and grade.valid else 1
     if args.json:
         from sandmle.console import print_json
@@ -88,32 +93,36 @@ def _tail(text: str) -> str:
 
 
 def _print_human(result, grade, problem: str | None, work_dir: str | None) -> None:
-    from rich.markup import escape
-
-    from sandmle.console import make_console
+    """Everything the job controls (output, file names, a reason quoting its submission)
+    goes through `escape`: no markup or terminal escape of the job's reaches the console."""
+    from sandmle.console import escape, make_console
 
     console = make_console()
     if result.timed_out:
         status = "[red]timed out[/red]"
     elif result.memory_exceeded:
         status = "[red]out of memory[/red]"
+    elif result.work_exceeded:
+        status = "[red]work folder over its limits[/red]"
     elif result.signal is not None:
         status = f"[red]killed by signal {result.signal}[/red]"
     else:
         colour = "green" if result.exit_code == 0 else "red"
         status = f"[{colour}]exit code {result.exit_code}[/{colour}]"
-    console.print(f"job: {status}, {result.wall_s:.2f} s wall, {result.cpu_s:.2f} s CPU, "
-                  f"isolation {result.isolation}")
+    peak = "" if result.memory_peak_mb is None else f", peak memory {result.memory_peak_mb:.0f} MB"
+    console.print(f"job: {status}, {result.wall_s:.2f} s wall, {result.cpu_s:.2f} s CPU{peak}, "
+                  f"isolation {result.isolation}, accounting {result.accounting}")
     for name, text in (("stdout", result.stdout_tail), ("stderr", result.stderr_tail)):
         if text.strip():
             console.print(f"--- {name} (last {SHOWN_LINES} lines) ---")
             console.print(escape(_tail(text)))
     if result.files_written:
-        console.print("files written: " + ", ".join(result.files_written))
+        more = " ..." if result.files_truncated else ""
+        console.print("files written: " + escape(", ".join(result.files_written)) + more)
     if work_dir:
-        console.print(f"work folder kept: {work_dir}")
+        console.print(f"work folder kept: {escape(work_dir)}")
     if grade is None:
-        console.print(f"grade: [red]none[/red] ({problem})")
+        console.print(f"grade: [red]none[/red] ({escape(problem or '')})")
     elif grade.valid:
         console.print(f"grade: score {grade.score} ({'lower' if grade.is_lower_better else 'higher'}"
                       f" is better), tier [bold]{grade.tier}[/bold]")

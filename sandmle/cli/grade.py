@@ -43,7 +43,7 @@ def run(args) -> int:
 def print_grade(task, grade, reward: float, scheme: str) -> None:
     from rich.table import Table
 
-    from sandmle.console import make_console
+    from sandmle.console import escape, make_console
 
     console = make_console()
     direction = "lower is better" if grade.is_lower_better else "higher is better"
@@ -51,7 +51,7 @@ def print_grade(task, grade, reward: float, scheme: str) -> None:
     if grade.valid:
         console.print(f"score [bold]{grade.score:.5f}[/]  tier [bold]{grade.tier}[/]")
     else:
-        console.print(f"[bold red]invalid submission[/]: {grade.reason}")
+        console.print(f"[bold red]invalid submission[/]: {escape(grade.reason or '')}")
     table = Table(show_header=True)
     for name in ("median", "bronze", "silver", "gold"):
         table.add_column(name, justify="right")

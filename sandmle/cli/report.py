@@ -1,5 +1,10 @@
-"""`sandmle report RUN_A RUN_B [--json]`: compare two evaluation runs task by task and in
-totals (score gain in each metric's direction, best tier, reward; medal and validity rates)."""
+"""`sandmle report RUN [RUN_B] [--json]`: show one evaluation run, or compare two task by
+task and in totals (score gain in each metric's direction, best tier, reward; medal and
+validity rates).
+
+A run need not be finished: a run killed part way (or still going) is reported from the
+episodes its episodes.jsonl holds, and the report says how many of how many planned.
+"""
 from __future__ import annotations
 
 import json
@@ -9,17 +14,25 @@ from sandmle.errors import UserError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("report", help="compare two evaluation runs",
+    p = subparsers.add_parser("report", help="show an evaluation run or compare two",
                               description=__doc__.splitlines()[0])
-    p.add_argument("run_a", type=Path, metavar="RUN_A")
-    p.add_argument("run_b", type=Path, metavar="RUN_B")
+    p.add_argument("run_a", type=Path, metavar="RUN")
+    p.add_argument("run_b", type=Path, metavar="RUN_B", nargs="?", default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=handle)
 
 
 def load_report(run: Path) -> dict:
-    from sandmle.cli.eval import REPORT_FILE
+    """The run's grading report; built from its episodes when the run did not finish."""
+    from sandmle.evaluation import EPISODES_FILE, REPORT_FILE, build_report, load_run
 
+    if run.is_dir() and not (run / REPORT_FILE).exists() and (run / EPISODES_FILE).exists():
+        manifest, episodes = load_run(run)
+        planned = len(manifest["episode_ids"]) if manifest else None
+        return build_report(episodes, policy=(manifest or {}).get("policy"),
+                            bank=(manifest or {}).get("bank"),
+                            reward_scheme=(manifest or {}).get("config", {}).get("reward_scheme"),
+                            episodes_planned=planned)
     path = run / REPORT_FILE if run.is_dir() else run
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -32,15 +45,37 @@ def load_report(run: Path) -> dict:
     return report
 
 
-def handle(args) -> int:
-    from sandmle.console import make_console, print_json
-    from sandmle.evaluation import RATE_KEYS, compare_reports, comparison_table
+def progress_line(run: Path, report: dict) -> str:
+    done, planned = report["total_runs"], report.get("episodes_planned", report["total_runs"])
+    state = "finished" if report.get("complete", True) else "partial run"
+    return f"{run}: {state}, {done} of {planned} episodes"
 
-    comparison = compare_reports(load_report(args.run_a), load_report(args.run_b))
+
+def handle(args) -> int:
+    from sandmle.console import escape, make_console, print_json
+    from sandmle.evaluation import RATE_KEYS, compare_reports, comparison_table, report_tables
+
+    report_a = load_report(args.run_a)
+    if args.run_b is None:
+        if args.json:
+            print_json(report_a)
+            return 0
+        console = make_console()
+        console.print(escape(progress_line(args.run_a, report_a)))
+        for table in report_tables(report_a):
+            console.print(table)
+        return 0
+    report_b = load_report(args.run_b)
+    comparison = compare_reports(report_a, report_b)
+    comparison["episodes"] = {
+        side: {"done": r["total_runs"], "planned": r.get("episodes_planned", r["total_runs"])}
+        for side, r in (("a", report_a), ("b", report_b))}
     if args.json:
         print_json(comparison)
         return 0
     console = make_console()
+    for run, report in ((args.run_a, report_a), (args.run_b, report_b)):
+        console.print(escape(progress_line(run, report)))
     console.print(comparison_table(comparison))
     for key in RATE_KEYS:
         r = comparison["rates"][key]

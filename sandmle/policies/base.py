@@ -24,6 +24,7 @@ class SamplingParams:
     max_new_tokens: int = 1024
     stop: tuple[str, ...] = ()          # e.g. ("</tool_call>", "</answer>"); kept in the text
     seed: int | None = None
+    row_seeds: tuple[int, ...] | None = None   # per conversation of a batch (see seed_for)
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -34,6 +35,14 @@ class SamplingParams:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if isinstance(self.stop, str) or any(not s for s in self.stop):
             raise ValueError(f"stop must be a tuple of non-empty strings, got {self.stop!r}")
+
+    def seed_for(self, row: int) -> int | None:
+        """The seed of row `row` of a batch: `row_seeds[row]` when given (a rollout runner
+        gives each episode its own, so a resumed run samples as the uninterrupted one),
+        else `seed + row`, so identical prompts in a batch (a GRPO group) differ."""
+        if self.row_seeds is not None:
+            return self.row_seeds[row]
+        return None if self.seed is None else self.seed + row
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ class OpenAIPolicy:
                                timeout=self.timeout_s, max_retries=0) as client:
             async def one(row: int, messages: list[Message]) -> Generation:
                 # Row i gets seed + i: identical prompts in a batch (a GRPO group) must differ.
-                seeded = sampling if sampling.seed is None else replace(sampling, seed=sampling.seed + row)
+                seeded = replace(sampling, seed=sampling.seed_for(row), row_seeds=None)
                 async with semaphore:
                     return await self._request(client, messages, seeded)
 

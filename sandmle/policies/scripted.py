@@ -73,7 +73,7 @@ class ScriptedPolicy:
     def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
         out = []
         for row, conversation in enumerate(conversations):
-            seed = None if sampling.seed is None else sampling.seed + row
+            seed = sampling.seed_for(row)
             try:
                 out.append(Generation(text=self._turn(conversation, seed)))
             except Exception as exc:     # a conversation it cannot read is this episode's error

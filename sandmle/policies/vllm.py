@@ -190,7 +190,7 @@ class VLLMPolicy:
             params = [VSampling(temperature=sampling.temperature, top_p=sampling.top_p,
                                 max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
                                 include_stop_str_in_output=True, logprobs=0,
-                                seed=None if sampling.seed is None else sampling.seed + i)
+                                seed=sampling.seed_for(i))
                       for i in range(len(prompts))]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:          # an engine failure is data for every conversation

@@ -14,7 +14,10 @@ interrupted (its backend's own timeout bounds it).
 
 Files of one episode, under its folder:  work/ (the job's cwd, where submission.csv goes)
 and graded/ (a copy of every submission the score tool graded, so the record can be
-re-graded after the agent overwrote its submission).
+re-graded after the agent overwrote its submission; a submission over the grader's size
+limit is refused unread and never copied). The work folder is capped per episode by the
+sandbox's `Limits.work_files` / `work_mb`: a run that goes over has its new files removed
+and the tool response says so.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from sandmle.rollout.episode import TRUNCATIONS, Episode, Step, choose_grade, gr
 from sandmle.rollout.prompts import system_prompt, tail_lines, task_message, tool_response
 from sandmle.rollout.protocol import UNFENCED_NOTE, Action, format_rate, parse_turn
 from sandmle.sandbox.job import Job, Limits
+from sandmle.sandbox.workdir import remove_tree
 from sandmle.task import Task
 
 SUBMISSION = "submission.csv"
@@ -60,8 +64,7 @@ class EpisodeEnv:
     # -- lifecycle -------------------------------------------------------------------------
     def reset(self) -> None:
         cfg = self.config
-        if self.episode_dir.exists():
-            shutil.rmtree(self.episode_dir)
+        remove_tree(self.episode_dir)     # iterative: any tree an earlier run's job left
         self.work_dir.mkdir(parents=True)
         (self.episode_dir / "graded").mkdir()
         self.messages = [
@@ -158,6 +161,10 @@ class EpisodeEnv:
             status = f"[timed out after {timeout_s:.0f} s]"
         elif result.memory_exceeded:
             status = "[memory limit exceeded]"
+        elif result.work_exceeded:
+            limits = job.limits
+            status = (f"[work folder limit exceeded: at most {limits.work_files} files and folders "
+                      f"and {limits.work_mb} MB; the files this run created or changed were removed]")
         elif result.exit_code is None:
             status = f"[killed by signal {result.signal}]"
         else:
@@ -176,6 +183,15 @@ class EpisodeEnv:
             from sandmle.grading import Grade
 
             return Grade.invalid(self.task.spec, submission, f"{SUBMISSION} is not a regular file").to_json()
+        from sandmle.grading import MAX_SIZE_FACTOR, MAX_SIZE_SLACK_BYTES
+
+        limit = MAX_SIZE_FACTOR * self.task.answers_path.stat().st_size + MAX_SIZE_SLACK_BYTES
+        size = os.lstat(submission).st_size
+        if size > limit:   # refused unread: a sparse file would be copied dense, step after step
+            from sandmle.grading import Grade
+
+            return Grade.invalid(self.task.spec, submission, f"submission is {size} bytes, far larger "
+                                 f"than the answers (the limit is {limit})").to_json()
         copy = self.episode_dir / "graded" / f"step{index}.csv"
         # A planted symlink is copied as a link, and the grader refuses links.
         shutil.copyfile(submission, copy, follow_symlinks=False)

@@ -5,9 +5,10 @@ over the episodes still running, then their steps (sandbox jobs, grading) run co
 in threads, sharing the pool. An episode that fails (the policy errs, the sandbox breaks)
 is recorded with its reason and never stops the others.
 
-Seeds: with `sampling.seed` set, turn t uses seed + 1_000_003 * t, and backends that seed
-each request give row i of a batch seed + i, so repeated rollouts of one task differ while a
-run stays reproducible.
+Seeds: with `sampling.seed` set, episode i of the plan samples turn t with seed + i +
+1_000_003 * t (`SamplingParams.row_seeds`, whatever its row in the batch), so repeated
+rollouts of one task differ, a run stays reproducible, and a resumed run (`skip`) samples
+its remaining episodes exactly as the uninterrupted run would have.
 
 Stop strings: the protocol's closing tags (`</tool_call>`, `</answer>`) are always added to
 the configured ones, so a policy stops right after its action.
@@ -20,13 +21,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from sandmle.policies.base import Generation, Policy, SamplingParams
 from sandmle.rollout.context import make_token_counter
 from sandmle.rollout.env import EpisodeEnv
 from sandmle.rollout.episode import Episode
 from sandmle.rollout.protocol import STOP_STRINGS
+from sandmle.sandbox.workdir import remove_tree
 from sandmle.task import Task
 
 
@@ -75,23 +77,29 @@ def episode_id_for(task_id: str, index: int, seed: int) -> str:
 
 def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutConfig,
                  tokenizer: Any = None, work_root: Path | None = None, seed: int = 0,
-                 on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
-    """One episode per entry of `tasks` (repeat a task for several rollouts), in order."""
-    if not tasks:
-        return []
+                 on_episode: Callable[[Episode], None] | None = None,
+                 skip: Collection[str] = ()) -> list[Episode]:
+    """One episode per entry of `tasks` (repeat a task for several rollouts), in order,
+    leaving out the episodes whose ids are in `skip` (finished in an earlier, killed run)."""
     own_root = None
     if work_root is None:
-        own_root = tempfile.TemporaryDirectory(prefix="sandmle-rollout-")
-        work_root = Path(own_root.name)
+        own_root = tempfile.mkdtemp(prefix="sandmle-rollout-")
+        work_root = Path(own_root)
     work_root = Path(work_root)
     counter = make_token_counter(tokenizer)
     sampling = config.effective_sampling()
-    envs = []
+    envs, rows = [], {}
     for i, task in enumerate(tasks):
         episode_id = episode_id_for(task.id, i, seed)
-        envs.append(EpisodeEnv(task, pool, config, work_root / episode_id, episode_id,
-                               getattr(policy, "name", type(policy).__name__), counter,
-                               seed=seed * 100_003 + i))
+        if episode_id in skip:
+            continue
+        env = EpisodeEnv(task, pool, config, work_root / episode_id, episode_id,
+                         getattr(policy, "name", type(policy).__name__), counter,
+                         seed=seed * 100_003 + i)
+        envs.append(env)
+        rows[id(env)] = i
+    if not envs:
+        return []
     episodes: list[Episode | None] = [None] * len(envs)
     threads = min(len(envs), max(4, 4 * (getattr(pool, "num_workers", None) or 2)))
     try:
@@ -107,23 +115,25 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
                 if not active:
                     break
                 t0 = time.perf_counter()
-                generations = _generate(policy, [v for _, v in active], _turn_sampling(sampling, turn))
+                plan_rows = [rows[id(env)] for env, _ in active]
+                generations = _generate(policy, [v for _, v in active], _turn_sampling(sampling, turn, plan_rows))
                 turn += 1
                 generate_s = time.perf_counter() - t0
                 list(executor.map(lambda pair: pair[0].step(pair[1], generate_s),
                                   [(env, g) for (env, _), g in zip(active, generations)]))
     finally:
         if own_root is not None:
-            own_root.cleanup()
+            remove_tree(own_root)     # iterative: any tree a job left
     return episodes   # every slot is filled: each env ends by answer, budget or error
 
 
-def _turn_sampling(sampling: SamplingParams, turn: int) -> SamplingParams:
+def _turn_sampling(sampling: SamplingParams, turn: int, plan_rows: list[int]) -> SamplingParams:
     """A fixed seed moves on each turn, so a backend that reseeds per call does not replay
-    the same random stream every turn."""
+    the same random stream every turn; each episode keeps its own offset (its plan row)."""
     if sampling.seed is None:
         return sampling
-    return replace(sampling, seed=sampling.seed + TURN_SEED_STRIDE * turn)
+    base = sampling.seed + TURN_SEED_STRIDE * turn
+    return replace(sampling, seed=base, row_seeds=tuple(base + row for row in plan_rows))
 
 
 def _finish(env: EpisodeEnv, tokenizer: Any, on_episode: Callable[[Episode], None] | None) -> Episode:

@@ -315,6 +315,10 @@ class JobGroup:
         _write(self._path("", "pids.max"), str(tasks))
 
     @property
+    def counts_tasks(self) -> bool:
+        return self.hierarchy.kind == V2 or self._path("pids", "pids.max") is not None
+
+    @property
     def procs_files(self) -> tuple[str, ...]:
         """Where the job's first process writes "0" to join (before it runs anything)."""
         return tuple(os.path.join(path, "cgroup.procs") for _, path in self.dirs)

@@ -130,7 +130,7 @@ def _job_process(spec: ChildSpec, ctl_fd: int, isolated: bool) -> NoReturn:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if isolated:
-            apply_rlimits(spec.job.limits, spec.image_bytes)
+            apply_rlimits(spec.job.limits, spec.image_bytes, spec.nproc_base)
             isolate.drop_privileges(spec.uid, spec.gid)
         else:
             os.setsid()

@@ -225,7 +225,7 @@ class Worker:
             spec = child.ChildSpec(
                 job=job, script_path=os.path.join(work_path, prepared.script_name),
                 work_path=work_path, uid=uid, gid=uid, image_bytes=address_space_bytes(),
-                nproc_base=0 if isolated or os.geteuid() == 0 else count_user_tasks(os.getuid()),
+                nproc_base=_nproc_base(job.limits, group, isolated),
                 python_bin=self.python_bin, visible_dirs=self.python_dirs if isolated else None,
                 cgroup_procs=group.procs_files if group is not None else ())
             plan = None
@@ -327,6 +327,15 @@ class Worker:
         return _Outcome(status=status, cpu_s=cpu_s, wall_s=exited_at - start,
                         timed_out=timed_out, out=tails[spare.out_r], err=tails[spare.err_r],
                         watchdog_peak=peak, watchdog_killed=watched_out)
+
+
+def _nproc_base(limits: Limits, group: cgroup.JobGroup | None, isolated: bool) -> int:
+    """What RLIMIT_NPROC adds to Limits.processes: with a tasks cgroup the rlimit is a looser
+    second line (so the cgroup, which reports, is what stops a fork bomb); a plain job's uid
+    is shared, so the tasks it already has are added."""
+    if group is not None and group.counts_tasks:
+        return limits.processes
+    return 0 if isolated or os.geteuid() == 0 else count_user_tasks(os.getuid())
 
 
 def _kill(spare: _Spare) -> None:
