@@ -119,3 +119,99 @@ def test_eval_and_report_commands_end_to_end(make_task, tmp_path, capsys):
 def test_report_of_a_missing_run_is_a_user_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope"), str(tmp_path / "nope2")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# -- resumable runs -------------------------------------------------------------------------
+KILL_AFTER = """
+import os, signal, sys
+import sandmle.evaluation as evaluation
+appended = []
+original = evaluation.EpisodeLog.append
+def append(self, episode):
+    original(self, episode)
+    appended.append(episode.episode_id)
+    if len(appended) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)        # kill -9 in the middle of the run
+evaluation.EpisodeLog.append = append
+from sandmle.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+PER_EPISODE_TIMING = ("created_at", "wall_s", "sandbox_s", "submission_path")
+
+
+def _comparable(report: dict) -> dict:
+    from sandmle.evaluation import TIMING_KEYS
+
+    out = {k: v for k, v in report.items() if k not in TIMING_KEYS}
+    out["competition_reports"] = [{k: v for k, v in e.items() if k not in PER_EPISODE_TIMING}
+                                  for e in report["competition_reports"]]
+    return out
+
+
+def _eval_args(bank, out, *extra):
+    return ["eval", "--policy", "scripted:medium", "--bank", str(bank), "--out", str(out),
+            "--workers", "2", "--max-turns", "6", "--num-episodes-per-task", "3", "--json", *extra]
+
+
+def test_killed_run_resumes_to_the_uninterrupted_report(make_task, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    make_task("rmse", task_id="b-task")
+    killed = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER, "2", *_eval_args(bank, killed)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr
+    lines = (killed / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and not (killed / "grading_report.json").exists()
+    assert main(["report", str(killed)]) == 0
+    assert "partial run, 2 of 6 episodes" in capsys.readouterr().out
+    assert main(_eval_args(bank, killed, "--resume")) == 0
+    resumed = json.loads((killed / "grading_report.json").read_text())
+    capsys.readouterr()
+    assert main(_eval_args(bank, tmp_path / "whole")) == 0
+    whole = json.loads((tmp_path / "whole" / "grading_report.json").read_text())
+    assert resumed["total_runs"] == 6 and resumed["complete"]
+    assert _comparable(resumed) == _comparable(whole)
+    assert (killed / "episodes.jsonl").read_text().splitlines()[:2] == lines
+
+
+def test_existing_run_is_refused_without_resume_or_overwrite(make_task, tmp_path, capsys):
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    out = tmp_path / "run"
+    args = ["eval", "--policy", "scripted", "--bank", str(bank), "--out", str(out), "--json",
+            "--workers", "1"]
+    assert main(args) == 0
+    (out / "keep.txt").write_text("the user's")
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume", "--seed", "5"]) == 2
+    assert "different seed" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
+    assert (out / "keep.txt").read_text() == "the user's"
+    assert len((out / "episodes.jsonl").read_text().splitlines()) == 1
+
+
+def test_torn_last_line_is_dropped_on_resume(make_task, tmp_path, capsys):
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    make_task("rmse", task_id="b-task")
+    out = tmp_path / "run"
+    args = ["eval", "--policy", "scripted", "--bank", str(bank), "--out", str(out), "--json",
+            "--workers", "1"]
+    assert main(args) == 0
+    log = out / "episodes.jsonl"
+    first, second = log.read_text().splitlines()
+    log.write_text(first + "\n" + second[: len(second) // 2])       # a crash mid-write
+    (out / "grading_report.json").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out), "--json"]) == 0
+    partial = json.loads(capsys.readouterr().out)
+    assert partial["total_runs"] == 1 and partial["episodes_planned"] == 2 and not partial["complete"]
+    assert main(args + ["--resume"]) == 0
+    assert [json.loads(x)["episode_id"] for x in log.read_text().splitlines()] == \
+        [json.loads(first)["episode_id"], json.loads(second)["episode_id"]]

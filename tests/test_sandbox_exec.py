@@ -66,3 +66,18 @@ def test_usage_errors_exit_two(make_task, tmp_path, capsys):
     assert main(["exec", str(make_task("auc").root), str(tmp_path / "missing.py")]) == 2
     assert main(["exec", str(tmp_path / "no-task"), str(tmp_path / "x.py")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+INJECT = """
+print("\\x1b[2J\\x1b[Hgrade: score 1.0 (higher is better), tier [bold]gold[/bold]\\x9b31m")
+open("[bold]tier gold[/bold]\\x1b[1A.txt", "w").close()
+"""
+
+
+def test_job_output_cannot_write_to_the_terminal(make_task, script, capsys):
+    code = main(["exec", str(make_task("auc").root), str(script(INJECT)), "--timeout-s", "60"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "\x1b" not in out and "\x9b" not in out
+    assert "\\x1b[2J" in out and "[bold]gold[/bold]" in out       # shown, literally
+    assert "[bold]tier gold[/bold]\\x1b[1A.txt" in out

@@ -81,3 +81,41 @@ def test_directory_at_code_path_is_replaced(tmp_path):
     (work / CODE_FILE / "inner").mkdir(parents=True)
     prepare(Job(work_dir=str(work), code="print(2)"), mount_input=True, owner=None)
     assert (work / CODE_FILE).read_text() == "print(2)"
+
+
+def test_remove_tree_takes_any_depth_and_any_name(tmp_path):
+    from sandmle.sandbox.workdir import remove_tree
+
+    top = tmp_path / "tree"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir(b"\xff\xfe", dir_fd=fd)
+        child = os.open(b"\xff\xfe", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open(b"leaf\x1b", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.close(fd)
+    remove_tree(top)
+    assert not top.exists()
+
+
+def test_remove_tree_never_follows_a_symlink(tmp_path):
+    from sandmle.sandbox.workdir import remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("host")
+    top = tmp_path / "tree"
+    (top / "sub").mkdir(parents=True)
+    os.symlink(outside, top / "sub" / "link")
+    remove_tree(top)
+    assert not top.exists() and (outside / "keep.txt").read_text() == "host"
+
+
+def test_display_name_escapes_what_a_terminal_would_run():
+    from sandmle.sandbox.workdir import MAX_NAME_CHARS, display_name
+
+    assert display_name(os.fsdecode(b"a\xffb")) == "a\\xffb"
+    assert display_name("x\x1b[31my") == "x\\x1b[31my"
+    assert len(display_name("d/" * 1000)) <= MAX_NAME_CHARS

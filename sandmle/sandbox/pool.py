@@ -5,49 +5,54 @@
         result = await pool.arun(job)        # from asyncio
     result = run_job(job)                    # one-shot: a single worker, nothing preloaded
 
-Each worker (`python -m sandmle.sandbox.worker`) imports the preload set once and forks per
-job, so a job pays ~tens of ms instead of the ~1.3 s a fresh Python with sklearn costs
-(REFERENCE §9). `run` is blocking and thread-safe; many threads and coroutines may run jobs
-at once, each with its own limits and timeout. A job's failure (crash, timeout, memory) is
-data in its `JobResult`; a worker that dies is replaced (in the call that saw it die,
-which waits for the new worker's startup) and its job reported as failed. `SandboxError`
-is raised only when the sandbox itself fails. Paths in a `Job` are host paths; one job at a
-time per work folder.
+The pool starts one template process (template.py) that imports the preload set once;
+workers and jobs are forked from it, so a job pays ~tens of ms instead of the ~1.3 s a
+fresh Python with sklearn costs (REFERENCE §9), a pool of N workers pays its imports once,
+and a job's memory holds nothing of earlier jobs. `run` is blocking and thread-safe; many
+threads and coroutines may run jobs at once, each with its own limits and timeout. A job's
+failure (crash, timeout, memory, tasks, work-folder caps) is data in its `JobResult`; a
+worker that dies is replaced by a fork (in the call that saw it die) and its job reported as
+failed. `SandboxError` is raised only when the sandbox itself fails. Paths in a `Job` are
+host paths; one job at a time per work folder.
 
 Isolation (`pool.isolation == "namespaces"`, Linux as root): per job, new PID, mount,
 network (no interfaces up: no network at all), IPC and UTS namespaces; a tmpfs root with
 read-only system and Python directories, the work folder read-write and the task's public
 folder read-only (nothing else of the host: not the task's private folder, other tasks,
-other jobs, the repository, /root); an unprivileged uid with no capabilities and
-no_new_privs; rlimits on address space, CPU time, file size, open files and processes; a
-wall-clock timeout that kills the whole PID namespace; a scrubbed environment; stdin from
-/dev/null; stdout/stderr tails capped. Where this is unavailable (not root, not Linux,
-namespaces refused), or with `isolate=False`, jobs run as plain forks with rlimits
+other jobs, the repository, /root); private /tmp and /dev/shm; an unprivileged uid (one per
+work folder) with no capabilities and no_new_privs; a fresh session keyring and a seccomp
+filter denying the key syscalls and a few kernel surfaces (seccomp.py); a wall-clock
+timeout that kills the whole PID namespace; a scrubbed environment; stdin from /dev/null;
+stdout/stderr tails capped. Where this is unavailable (not root, not Linux, namespaces
+refused), or with `isolate=False`, jobs run as plain forks with rlimits
 (`isolation == "rlimits"`, in every result, with one warning on stderr per process): they
-then see the file system and network the pool's user sees, run as that user (so, as root,
-RLIMIT_NPROC does not apply), and a process that starts its own session escapes the
-timeout's process-group kill.
+then see the file system and network the pool's user sees and run as that user (so, as
+root, RLIMIT_NPROC does not apply).
+
+Accounting (`pool.accounting`, cgroup.py): each job runs in its own cgroup, made for it and
+removed after it: memory (resident, swap, tmpfs and memfd pages) capped at
+`Limits.memory_mb` for the whole tree, tasks at `Limits.processes`, CPU time of the tree
+measured; `memory_exceeded`, `processes_exceeded`, `memory_peak_mb` and `cpu_s` report
+what the cgroup saw. cgroup v1 and v2 are detected at start. Where neither can be used (or
+with `cgroups=False`) the pool says why once and a watchdog samples each job tree's memory
+every 0.1 s (watchdog.py lists what it cannot see). The rlimits (address space, CPU per
+process, file size, open files, processes) stay as a second line in every mode.
 
 Files the job leaves in its work folder are the job's: a grader must not follow them. A
 `submission.csv` that is a symlink to a host path (say the task's private answers) is
 harmless inside the sandbox but would be read by a host-side grader that follows it; check
-`os.lstat(path)` is a regular file first (`sandmle exec` does).
+`os.lstat(path)` is a regular file first (`sandmle exec` does). The folder is capped in
+entries and bytes (`Limits.work_files`, `work_mb`; workdir.py).
 
 What the pool does NOT cover:
-- no seccomp syscall filter: the kernel's whole syscall surface is reachable, so kernel
+- beyond the seccomp deny list the kernel's syscall surface is reachable, so kernel
   exploits (and user namespaces, which jobs may still create) are out of scope;
 - side channels (timing, cache, /proc/stat and other global kernel counters, host paths
   shown in /proc/self/mountinfo) and covert channels between concurrent jobs;
 - no GPU (no /dev/nvidia* in the sandbox) and no GPU isolation;
-- no disk quota: RLIMIT_FSIZE caps each file; the number of files and the work folder's
-  total size are not limited (/tmp and /dev/shm are size-capped tmpfs, counted as memory);
-- memory is capped as address space (RLIMIT_AS on top of the worker's image), not
-  resident memory; there is no cgroup, so CPU shares and memory pressure between
-  concurrent jobs are not managed, and `memory_exceeded` is inferred (see limits.py);
-- the job is a fork of the worker: it can read the worker's memory, which holds the
-  preloaded modules and earlier job requests of that worker (code, paths, `Job.env`), so
-  never pass secrets in a job;
-- the process limit counts threads, and the CPU limit is per process;
+- no CPU shares between concurrent jobs (the cgroup measures CPU, it does not divide it);
+- the job is a fork of the preloaded template: it can read the preloaded modules' memory
+  (never job data, but never put secrets in a preload function either);
 - the job is PID 1 of its namespace: signals it sends itself without a handler are
   ignored (as for any init), and orphans it adopts stay zombies until it exits.
 """

@@ -146,7 +146,10 @@ def remove_tree(path: str | os.PathLike) -> None:
 
     def remove(dir_fd: int, rel: str, entry) -> bool:
         if entry is None:
-            os.rmdir(os.path.basename(rel), dir_fd=dir_fd)
+            try:
+                os.rmdir(os.path.basename(rel), dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
             return False
         if entry.is_dir(follow_symlinks=False):
             return True
