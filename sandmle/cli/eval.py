@@ -78,12 +78,16 @@ def _prewarm() -> threading.Thread:
     episode threads then never queue on a module's import lock, and the chart costs no
     import at the end."""
     def work() -> None:
+        import io
+
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.figure  # noqa: F401
+        from matplotlib.figure import Figure
 
         import sandmle.grading  # noqa: F401
+
+        Figure(figsize=(1, 1)).savefig(io.BytesIO(), format="png")    # fonts, the Agg backend
 
     thread = threading.Thread(target=work, name="prewarm", daemon=True)
     thread.start()
@@ -121,8 +125,22 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         if progress is not None:
             progress(episode)
 
+    starting = None
+    if pool is None and len(done) < len(plan):    # the pool starts while the policy loads
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sandmle.sandbox.pool import Pool
+
+        starter = ThreadPoolExecutor(1, thread_name_prefix="pool-start")
+        starting = starter.submit(Pool, num_workers=workers)
+        starter.shutdown(wait=False)
     own_policy = policy is None
-    policy = policy or make_policy(policy_spec)
+    try:
+        policy = policy or make_policy(policy_spec)
+    except BaseException:
+        if starting is not None and starting.exception() is None:
+            starting.result().close()
+        raise
     tokenizer = getattr(policy, "tokenizer", None)
     timing: dict[str, float] = {}
 
@@ -141,15 +159,17 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
             new = []
             timing.update(wall_s=0.0, workers=None)
         elif pool is None:
-            from sandmle.sandbox.pool import Pool
-
-            with Pool(num_workers=workers) as own_pool:
+            with starting.result() as own_pool:
                 new = run(own_pool)
         else:
             new = run(pool)
     finally:
         if own_policy:
             policy.close()
+        if starting is not None:
+            starting.cancel()
+            if starting.done() and starting.exception() is None:
+                starting.result().close()
     order = {episode_id: i for i, episode_id in enumerate(ids)}
     episodes = sorted(finished + new, key=lambda ep: order[ep.episode_id])
     report = build_report(episodes, {t.id: t for t in tasks}, policy=getattr(policy, "name", policy_spec),

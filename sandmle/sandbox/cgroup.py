@@ -20,8 +20,10 @@ capped at `Limits.memory_mb` and tasks at `Limits.processes`; the job's first pr
 it before it runs anything (`JobGroup.join`), so every descendant is in it; after the job,
 `usage()` reads what the group saw, `kill()` ends what is left, `remove()` deletes it.
 
-Measured here (cgroup v1, 2 cores): making, filling and removing a job's groups adds
-~1-2 ms of system time per job.
+Measured here (cgroup v1, 2 cores, load ~7): moving a process into a v1 group takes 1-30 ms
+(an RCU grace period per hierarchy), so a job process joins its group while it waits for
+its job (worker.py keeps two such processes ready); making, limiting, reading and removing
+the groups costs ~1 ms per job.
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ MB = 1024 * 1024
 class Hierarchy:
     kind: str                          # V1 or V2
     pool_dirs: tuple[tuple[str, str], ...]   # (controller, the pool's group folder); v2: ("", dir)
+
+    @property
+    def counts_tasks(self) -> bool:
+        return self.kind == V2 or "pids" in dict(self.pool_dirs)
 
 
 @dataclass(frozen=True)
@@ -275,9 +281,9 @@ class JobGroup:
     dirs: tuple[tuple[str, str], ...]      # (controller, the job's group folder)
 
     @classmethod
-    def create(cls, hierarchy: Hierarchy, name: str, limits: Limits) -> "JobGroup":
+    def create(cls, hierarchy: Hierarchy, name: str, limits: Limits | None = None) -> "JobGroup":
+        """Make the job's groups; with `limits`, set them too (else `set_limits` later)."""
         made = []
-        memory = limits.memory_mb * MB
         try:
             for controller, pool_dir in hierarchy.pool_dirs:
                 path = os.path.join(pool_dir, name)
@@ -285,12 +291,16 @@ class JobGroup:
                 os.mkdir(path, 0o755)
                 made.append((controller, path))
             group = cls(hierarchy, tuple(made))
-            group._limit(memory, limits.processes)
+            if limits is not None:
+                group.set_limits(limits)
             return group
         except BaseException:
             for _, path in made:
                 _rmdir(path, attempts=1)
             raise
+
+    def set_limits(self, limits: Limits) -> None:
+        self._limit(limits.memory_mb * MB, limits.processes)
 
     def _path(self, controller: str, file: str) -> str | None:
         key = controller if self.hierarchy.kind == V1 else ""
@@ -313,10 +323,6 @@ class JobGroup:
             if os.path.exists(path):
                 _write(path, value)
         _write(self._path("", "pids.max"), str(tasks))
-
-    @property
-    def counts_tasks(self) -> bool:
-        return self.hierarchy.kind == V2 or self._path("pids", "pids.max") is not None
 
     @property
     def procs_files(self) -> tuple[str, ...]:

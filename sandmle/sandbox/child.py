@@ -1,16 +1,22 @@
-"""What runs in the processes a worker forks for one job.
+"""What runs in the process a slot forks for one job (template.py).
 
-Isolated:  the worker unshares its PID namespace for one fork, so the job is PID 1 of a new
-           PID namespace. It unshares mount, network, IPC and UTS namespaces, builds its
-           root (isolate.py), sets limits, drops to its uid and runs the code. When it exits
-           the kernel kills whatever it left behind in the namespace. As for any init
-           process, signals it sends itself without a handler installed are ignored
-           (`signal.alarm` needs a handler), and orphans it adopts stay zombies until exit.
-Plain:     worker -> job (own session, limits, same uid as the worker).
+While idle: the process waits on its `go` pipe. The worker first sends the job's cgroup
+(a 4-byte length and a JSON list of cgroup.procs files): the process joins it then, ahead
+of the job, because moving a process between cgroups costs ~30 ms on cgroup v1 here. Then
+the job itself arrives (a pickled ChildSpec and RootPlan, up to end of file); the process
+takes a fresh anonymous session keyring (nothing of the pool starter's) and:
+Isolated:  it is PID 1 of a new PID namespace (the slot unshared it for this fork). It
+           unshares mount, network, IPC and UTS namespaces, builds its root (isolate.py),
+           sets limits, drops to its uid and runs the code. When it exits the kernel kills
+           whatever it left behind in the namespace. As for any init process, signals it
+           sends itself without a handler installed are ignored (`signal.alarm` needs a
+           handler), and orphans it adopts stay zombies until exit.
+Plain:     it starts its own session, sets limits and runs the code as the worker's user.
+Last, before the code runs: no_new_privs and the seccomp filter (seccomp.py: no key
+syscalls, so no keyring state can pass from one job to a later one).
 
 One fork per job on purpose: forking the warm image costs ~10-25 ms here (page tables),
-and a copy-on-write child that forks again pays that twice. The worker forks each job's
-process ahead of time (`spare_main`), while idle, and hands it the job through a pipe.
+and a copy-on-write child that forks again pays that twice; the fork happens while idle.
 
 Setup failures are reported on a control pipe (`error ...`) before the agent's code runs;
 the job closes its end of that pipe first, so the code cannot forge a report. The code runs
@@ -23,6 +29,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import io
+import json
 import os
 import pickle
 import random
@@ -55,7 +62,22 @@ class ChildSpec:
     nproc_base: int
     python_bin: str
     visible_dirs: tuple[str, ...] | None      # sys.path entries kept (None: all)
-    cgroup_procs: tuple[str, ...] = ()        # cgroup.procs files of the job's groups
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def cgroup_prelude(procs_files: tuple[str, ...]) -> bytes:
+    """What the worker sends a waiting job process first: the cgroup it is to join."""
+    body = json.dumps(list(procs_files)).encode()
+    return len(body).to_bytes(4, "big") + body
 
 
 def _fail(ctl_fd: int, stage: str, exc: BaseException) -> NoReturn:
@@ -81,6 +103,12 @@ def spare_main(go_fd: int, out_fd: int, err_fd: int, ctl_fd: int) -> NoReturn:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)     # the worker's handler is not ours
         isolate.die_with_parent()
+        header = _read_exact(go_fd, 4)
+        if header is None:
+            os._exit(0)                                   # discarded without a job
+        for path in json.loads(_read_exact(go_fd, int.from_bytes(header, "big")) or b"[]"):
+            with open(path, "w") as fh:                  # join the job's cgroup, while idle
+                fh.write("0")
         chunks = []
         while chunk := os.read(go_fd, 1 << 16):
             chunks.append(chunk)
@@ -88,15 +116,9 @@ def spare_main(go_fd: int, out_fd: int, err_fd: int, ctl_fd: int) -> NoReturn:
         if not chunks:
             os._exit(0)
         spec, plan = pickle.loads(b"".join(chunks))
-    except BaseException as exc:
-        _fail(ctl_fd, "waiting for the job", exc)
-    try:
-        for path in spec.cgroup_procs:         # before anything is allocated for the job
-            with open(path, "w") as fh:
-                fh.write("0")
         _fresh_session_keyring()
     except BaseException as exc:
-        _fail(ctl_fd, "joining the job's cgroup", exc)
+        _fail(ctl_fd, "waiting for the job", exc)
     if plan is not None:
         isolated_child(spec, plan, out_fd, err_fd, ctl_fd)
     plain_child(spec, out_fd, err_fd, ctl_fd)

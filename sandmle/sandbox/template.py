@@ -216,7 +216,10 @@ def serve_slot(pool_fd: int, config: dict, hierarchy: cgroup.Hierarchy | None) -
                 if fd == worker_pidfd:
                     return 0                              # the worker is gone: so is the slot
                 if fd == slot_sock.fileno():
-                    request = slot_sock.recv(16)
+                    try:
+                        request = slot_sock.recv(16)
+                    except OSError:
+                        request = b""
                     if not request:
                         return 0
                     try:
