@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)                 # stray prints go to stderr, never into a protocol
-    isolate.die_with_parent()
+    # No parent-death signal here: it follows the pool's thread that started the template,
+    # not the pool. A pool that dies (even by kill -9) closes CONTROL_FD, and the loop below
+    # then ends the slots and removes the cgroups; so does SIGTERM.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         for entry in config["preload"]:
             preload(entry)
