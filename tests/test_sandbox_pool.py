@@ -348,7 +348,12 @@ def _parent(pid: int) -> int:
 def test_spare_process_killed_while_idle_is_replaced(tmp_path):
     with Pool(num_workers=1, preload=()) as pool:
         worker = pool.worker_pids()[0]
-        spares = [p for p in _children(_parent(worker)) if p != worker]
+        deadline = time.monotonic() + 60              # the second one is forked asynchronously
+        while True:
+            spares = [p for p in _children(_parent(worker)) if p != worker]
+            if len(spares) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert len(spares) == 2                       # the next jobs' processes, forked ahead
         for spare in spares:
             os.kill(spare, signal.SIGKILL)
