@@ -41,13 +41,16 @@ class Plan:
     features: tuple[str, ...]
 
 
-def read_csv(path: Path):
+def read_csv(path: Path, text_columns: tuple[str, ...] = ("id",)):
+    """The file as a frame; `text_columns` (ids) are kept as written ("0003" stays "0003")."""
     import pandas as pd
 
     if not path.is_file():
         raise UserError(f"data file {path} does not exist")
     try:
-        frame = pd.read_csv(path, low_memory=False)
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        dtype = {c: str for c in text_columns if c in header} or None
+        frame = pd.read_csv(path, low_memory=False, dtype=dtype)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"cannot read {path} as CSV: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     if frame.columns.duplicated().any():
@@ -69,18 +72,25 @@ def with_ids(frame, id_column: str | None, targets: tuple[str, ...], seed: int):
         if id_column in targets:
             raise UserError(f"column {id_column!r} cannot be both the id and a target")
         ids = frame[id_column]
-        if ids.isna().any() or ids.astype(str).str.strip().eq("").any() or ids.astype(str).duplicated().any():
+        if ids.isna().any() or ids.astype(str).str.strip().eq("").any() or ids.astype(str).str.strip().duplicated().any():
             raise UserError(f"id column {id_column!r} has empty or duplicated values")
         return frame, id_column
     if "id" in frame.columns and "id" not in targets:
         ids = frame["id"]
-        if not (ids.isna().any() or ids.astype(str).duplicated().any()):
+        if not (ids.isna().any() or ids.astype(str).str.strip().duplicated().any()):
             return frame, "id"
     name = next(n for n in ("id", "row_id", "sandmle_id", "sandmle_row_id") if n not in frame.columns)
     rng = np.random.default_rng(seed)
     frame = frame.copy()
     frame.insert(0, name, rng.permutation(len(frame)))
     return frame, name
+
+
+def ranking_k(num_classes: int) -> int:
+    """Default length of a ranked prediction: 5 labels, fewer when there are at most 5 classes
+    (a ranking of every class scores the same whatever its order). `task from-csv` and
+    `seeds from-csv` share it."""
+    return max(1, min(5, num_classes - 1))
 
 
 def normal_label(value: Any) -> str:

@@ -15,11 +15,14 @@ import numpy as np
 
 from sandmle.errors import UserError
 from sandmle.metrics.registry import METRICS
+from sandmle.sources.csv_plan import make_plan, normal_label, ranking_k
 from sandmle.synth.dna import FeatureSchema, Quirks, TaskDNA
 
 MAX_CLASSES = 20
 MAX_LEVELS = 8
 MAX_COLUMNS = 30
+MIN_TWIN_ROWS = 100
+MAX_TWIN_CLASSES = 12       # domains name 13 classes
 
 
 def _role(series) -> str:
@@ -43,7 +46,69 @@ def _is_identifier(name: str, series) -> bool:
     return unique and (re.search(r"(^|_)id$", name.lower()) is not None or _role(series) == "categorical")
 
 
-def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str | None = None) -> TaskDNA:
+def gross_outlier_rate(numeric, sigmas: float = 6.0) -> float:
+    """Share of cells of continuous columns more than `sigmas` robust standard deviations
+    from their column's median (the quirk `outlier_rate`).
+
+    The robust scale is 1.4826 x the MAD, or the IQR / 1.349 where the MAD is 0 (a column
+    whose values mostly repeat). Binary columns, columns of at most 10 distinct values and
+    columns with no spread by either measure count no outliers: their rare values are levels,
+    not gross errors (with a zero MAD every value off the median would count)."""
+    rates, cells = [], []
+    for name in numeric.columns:
+        values = numeric[name].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) == 0 or len(np.unique(values)) <= 10:
+            continue
+        med = np.median(values)
+        scale = 1.4826 * np.median(np.abs(values - med))
+        if scale <= 0:
+            q1, q3 = np.percentile(values, [25, 75])
+            scale = (q3 - q1) / 1.349
+        if scale <= 0:
+            continue
+        rates.append(float(np.sum(np.abs(values - med) > sigmas * scale)))
+        cells.append(len(values))
+    return float(sum(rates) / sum(cells)) if cells else 0.0
+
+
+def twin_data_model(frame, features: list[str], roles: dict[str, str], targets: list[str], target_kind: str,
+                    num_classes: int, schema: FeatureSchema, notes: list[str]) -> dict:
+    """The seed's data model (`sandmle.sources.csv_twin`) as JSON, or {} with a note saying why
+    the seed keeps the procedural path. Twins need one target, tabular columns only, and a
+    privacy probe whose rows do not sit on real rows."""
+    from sandmle.sources.csv_twin import MAX_LEVELS as MODEL_LEVELS
+    from sandmle.sources.csv_twin import fit_data_model
+
+    head = {"binary": "binary", "multiclass": "multiclass", "ranking": "multiclass", "ordinal": "ordinal",
+            "regression": "regression"}.get(target_kind)
+    reason = None
+    kinds = [roles[c] for c in features]
+    if head is None or len(targets) != 1:
+        reason = f"{target_kind} targets over {len(targets)} column(s) are generated procedurally"
+    elif "text" in kinds:
+        reason = "free-text columns are generated procedurally"
+    elif len(frame) < MIN_TWIN_ROWS:
+        reason = f"{len(frame)} rows are too few to measure (need {MIN_TWIN_ROWS})"
+    elif (kinds.count("numeric"), kinds.count("categorical"), kinds.count("datetime")) != (
+            schema.numeric, schema.categorical, schema.datetime) or MODEL_LEVELS != MAX_LEVELS:
+        reason = "more columns than a micro task keeps"
+    elif head in ("multiclass", "ordinal") and not 3 <= frame[targets[0]].map(normal_label).nunique() <= MAX_TWIN_CLASSES:
+        reason = f"{frame[targets[0]].map(normal_label).nunique()} classes (twins take 3-{MAX_TWIN_CLASSES})"
+    if reason is None:
+        model = fit_data_model(frame, features, roles, targets[0], head)
+        if not model.privacy.get("passed", False):
+            reason = "its probe rows sat too close to real rows (privacy check)"
+        else:
+            return model.to_json()
+    notes.append(f"no data model: {reason}")
+    return {}
+
+
+def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str | None = None,
+                 data_model: bool = True) -> TaskDNA:
+    """The DNA of a CSV file; with `data_model`, tabular data also gets the model its twins
+    are drawn from (`twin_data_model`)."""
     import pandas as pd
 
     path = Path(path)
@@ -60,6 +125,8 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
         raise UserError(f"target column(s) {missing} not in {path.name} (columns: {', '.join(map(str, frame.columns))})")
     if len(frame) < 20:
         raise UserError(f"{path.name} has {len(frame)} rows; at least 20 are needed to read its structure")
+    frame = frame.dropna(subset=targets).reset_index(drop=True)
+    make_plan(frame, METRICS[metric].kind, metric, tuple(targets), id_name="")   # the label checks of `task from-csv`
     kind = METRICS[metric].kind
     notes = []
     y = frame[targets[0]].dropna()
@@ -102,7 +169,7 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
             if k > MAX_CLASSES:
                 notes.append(f"{k} classes capped to {MAX_CLASSES} for micro data")
         if target_kind == "ranking":
-            params["k"] = min(5, num_classes - 1)
+            params["k"] = ranking_k(num_classes)
     features = [c for c in frame.columns if c not in targets and not _is_identifier(str(c), frame[c])]
     roles = {c: _role(frame[c]) for c in features}
     counts = {r: sum(1 for v in roles.values() if v == r) for r in ("numeric", "categorical", "datetime", "text")}
@@ -122,13 +189,7 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
         datetime=min(counts["datetime"], 3), text=min(counts["text"], 2),
         text_length_words=int(np.clip(np.mean(text_words), 5, 60)) if text_words else 0)
     missing_rate = float(frame[features].isna().to_numpy().mean()) if features else 0.0
-    numeric_cols = [c for c, r in roles.items() if r == "numeric"]
-    outlier_rate = 0.0
-    if numeric_cols:
-        values = frame[numeric_cols].to_numpy(float)
-        med = np.nanmedian(values, axis=0)
-        mad = np.nanmedian(np.abs(values - med), axis=0) * 1.4826 + 1e-12
-        outlier_rate = float(np.nanmean(np.abs(values - med) / mad > 6))
+    outlier_rate = gross_outlier_rate(frame[[c for c, r in roles.items() if r == "numeric"]])
     quirks = Quirks(missing_rate=round(min(missing_rate, 0.5), 3), outlier_rate=round(min(outlier_rate, 0.2), 3),
                     imbalance=imbalance)
     has_tab = feature_schema.tabular_columns > 0
@@ -141,6 +202,9 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
     else:
         raise UserError(f"{path.name} has no feature columns besides the target(s) and identifiers")
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-") or "data"
+    model = {}
+    if data_model and modality == "tabular":
+        model = twin_data_model(frame, features, roles, targets, target_kind, num_classes, feature_schema, notes)
     try:
         return TaskDNA(
             id=seed_id or f"csv-{stem}", modality=modality, target_kind=target_kind, metric=metric,
@@ -148,6 +212,6 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
             features=feature_schema, quirks=quirks, suite="user",
             title=f"Structure of {path.name}",
             source=f"user CSV {path.name}: {len(frame)} rows, {len(frame.columns)} columns, target {', '.join(targets)}",
-            notes="; ".join(notes))
+            notes="; ".join(notes), data_model=model)
     except ValueError as exc:
         raise UserError(f"cannot describe {path.name} as a task: {exc}") from None

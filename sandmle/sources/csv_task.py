@@ -31,7 +31,8 @@ from sandmle.errors import UserError
 from sandmle.leaderboard import make_leaderboard, medal_thresholds
 from sandmle.metrics import METRICS
 from sandmle.sources.csv_baselines import ramp_submission, run_baselines
-from sandmle.sources.csv_plan import Plan, answers_table, list_text, make_plan, read_csv, split_rows, with_ids, write_table
+from sandmle.sources.csv_plan import (Plan, answers_table, list_text, make_plan, ranking_k, read_csv, split_rows,
+                                      with_ids, write_table)
 from sandmle.task import Lineage, Task, TaskSpec, Thresholds, write_task
 
 GENERATOR = "from-csv"
@@ -61,11 +62,11 @@ def make_task_from_csv(csv_path: str | Path, targets: str | Sequence[str], metri
         raise UserError(f"{out_dir} already exists (remove it or choose another --out)")
     metric_params = dict(metric_params or {})
     kind = METRICS[metric].kind
-    if kind == "ranking":
-        metric_params.setdefault("k", 5)
-    frame = read_csv(csv_path)
+    frame = read_csv(csv_path, text_columns=(id_column or "id",))
     frame, id_name = with_ids(frame, id_column, targets, seed)
     plan = make_plan(frame, kind, metric, targets, id_name)
+    if kind == "ranking":
+        metric_params.setdefault("k", ranking_k(len(plan.classes)))
     train, test = split_rows(frame, plan, seed, test_fraction)
 
     spec = TaskSpec(

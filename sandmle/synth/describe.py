@@ -54,7 +54,7 @@ def _submission_text(dna: TaskDNA, bp: Blueprint) -> str:
         return (f"One row per `{idc}` of test.csv with {cols}: up to {k} predicted labels separated by spaces, "
                 "most likely first.")
     if kind == "ordinal":
-        return f"One row per `{idc}` of test.csv with {cols}: an integer grade from 0 to {dna.num_classes - 1}."
+        return f"One row per `{idc}` of test.csv with {cols}: an integer grade from {bp.classes[0]} to {bp.classes[-1]}."
     if kind == "label":
         domain = ", ".join(bp.classes) if bp.classes else "0, 1"
         return f"One row per `{idc}` of test.csv with {cols}: one label ({domain})."

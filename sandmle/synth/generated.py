@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,17 @@ def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
     """Amplify `seed`, generate its data and description (deterministic; see module doc)."""
     rng = task_rng(seed, random_seed)
     dna, bp = amplify(seed, rng, domain=domain)
-    data = generate_data(dna, bp, rng)
+    extra = {"domain": dna.domain}
+    if seed.is_data_conditioned:
+        from sandmle.synth.twin.generate import generate_twin, mutations, twin_classes
+        from sandmle.synth.twin.model import DataModel
+
+        bp = replace(bp, classes=twin_classes(DataModel.from_json(seed.data_model), dna, bp))
+        data = generate_twin(seed, dna, bp, rng)
+        extra.update(twin=True, mutations=mutations(seed, dna),
+                     source_duplicate_share=DataModel.from_json(seed.data_model).duplicate_share)
+    else:
+        data = generate_data(dna, bp, rng)
     task_id = task_id or f"{seed.id}-{dna.domain}-{random_seed}"
     sample_csv = to_csv(data.sample)
     public = {"description.md": describe(dna, bp, data).encode("utf-8"),
@@ -82,7 +92,7 @@ def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
         target_columns=tuple(bp.target_columns), thresholds=Thresholds(0.0, 0.0, 0.0, 0.0),
         train_rows=len(next(iter(data.train.values()))), test_rows=len(next(iter(data.answers.values()))),
         lineage=Lineage(seed=seed.id, generator=GENERATOR, generator_version=GENERATOR_VERSION,
-                        random_seed=int(random_seed), dna=dna.to_json(), extra={"domain": dna.domain}),
+                        random_seed=int(random_seed), dna=dna.lineage_json(), extra=extra),
         domain=dna.domain, metric_params=dict(dna.metric_params), classes=tuple(bp.classes))
     rule = (f"# Hidden rule of {task_id}\n\nSeed {seed.id}, domain {dna.domain}, random seed {random_seed}.\n\n"
             f"{data.rule_text}")

@@ -9,6 +9,8 @@ R2, MAE, RMSLE). `select_seeds` understands:
     "archetypes"          the archetype seeds
     "modality:tabular"    seeds of one modality (also "metric:auc", "target:binary")
     "a,b,c"               comma-separated ids or globs ("tabular-*"), in the order given
+    "my-seed.json"        a seed file (`sandmle seeds from-csv --out`), also inside a list
+    "seeds/"              every *.json seed file of a folder, sorted by name
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import fnmatch
 import json
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from sandmle.errors import UserError
 from sandmle.synth.dna import TaskDNA
@@ -53,6 +56,33 @@ def get_seed(seed_id: str) -> TaskDNA:
     return seeds[seed_id]
 
 
+def load_seed_file(path: str | Path) -> TaskDNA:
+    """One seed from a JSON file (as `sandmle seeds from-csv --out` writes it); a missing or
+    malformed file raises UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"seed file {path} does not exist")
+    try:
+        return TaskDNA.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"seed file {path} is not JSON: {exc}") from None
+    except ValueError as exc:
+        raise UserError(f"seed file {path} is not a valid task DNA: {exc}") from None
+
+
+def _seed_files(part: str) -> list[TaskDNA] | None:
+    """The seeds a selector part names as a path (a .json file or a folder), else None."""
+    path = Path(part)
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise UserError(f"seed folder {path} holds no *.json seed file")
+        return [load_seed_file(f) for f in files]
+    if part.endswith(".json") or path.is_file():
+        return [load_seed_file(path)]
+    return None
+
+
 _FIELDS = {"modality": "modality", "metric": "metric", "target": "target_kind", "suite": "suite"}
 
 
@@ -79,9 +109,16 @@ def select_seeds(selector: str | None) -> list[TaskDNA]:
         if not part:
             continue
         matches = fnmatch.filter(seeds, part) if any(c in part for c in "*?[") else ([part] if part in seeds else [])
-        if not matches:
+        found = [seeds[m] for m in matches] or _seed_files(part)
+        if not found:
             raise UserError(f"seed selector {part!r} matches no seed (see `sandmle seeds list`)")
-        chosen += [seeds[m] for m in matches if seeds[m] not in chosen]
+        for dna in found:
+            clash = next((d for d in chosen if d.id == dna.id), None)
+            if clash is None:
+                chosen.append(dna)
+            elif clash != dna:
+                raise UserError(f"two different seeds share the id {dna.id!r} ({part}); "
+                                "give one another id (`sandmle seeds from-csv --id`)")
     if not chosen:
         raise UserError(f"seed selector {selector!r} names no seed")
     return chosen

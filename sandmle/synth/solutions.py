@@ -145,7 +145,7 @@ _FEATURE_DEFAULTS = {"tabular": "onehot", "text": "word12", "image": "all", "aud
 def _base_cfg(spec: TaskSpec) -> dict:
     kind = METRICS[spec.metric].kind
     cfg = {"id_column": spec.id_column, "kind": kind, "metric": spec.metric, "classes": list(spec.classes),
-           "k": int(spec.metric_params.get("k", 5)), "num_grades": len(spec.classes) if kind == "ordinal" else 0,
+           "k": int(spec.metric_params.get("k", 5)),
            "log_target": spec.metric in ("rmsle", "mean_column_rmsle")}
     return cfg
 

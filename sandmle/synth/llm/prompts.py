@@ -162,7 +162,7 @@ def _msgs(system: str, user: str) -> list[dict[str, str]]:
 
 def strategist_messages(dna, random_seed: int, test_rows: tuple[int, int], layout_notes: dict[str, str]) -> list[dict[str, str]]:
     """The Data Strategist's request: the seed's DNA (its domain-free structure) and the constraints."""
-    public = {k: v for k, v in dna.to_json().items() if k not in ("title", "source", "notes", "domain", "suite")}
+    public = {k: v for k, v in dna.to_json().items() if k not in ("title", "source", "notes", "domain", "suite", "data_model")}
     user = STRATEGIST_USER.format(
         dna=json.dumps(public, indent=2), modality=dna.modality, target_kind=dna.target_kind,
         metric=dna.metric, metric_description=METRICS[dna.metric].description, direction=_direction(dna.metric),

@@ -19,7 +19,11 @@ INPUT = Path("input")
 
 
 def read(name):
-    return pd.read_csv(INPUT / name, keep_default_na=True, na_values=[""])
+    """A table of ./input/; the id column stays text exactly as written ("0003" is not 3)."""
+    idc = CFG.get("id_column")
+    header = pd.read_csv(INPUT / name, nrows=0).columns
+    dtype = {idc: str} if idc in header else None
+    return pd.read_csv(INPUT / name, keep_default_na=True, na_values=[""], dtype=dtype)
 
 
 def column_roles(train, test, idc):

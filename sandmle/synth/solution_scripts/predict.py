@@ -2,7 +2,7 @@
 
 Runs in the sandbox after its settings line, `CFG = {...}` (`sandmle.synth.solutions`), with
 `features.py` inlined. `model` and `params` pick the estimator (`make_model`); `kind`,
-`classes`, `k` and `num_grades` the submission layout the metric needs; `rows` a share of
+`classes` and `k` the submission layout the metric needs; `rows` a share of
 the training rows to fit on (a learning-curve ladder); `shrink` a blend towards the class
 prior (log loss punishes overconfidence); `ordinal` regresses or classifies grades;
 `log_target` fits log1p of non-negative targets. Uses numpy/pandas/scipy/sklearn only and
@@ -137,6 +137,37 @@ def fit_classes(x, y, xt, classes):
     return (1 - shrink) * p + shrink * freq[None, :]
 
 
+def label_text(value):
+    """A label in one spelling: integer-valued numbers as integers ("1.0" -> "1"), text stripped."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value).strip()
+    return str(int(number)) if number.is_integer() else str(value).strip()
+
+
+def binary_codes(column):
+    """0/1 codes of a two-valued label column of any spelling ("No"/"Yes", "0"/"1", "1.0").
+
+    The positive label is "1" where the labels are 0/1; otherwise the second in numeric, then
+    alphabetical, order -- the order `sandmle task from-csv` names the positive class in."""
+    text = column.map(label_text)
+    values = sorted(set(text), key=lambda v: (0, float(v), v) if v.replace(".", "", 1).lstrip("+-").isdigit()
+                    else (1, 0.0, v))
+    positive = "1" if set(values) <= {"0", "1"} else values[-1]
+    return (text == positive).astype(int)
+
+
+def grade_domain(y):
+    """The integer grades a prediction may take: the task's classes, else those seen in training."""
+    classes = [c for c in CFG.get("classes", []) if label_text(c).lstrip("+-").isdigit()]
+    if classes:
+        return sorted(int(label_text(c)) for c in classes)
+    return list(range(int(np.min(y)), int(np.max(y)) + 1))
+
+
 def fit_values(x, y, xt):
     y = np.asarray(y, dtype=float)
     if CFG["model"] == "constant":
@@ -166,17 +197,17 @@ def main():
     if not classes and kind == "multiclass_proba":
         classes = targets
     elif not classes and kind in ("label", "ranking"):
-        classes = sorted(train[labels[0]].astype(str).unique())
+        classes = sorted(train[labels[0]].map(label_text).unique())
     if kind == "binary_proba":
-        out[targets[0]] = fit_classes(x, train[labels[0]].astype(int), xt, [0, 1])[:, 1]
+        out[targets[0]] = fit_classes(x, binary_codes(train[labels[0]]), xt, [0, 1])[:, 1]
     elif kind in ("multilabel_proba", "multiclass_proba", "ranking", "label"):
-        onehot = len(labels) > 1 and (train[labels].sum(axis=1) == 1).all()
+        onehot = len(labels) > 1 and (train[labels].apply(binary_codes).sum(axis=1) == 1).all()
         if kind == "multilabel_proba" and not onehot:
             for c in targets:
-                out[c] = fit_classes(x, train[c].astype(int), xt, [0, 1])[:, 1]
+                out[c] = fit_classes(x, binary_codes(train[c]), xt, [0, 1])[:, 1]
         else:
-            y = (np.array(labels)[train[labels].to_numpy().argmax(axis=1)] if onehot
-                 else train[labels[0]].astype(str).to_numpy())
+            y = (np.array(labels)[train[labels].apply(binary_codes).to_numpy().argmax(axis=1)] if onehot
+                 else train[labels[0]].map(label_text).to_numpy())
             p = fit_classes(x, y, xt, classes)
             if kind == "ranking":
                 k = CFG["k"]
@@ -189,13 +220,13 @@ def main():
                 for j, c in enumerate(classes):
                     out[c] = p[:, j]
     elif kind == "ordinal":
-        y = train[labels[0]].astype(int).to_numpy()
-        grades = list(range(int(CFG["num_grades"]) or int(y.max()) + 1))
+        y = train[labels[0]].map(label_text).astype(int).to_numpy()
+        grades = grade_domain(y)
         if CFG.get("ordinal") == "regress" and CFG["model"] != "constant":
             pred = np.rint(fit_values(x, y, xt))
         else:
             pred = np.array(grades)[fit_classes(x, y, xt, grades).argmax(axis=1)]
-        out[targets[0]] = np.clip(pred, 0, len(grades) - 1).astype(int)
+        out[targets[0]] = np.clip(pred, grades[0], grades[-1]).astype(int)
     else:
         for c in targets:
             y = train[c].astype(float).to_numpy()
