@@ -89,6 +89,12 @@ def print_stats(stats, chart: Path | None) -> None:
             rate = row["accepted"] / row["attempted"] if row["attempted"] else 0.0
             rates.add_row(modality, str(row["attempted"]), str(row["accepted"]), f"{rate:.0%}")
         console.print(rates)
+    if stats.fidelity:
+        f = stats.fidelity
+        console.print(f"[bold]fidelity[/] to {f['data']} ({f['rows']} rows, {f['task_kind']}, {f['metric']}): "
+                      f"Spearman real vs twins {f['spearman']}, ceiling {f['ceiling']}, control "
+                      f"{f['control_id']} {f['control_spearman']}, twins accepted {f['twins_accepted']}/"
+                      f"{f['twins_attempted']}")
     if chart is not None:
         console.print(f"chart written to {chart}")
 

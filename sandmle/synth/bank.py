@@ -4,7 +4,8 @@
     write_chart(stats, Path("bank.png"))   # four bar charts (matplotlib, Agg backend)
 
 The funnel comes from the bank's `_funnel.json` (written by `sandmle synth`); a bank made
-some other way simply has none.
+some other way simply has none. A bank of twins made by `sandmle seeds fidelity --bank` also
+carries `_fidelity.json`: how the reference solutions' ranking on the twins matches the real data.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class BankStats:
     train_rows_max: int
     test_rows_total: int
     funnel: dict[str, Any] | None      # the bank's _funnel.json, when present
+    fidelity: dict[str, Any] | None = None   # _fidelity.json of `sandmle seeds fidelity --bank`, when measured
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +51,7 @@ def _counted(values) -> dict[str, int]:
 
 def bank_stats(path: Path) -> BankStats:
     """Mix of a bank's tasks (validated with `load_bank`) and its funnel."""
+    from sandmle.synth.fidelity import read_fidelity
     from sandmle.synth.funnel import FUNNEL_FILE
 
     tasks = load_bank(path)
@@ -66,7 +69,7 @@ def bank_stats(path: Path) -> BankStats:
         by_train_rows={label: sizes[label] for label in order if sizes[label]},
         train_rows_min=min(rows), train_rows_max=max(rows),
         test_rows_total=sum(s.test_rows for s in specs),
-        funnel=funnel)
+        funnel=funnel, fidelity=read_fidelity(Path(path)))
 
 
 def write_chart(stats: BankStats, path: Path) -> None:

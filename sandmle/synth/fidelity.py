@@ -37,6 +37,7 @@ from sandmle.errors import UserError
 FIDELITY_FILE = "_fidelity.json"
 TRAIN_ROWS = 150
 TEST_ROWS = 2000
+MIN_CLASS_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def measure_fidelity(csv_path: Path, target: str, metric: str, *, num_twins: int
 
     from sandmle.metrics.registry import METRICS
     from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
-    from sandmle.sources.csv_plan import read_csv
+    from sandmle.sources.csv_plan import normal_label, read_csv
     from sandmle.sources.csv_seed import dna_from_csv
     from sandmle.synth.pipeline import PRELOAD_EXTRA
     from sandmle.synth.seeds import load_seed_file, select_seeds
@@ -186,6 +187,12 @@ def measure_fidelity(csv_path: Path, target: str, metric: str, *, num_twins: int
     if target not in frame.columns:
         raise UserError(f"target column {target!r} is not in {csv_path}")
     frame = frame.dropna(subset=[target]).reset_index(drop=True)
+    if METRICS[metric].kind not in ("value", "multi_value"):
+        counts = frame[target].map(normal_label).value_counts()
+        rare = counts[counts < MIN_CLASS_ROWS]
+        if len(rare):        # a class of a row or two cannot be split into micro tasks
+            say(f"real data: left out {int(rare.sum())} rows of rare classes {', '.join(map(str, rare.index))}")
+            frame = frame[~frame[target].map(normal_label).isin(rare.index)].reset_index(drop=True)
     control_dna = _control(dna, control, metric, load_seed_file, select_seeds)
     is_lower = METRICS[metric].is_lower_better
     with tempfile.TemporaryDirectory(prefix="sandmle-fidelity.") as scratch:
