@@ -44,7 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed-file", type=Path, default=None, metavar="SEED.json",
                    help="measure this seed (made from DATA.csv) instead of extracting one")
     p.add_argument("--control", default=None, metavar="SEED",
-                   help="control seed file or shipped id (default: the same DNA without its data model)")
+                   help="control seed file or shipped id (default: the shipped tabular seed of the same "
+                        "target kind)")
     p.add_argument("--bank", type=Path, default=None, metavar="DIR",
                    help="keep the twins as a bank here, with the report in DIR/_fidelity.json")
     p.add_argument("--chart", type=Path, default=None, metavar="FILE.png", help="write the rank scatter plot")

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[0] + " Re-running resumes; the same --seed gives "
                     "byte-identical public data.")
     parser.add_argument("--seeds", default=None, metavar="SELECTOR",
-                        help="seed tasks: all (default), lite, modality:NAME, comma-separated ids, or a glob")
+                        help="seed tasks: all (default), lite, modality:NAME, comma-separated ids or globs, "
+                             "seed files (SEED.json) or folders of them (DIR/)")
     parser.add_argument("--num-tasks", type=int, required=True, metavar="N",
                         help="tasks to attempt (accepted + rejected), round-robin over the seeds")
     parser.add_argument("--out", required=True, type=Path, metavar="BANK", help="bank folder")

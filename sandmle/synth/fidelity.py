@@ -9,9 +9,10 @@ The reference population (`sandmle.synth.solutions.reference_solutions`) runs on
   `train_rows` training rows and up to `test_rows` test rows (`sandmle task from-csv`);
 - `num_twins` twins synthesised from the data-conditioned seed (`sandmle synth`: calibrated
   and verified; the twins that pass verification count);
-- a control: twins of another seed scored by the same metric (by default the same DNA
-  without its data model, i.e. the procedural twins of the seed; `control` names another
-  seed file or shipped seed, e.g. one made from a different dataset).
+- a control: twins of another seed scored by the same metric: by default the shipped
+  tabular seed of the same target kind (the same metric first); `control` names another
+  seed file or shipped seed (e.g. one made from a different dataset, or this data's DNA
+  without a data model: `seeds from-csv --no-data-model`).
 
 Each side's leaderboard becomes mean ranks per solution (1 = best; ranks within each task,
 averaged over tasks). Reported: Spearman between real and twin mean ranks; the ceiling, the
@@ -33,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from sandmle.errors import UserError
+from sandmle.metrics.registry import METRICS
 
 FIDELITY_FILE = "_fidelity.json"
 TRAIN_ROWS = 150
@@ -166,7 +168,6 @@ def measure_fidelity(csv_path: Path, target: str, metric: str, *, num_twins: int
     """Measure a data-conditioned seed's fidelity to its data (module doc)."""
     import pandas as pd
 
-    from sandmle.metrics.registry import METRICS
     from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
     from sandmle.sources.csv_plan import normal_label, read_csv
     from sandmle.sources.csv_seed import dna_from_csv
@@ -235,12 +236,22 @@ def measure_fidelity(csv_path: Path, target: str, metric: str, *, num_twins: int
 
 
 def _control(dna, control: str | None, metric: str, load_seed_file, select_seeds):
-    """The control seed, scored by `metric`: the seed without its data model by default."""
+    """The control seed, scored by `metric`: `control` (a seed file or shipped id), or by
+    default the shipped tabular seed of the same target kind, preferring the same metric."""
     if control is None:
-        return dataclasses.replace(dna, id=f"{dna.id}-procedural", data_model={})
-    other = load_seed_file(control) if control.endswith(".json") else select_seeds(control)[0]
+        kinds = {"ranking": "multiclass"}
+        same = [d for d in select_seeds("modality:tabular") if not d.is_data_conditioned
+                and kinds.get(d.target_kind, d.target_kind) == kinds.get(dna.target_kind, dna.target_kind)]
+        if not same:
+            raise UserError(f"no shipped tabular seed has a {dna.target_kind} target; give --control SEED")
+        other = sorted(same, key=lambda d: (d.metric != metric, d.id))[0]
+    else:
+        other = load_seed_file(control) if control.endswith(".json") else select_seeds(control)[0]
+    params = dict(dna.metric_params) if dna.metric_params else dict(other.metric_params)
+    if METRICS[metric].kind == "ranking":
+        params = {"k": min(int(params.get("k", 5)), other.num_classes - 1)}
     try:
-        return dataclasses.replace(other, metric=metric, metric_params=dict(dna.metric_params) or other.metric_params)
+        return dataclasses.replace(other, metric=metric, metric_params=params)
     except ValueError as exc:
         raise UserError(f"control seed {other.id} cannot be scored by {metric}: {exc}") from None
 
