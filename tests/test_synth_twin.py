@@ -186,3 +186,48 @@ def test_ids_stay_text_and_reference_solutions_read_text_labels(tmp_path):
     best = max(board.entries, key=lambda e: e.score)
     assert best.score > 0.3                       # grades 1-5 scored as grades, not shifted to 0-4
     assert grade_submission(binary, binary.sample_submission_path).valid
+
+
+def test_mean_ranks_and_spearman_of_leaderboards():
+    from sandmle.synth.fidelity import mean_ranks, spearman
+
+    boards = [{"a": 0.9, "b": 0.8, "c": 0.7}, {"a": 0.7, "b": 0.8, "c": 0.6, "d": 0.1}]
+    ranks = mean_ranks(boards, is_lower_better=False, names=["a", "b", "c", "d"])
+    assert ranks == {"a": 1.5, "b": 1.5, "c": 3.0, "d": 4.0}      # a missing entry ranks last
+    lower = mean_ranks(boards, is_lower_better=True, names=["a", "b", "c", "d"])
+    assert lower["c"] == 1.5 and lower["d"] == 2.5
+    assert spearman({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == -1.0
+    assert spearman({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None       # too few to rank
+
+
+@pytest.mark.slow
+def test_fidelity_command_reports_rankings_acceptance_and_a_chart(cancer, tmp_path, capsys):
+    from sandmle.cli import main
+
+    path, _, _ = cancer
+    chart, bank = tmp_path / "fidelity.png", tmp_path / "twins"
+    code = main(["seeds", "fidelity", str(path), "--target", "diagnosis", "--metric", "auc", "--twins", "2",
+                 "--splits", "2", "--workers", "2", "--chart", str(chart), "--bank", str(bank), "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["twins_attempted"] == 2 and report["real_splits"] == 2
+    assert report["control_id"] == "tabular-playground-series-may-2022"
+    assert len(report["solutions"]) >= 20 and report["privacy"]["passed"]
+    if report["twins_accepted"]:
+        assert -1 <= report["spearman"] <= 1
+    assert chart.stat().st_size > 0
+    assert main(["bank", "stats", str(bank), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["fidelity"]["seed_id"] == report["seed_id"]
+
+
+def test_fidelity_refuses_data_without_a_data_model(tmp_path):
+    from sandmle.synth.fidelity import measure_fidelity
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"note": [" ".join(rng.choice(list("abcdefgh"), 6)) for _ in range(200)],
+                          "x": rng.normal(size=200), "y": rng.integers(0, 2, 200)})
+    path = tmp_path / "notes.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(UserError, match="no data-conditioned seed"):
+        measure_fidelity(path, "y", "auc")

@@ -102,10 +102,13 @@ def twin_data_model(frame, features: list[str], roles: dict[str, str], targets: 
     elif head in ("multiclass", "ordinal") and not 3 <= frame[targets[0]].map(normal_label).nunique() <= MAX_TWIN_CLASSES:
         reason = f"{frame[targets[0]].map(normal_label).nunique()} classes (twins take 3-{MAX_TWIN_CLASSES})"
     if reason is None:
-        model = fit_data_model(frame, features, roles, targets[0], head)
-        if not model.privacy.get("passed", False):
+        try:
+            model = fit_data_model(frame, features, roles, targets[0], head)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            model, reason = None, f"the data could not be modelled ({str(exc).splitlines()[0][:120]})"
+        if model is not None and not model.privacy.get("passed", False):
             reason = "its probe rows sat too close to real rows (privacy check)"
-        else:
+        elif model is not None:
             return model.to_json()
     notes.append(f"no data model: {reason}")
     return {}

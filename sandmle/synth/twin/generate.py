@@ -28,7 +28,7 @@ from sandmle.synth.generators.common import ColumnDoc, fmt, fmt_proba, fmt_value
 from sandmle.synth.generators.rules import _ensure_present, _prior_labels
 from sandmle.synth.generators.tabular import humanise
 from sandmle.synth.twin.model import ColumnModel, DataModel, encode
-from sandmle.synth.twin.sample import column_values, draw_labels, sample_cells
+from sandmle.synth.twin.sample import column_values, draw_labels, matched_grades, sample_cells
 
 GENERIC_BINARY = {"0", "1", "no", "yes", "n", "y", "false", "true", "neg", "pos", "negative", "positive"}
 MUTATED = ("missing_rate", "outlier_rate", "label_noise", "distractors", "shift")
@@ -241,8 +241,10 @@ def _targets(model: DataModel, dna: TaskDNA, bp: Blueprint, classes, labels, is_
     freq = np.bincount(y_train, minlength=k) / n_train
     if kind == "ordinal":
         docs = [ColumnDoc(label, f"{bp.target.description}, an integer grade {classes[0]}-{classes[-1]}")]
+        oracle = (matched_grades(labels.score[test], model.head.shares) if metric_kind == "ordinal"
+                  else labels.oracle[test])
         return {"train": {label: names[y_train].tolist()}, "answers": {col: names[y[test]].tolist()},
-                "oracle": {col: names[labels.oracle[test]].tolist()},
+                "oracle": {col: names[oracle].tolist()},
                 "sample": {col: _prior_labels(list(classes), freq, n_test, dna.metric, rng)}, "docs": docs}
     p = labels.probs
     if kind == "binary":

@@ -130,6 +130,14 @@ def target_values(head: LabelHead, z: np.ndarray) -> np.ndarray:
     return np.interp(ndtr(z / head.z_sd), PROBS, np.asarray(head.target_quantiles, dtype=float))
 
 
+def matched_grades(score: np.ndarray, shares) -> np.ndarray:
+    """Grades of rows ranked by `score`, cut so that each grade takes its share of the rows:
+    the noise-free prediction a kappa metric rewards (it scores agreement beyond the grades'
+    distribution, so a prediction with the true distribution beats rounded expectations)."""
+    cuts = np.quantile(score, np.clip(np.cumsum(shares)[:-1], 0.0, 1.0))
+    return np.searchsorted(cuts, score)
+
+
 def grade_index(head: LabelHead, z: np.ndarray) -> np.ndarray:
     cuts = ndtri(np.clip(np.cumsum(head.shares)[:-1], 1e-9, 1 - 1e-9)) * head.z_sd
     return np.searchsorted(cuts, z)
@@ -140,6 +148,7 @@ class Labels:
     values: np.ndarray      # class indices (classification, ordinal) or target values (regression)
     oracle: np.ndarray      # class probabilities (n, classes), expected grades, or expected values
     probs: np.ndarray | None = None
+    score: np.ndarray | None = None     # ordinal: the noise-free normal score of each row
 
 
 def draw_labels(head: LabelHead, raw: np.ndarray, rng: np.random.Generator) -> Labels:
@@ -153,6 +162,6 @@ def draw_labels(head: LabelHead, raw: np.ndarray, rng: np.random.Generator) -> L
     grid = raw[:, :1] + head.noise_scale * noise_grid(head.residuals)[None, :]
     if head.kind == "ordinal":
         expected = grade_index(head, grid).mean(axis=1)
-        return Labels(grade_index(head, z), np.rint(expected).astype(int))
+        return Labels(grade_index(head, z), np.rint(expected).astype(int), score=raw[:, 0])
     values = target_values(head, z)
     return Labels(values, target_values(head, grid).mean(axis=1))
