@@ -43,7 +43,8 @@ def _submission_text(dna: TaskDNA, bp: Blueprint) -> str:
                 "normalised, spoken form.")
     cols = ", ".join(f"`{c}`" for c in bp.target_columns)
     if kind == "binary_proba":
-        return f"One row per `{idc}` of test.csv with {cols}: the probability (0 to 1) that the answer is 1."
+        positive = bp.classes[1] if len(bp.classes) == 2 else "1"     # twins keep the source's spelling
+        return f"One row per `{idc}` of test.csv with {cols}: the probability (0 to 1) that the answer is {positive}."
     if kind == "multiclass_proba":
         return (f"One row per `{idc}` of test.csv with one column per class ({cols}) holding that class's "
                 "probability; each row is normalised to sum to 1 before scoring.")

@@ -248,7 +248,7 @@ def _targets(model: DataModel, dna: TaskDNA, bp: Blueprint, classes, labels, is_
                 "sample": {col: _prior_labels(list(classes), freq, n_test, dna.metric, rng)}, "docs": docs}
     p = labels.probs
     if kind == "binary":
-        docs = [ColumnDoc(label, f"{bp.target.description}: {classes[1]} yes, {classes[0]} no")]
+        docs = [ColumnDoc(label, f"{bp.target.description}: {classes[1]} if so, {classes[0]} if not")]
         answers = {col: [str(v) for v in y[test]]} if metric_kind == "binary_proba" else {col: names[y[test]].tolist()}
         if metric_kind == "binary_proba":
             oracle = {col: fmt_proba(p[test, 1])}
