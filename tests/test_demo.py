@@ -17,7 +17,8 @@ def fixture_synthesize(selector, num_tasks, out_dir, workers=None, seed=0, progr
     for metric in ("auc", "rmse", "accuracy")[:num_tasks]:
         if not (Path(out_dir) / f"demo-{metric}").exists():
             build_task(Path(out_dir), metric, task_id=f"demo-{metric}", seed=seed)
-    return SimpleNamespace(funnel=SimpleNamespace(line=lambda: f"accepted {num_tasks}"))
+    return SimpleNamespace(funnel=SimpleNamespace(line=lambda: f"accepted {num_tasks}"),
+                           request=SimpleNamespace(line=lambda: f"asked for {num_tasks}, accepted {num_tasks}"))
 
 
 def test_demo_writes_runs_summary_and_table(tmp_path, monkeypatch, capsys):

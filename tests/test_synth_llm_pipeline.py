@@ -280,8 +280,9 @@ def test_replay_from_cache_makes_no_request(first_run, tmp_path, pool):
 
 def test_offline_run_without_cache_rejects_at_the_strategist(tmp_path, pool):
     config = LLMConfig(policy=f"openai:{MODEL}@http://127.0.0.1:9/v1", cache_dir=tmp_path / "empty", offline=True)
-    report = synthesize_llm(SEED, 1, tmp_path / "bank", config, workers=1, pool=pool)
+    report = synthesize_llm(SEED, 1, tmp_path / "bank", config, workers=1, pool=pool, max_attempts=1)
     [rejected] = report.synth.rejected_now
+    assert report.synth.request.short_seeds == {SEED: {"accepted": 0, "wanted": 1, "attempts": 1}}
     assert rejected.stage == "generate" and rejected.reason.startswith("strategist: model call failed")
     assert report.failures_by_role == {"strategist": 1}
 
@@ -291,7 +292,7 @@ def test_developer_out_of_repairs_is_a_rejection(first_run, tmp_path, pool):
     server = ScriptedServer()
     try:
         strict = LLMConfig(policy=f"openai:{MODEL}@{server.url}", cache_dir=tmp_path / "cache", max_repairs=0)
-        report = synthesize_llm(SEED, 1, tmp_path / "bank", strict, workers=1, pool=pool)
+        report = synthesize_llm(SEED, 1, tmp_path / "bank", strict, workers=1, pool=pool, max_attempts=1)
     finally:
         server.stop()
     [rejected] = report.synth.rejected_now

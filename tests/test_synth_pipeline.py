@@ -8,28 +8,7 @@ import pytest
 from sandmle.errors import UserError
 from sandmle.synth.funnel import (FUNNEL_FILE, REJECTED_FILE, Outcome, compute_funnel, read_rejected,
                                   write_funnel)
-from sandmle.synth.pipeline import STAGING_DIR, derive_seed, plan_tasks, prepare_bank, task_id_for
-
-
-def test_plan_is_round_robin_and_deterministic():
-    plan = plan_tasks(["a", "b", "c"], 7, seed=0)
-    assert [(p.seed_id, p.index) for p in plan] == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("c", 1), ("a", 2)]
-    assert plan == plan_tasks(["a", "b", "c"], 7, seed=0)
-    assert plan[:3] == plan_tasks(["a", "b", "c"], 3, seed=0)          # growing N keeps the prefix
-    assert len({p.random_seed for p in plan}) == 7
-    assert plan_tasks(["a"], 1, seed=1)[0].random_seed != plan_tasks(["a"], 1, seed=0)[0].random_seed
-
-
-def test_derive_seed_is_stable_31_bit():
-    assert derive_seed(0, "a", 0) == derive_seed(0, "a", 0)
-    assert 0 <= derive_seed(5, "x", 3) < 2**31
-
-
-def test_plan_rejects_bad_input():
-    with pytest.raises(UserError):
-        plan_tasks([], 3, 0)
-    with pytest.raises(UserError):
-        plan_tasks(["a"], -1, 0)
+from sandmle.synth.pipeline import STAGING_DIR, prepare_bank, task_id_for
 
 
 def test_task_id_slugs_the_domain():
@@ -98,33 +77,25 @@ def fast_population(spec):
     return [s for s in reference_solutions(spec) if s.name in FAST]
 
 
-def expected_ids(num_tasks):
-    from sandmle.synth.pipeline import generate_planned, plan_tasks
-    from sandmle.synth.seeds import select_seeds
-
-    seeds = {d.id: d for d in select_seeds(SEEDS)}
-    return {generate_planned(p, seeds).spec.id for p in plan_tasks(list(seeds), num_tasks, 0)}
-
-
 def run(out, num_tasks, **kw):
     from sandmle.synth.pipeline import synthesize
 
     return synthesize(SEEDS, num_tasks, out, workers=1, seed=0, population=fast_population, min_valid=8, **kw)
 
 
-def test_synthesize_files_every_task_and_resumes(tmp_path):
+def test_synthesize_makes_n_accepted_tasks_and_resumes_toward_more(tmp_path):
     from sandmle.synth.calibrate import LEADERBOARD_FILE, TIER_SUBMISSIONS_DIR
     from sandmle.synth.funnel import read_outcomes
     from sandmle.task import iter_bank, load_task
 
     bank = tmp_path / "bank"
     report = run(bank, 2)
-    assert (report.planned, report.processed, report.skipped) == (2, 2, 0)
-    assert report.funnel.attempted == 2 and report.funnel.generated == 2
     accepted = iter_bank(bank)
     rejected = read_rejected(bank)
-    assert len(accepted) + len(rejected) == 2 and len(accepted) == report.funnel.accepted
-    assert {p.name for p in accepted} | {o.task_id for o in rejected} == expected_ids(2)
+    assert report.request.accepted == 2 and len(accepted) == 2
+    assert report.processed == report.request.attempts == 2 + len(rejected) and report.skipped == 0
+    short = report.request.short_seeds                   # a seed that fell short passed its share on
+    assert len(accepted) == 2 and all(v["accepted"] < v["wanted"] for v in short.values())
     for folder in accepted:
         task = load_task(folder)
         t = task.spec.thresholds
@@ -138,27 +109,33 @@ def test_synthesize_files_every_task_and_resumes(tmp_path):
         assert o.reason and o.stage in ("calibrate", "verify")
     assert not (bank / STAGING_DIR).exists()
     funnel = json.loads((bank / FUNNEL_FILE).read_text())
-    assert funnel["attempted"] == 2 and funnel["random_seed"] == 0
+    assert funnel["attempted"] == report.request.attempts and funnel["random_seed"] == 0
+    assert funnel["request"]["requested"] == 2 and funnel["request"]["accepted"] == 2
 
-    again = run(bank, 2)                                 # everything finished: nothing to do
-    assert (again.processed, again.skipped) == (0, 2)
-    more = run(bank, 3)                                  # one more task, the first two skipped
-    assert (more.processed, more.skipped) == (1, 2)
-    assert len(read_outcomes(bank)) == 3 and more.funnel.attempted == 3
+    again = run(bank, 2)                                 # everything finished: nothing to run
+    assert (again.processed, again.skipped, again.request.accepted) == (0, report.request.attempts, 2)
+    more = run(bank, 3)                                  # one more task; the first ones replayed
+    assert more.request.accepted == 3 and len(iter_bank(bank)) == 3
+    assert more.skipped == report.request.attempts and more.processed >= 1
+    assert len(read_outcomes(bank)) == more.request.attempts
 
 
 def test_same_seed_gives_byte_identical_public_data(tmp_path):
-    from sandmle.synth.pipeline import generate_planned, plan_tasks
+    from sandmle.synth.pipeline import generate_planned
+    from sandmle.synth.schedule import Schedule
     from sandmle.synth.seeds import select_seeds
 
     seeds = {d.id: d for d in select_seeds(SEEDS)}
-    plan = plan_tasks(list(seeds), 4, seed=7)
-    first = [generate_planned(p, seeds) for p in plan]
-    second = [generate_planned(p, seeds) for p in plan_tasks(list(seeds), 4, seed=7)]
-    for a, b in zip(first, second):
+
+    def first(n, seed):
+        schedule = Schedule(list(seeds), n, seed)
+        return [generate_planned(schedule.next_attempt(), seeds) for _ in range(n)]
+
+    one, two = first(4, 7), first(4, 7)
+    for a, b in zip(one, two):
         assert a.spec.id == b.spec.id and a.public_files == b.public_files and a.answers_csv == b.answers_csv
-    other = generate_planned(plan_tasks(list(seeds), 1, seed=8)[0], seeds)
-    assert other.public_files["train.csv"] != first[0].public_files["train.csv"]
+    other = first(1, 8)[0]
+    assert other.public_files["train.csv"] != one[0].public_files["train.csv"]
 
 
 def test_interrupted_run_records_nothing_half_done(tmp_path):
@@ -177,7 +154,7 @@ def test_interrupted_run_records_nothing_half_done(tmp_path):
     assert not list(bank.glob(".*"))
     assert read_outcomes(bank) == seen                    # the second task never started
     resumed = run(bank, 2)
-    assert (resumed.skipped, resumed.processed) == (1, 1) and resumed.funnel.attempted == 2
+    assert resumed.skipped == 1 and resumed.request.accepted == 2
 
 
 def test_cli_checks_its_arguments(tmp_path, capsys):
@@ -193,7 +170,7 @@ def test_cli_json_reports_the_funnel(tmp_path, capsys):
 
     assert main(["synth", "--num-tasks", "0", "--seeds", SEEDS, "--out", str(tmp_path / "b"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["planned"] == 0 and data["funnel"]["attempted"] == 0
+    assert data["request"]["requested"] == 0 and data["funnel"]["attempted"] == 0
     assert json.loads((tmp_path / "b" / FUNNEL_FILE).read_text())["random_seed"] == 0
 
 
@@ -204,3 +181,15 @@ def test_cli_refuses_model_flags_without_the_llm_generator(tmp_path, capsys):
     assert "--generator llm" in capsys.readouterr().err
     assert main(["synth", "--generator", "llm", "--num-tasks", "1", "--out", str(tmp_path / "b")]) == 2
     assert "--policy" in capsys.readouterr().err
+
+
+def test_cli_exit_status_says_when_a_run_falls_short(capsys):
+    from sandmle.cli.synth import exit_status
+    from sandmle.synth.schedule import ScheduleSummary
+
+    assert exit_status(ScheduleSummary(requested=4, max_attempts=12, attempts=5, accepted=4)) == 0
+    short = ScheduleSummary(requested=4, max_attempts=6, attempts=6, accepted=3,
+                            short_seeds={"a": {"accepted": 0, "wanted": 1, "attempts": 3}})
+    assert exit_status(short) == 1
+    err = capsys.readouterr().err
+    assert "accepted 3 of 4 tasks in 6 attempts" in err and "--max-attempts" in err

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="synthesise a small bank and evaluate the scripted baselines",
                               description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR", help="output folder (default demo-out)")
-    p.add_argument("--num-tasks", type=int, default=12, metavar="N", help="tasks to attempt (default 12)")
+    p.add_argument("--num-tasks", type=int, default=12, metavar="N", help="accepted tasks to make (default 12, one per seed)")
     p.add_argument("--seeds", default=DEMO_SEEDS, metavar="SELECTOR", help="seed selector (default: 12 mixed seeds)")
     p.add_argument("--workers", type=int, default=None, metavar="W", help="sandbox workers (default: CPU count)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -66,6 +66,16 @@ def medal_table(summary: dict):
     return table
 
 
+def _modalities(folders) -> dict[str, int]:
+    from sandmle.task import load_task
+
+    counts: dict[str, int] = {}
+    for folder in folders:
+        modality = load_task(folder).spec.modality
+        counts[modality] = counts.get(modality, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def handle(args) -> int:
     from sandmle.cli.eval import run_eval
     from sandmle.console import make_console, print_json
@@ -79,12 +89,15 @@ def handle(args) -> int:
     console = make_console(stderr=args.json)
     bank = args.out / "bank"
     start = time.perf_counter()
-    console.print(f"[bold]1/2[/] synthesising up to {args.num_tasks} tasks into {bank} ...")
+    console.print(f"[bold]1/2[/] synthesising {args.num_tasks} tasks into {bank} ...")
     synth = synthesize(args.seeds, args.num_tasks, bank, workers=args.workers, seed=args.seed,
                        progress=not args.json)
     synth_s = time.perf_counter() - start
     console.print(synth.funnel.line())
-    num_tasks = len(iter_bank(bank))
+    console.print(synth.request.line())
+    folders = iter_bank(bank)
+    num_tasks = len(folders)
+    console.print("bank by modality: " + ", ".join(f"{m} {n}" for m, n in _modalities(folders).items()))
     if num_tasks == 0:
         raise UserError(f"synthesis accepted no task into {bank}: try more --num-tasks or other --seeds")
     config = RolloutConfig(max_turns=8, step_timeout_s=60.0, episode_timeout_s=300.0)

@@ -2,9 +2,11 @@
 
     sandmle synth --seeds modality:tabular --num-tasks 40 --out bank --workers 2
 
-Attempts N tasks round-robin over the selected seeds; accepted tasks land in BANK/<task_id>/,
-rejected ones in BANK/_rejected.jsonl with their reason; BANK/_funnel.json keeps the funnel.
-Re-running the same command resumes where a previous run stopped.
+Makes N accepted tasks, spread evenly over the selected seeds, in at most --max-attempts
+attempts (default 3 N); accepted tasks land in BANK/<task_id>/, rejected attempts in
+BANK/_rejected.jsonl with their reason; BANK/_funnel.json keeps the funnel, the attempts
+taken and the seeds that fell short of their share. Re-running the same command resumes
+where a previous run stopped; a larger N continues toward it.
 
     sandmle synth --generator llm --policy openai:Qwen/Qwen3-8B@http://localhost:8000/v1 \\
         --seeds modality:tabular --num-tasks 20 --out bank --cache llm-cache
@@ -33,7 +35,9 @@ def register(subparsers) -> None:
                         help="seed tasks: all (default), lite, modality:NAME, comma-separated ids or globs, "
                              "seed files (SEED.json) or folders of them (DIR/)")
     parser.add_argument("--num-tasks", type=int, required=True, metavar="N",
-                        help="tasks to attempt (accepted + rejected), round-robin over the seeds")
+                        help="accepted tasks to make, spread evenly over the seeds")
+    parser.add_argument("--max-attempts", type=int, default=None, metavar="M",
+                        help="attempts the run may spend, accepted or rejected (default 3 N)")
     parser.add_argument("--out", required=True, type=Path, metavar="BANK", help="bank folder")
     parser.add_argument("--workers", type=int, default=None, metavar="W",
                         help="sandbox workers running reference solutions (default: CPU count)")
@@ -55,6 +59,8 @@ def run(args) -> int:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.num_tasks < 0:
         raise UserError(f"--num-tasks must be >= 0, got {args.num_tasks}")
+    if args.max_attempts is not None and args.max_attempts < args.num_tasks:
+        raise UserError(f"--max-attempts ({args.max_attempts}) must be at least --num-tasks ({args.num_tasks})")
     if args.timeout <= 0:
         raise UserError(f"--timeout must be > 0, got {args.timeout}")
     if args.separation < 0:
@@ -63,14 +69,26 @@ def run(args) -> int:
     if args.generator == "llm":
         return run_llm(args)
     report = synthesize(args.seeds, args.num_tasks, args.out, workers=args.workers, seed=args.seed,
-                        progress=not args.json, timeout_s=args.timeout, separation_sigmas=args.separation)
+                        progress=not args.json, max_attempts=args.max_attempts, timeout_s=args.timeout,
+                        separation_sigmas=args.separation)
     if args.json:
         from sandmle.console import print_json
 
         print_json(report)
-        return 0
+        return exit_status(report.request)
     print_report(report)
-    return 0
+    return exit_status(report.request)
+
+
+def exit_status(request) -> int:
+    """0 when the run made every task asked for; else 1, with one line on stderr saying why."""
+    import sys
+
+    if request.accepted >= request.requested:
+        return 0
+    print(f"sandmle synth: accepted {request.accepted} of {request.requested} tasks in {request.attempts} attempts "
+          f"(at most {request.max_attempts}); rerun with a larger --max-attempts to continue", file=sys.stderr)
+    return 1
 
 
 def add_llm_arguments(parser) -> None:
@@ -111,19 +129,20 @@ def run_llm(args) -> int:
     if config is None:
         raise UserError("--generator llm needs --policy SPEC, e.g. openai:MODEL@http://localhost:8000/v1")
     report = synthesize_llm(args.seeds, args.num_tasks, Path(args.out), config, workers=args.workers,
-                            seed=args.seed, timeout_s=args.timeout, separation_sigmas=args.separation)
+                            seed=args.seed, max_attempts=args.max_attempts, timeout_s=args.timeout,
+                            separation_sigmas=args.separation)
     if args.json:
         from sandmle.console import print_json
 
         print_json(report)
-        return 0
+        return exit_status(report.synth.request)
     from sandmle.console import make_console
 
     print_report(report.synth)
     roles = ", ".join(f"{role} {n}" for role, n in report.failures_by_role.items()) or "none"
     make_console().print(f"model {report.model}: {report.requests_sent} requests sent, {report.cache_hits} answered "
                          f"from the cache ({cache}); tasks lost per role: {roles}")
-    return 0
+    return exit_status(report.synth.request)
 
 
 def print_report(report) -> None:
@@ -133,10 +152,10 @@ def print_report(report) -> None:
 
     console = make_console()
     funnel = report.funnel
-    console.print(f"[bold]bank[/] {report.out_dir}: {report.processed} tasks processed in {report.wall_s:.1f} s "
-                  f"({report.tasks_per_min:.1f} tasks/min, {report.accepted_per_min:.1f} accepted/min), "
-                  f"{report.skipped} already finished")
-    table = Table(title="funnel (every finished task of the bank)")
+    console.print(f"[bold]bank[/] {report.out_dir}: {report.processed} attempts finished in {report.wall_s:.1f} s "
+                  f"({report.tasks_per_min:.1f} attempts/min, {report.accepted_per_min:.1f} accepted/min), "
+                  f"{report.skipped} replayed from an earlier run")
+    table = Table(title="funnel (every finished attempt of the bank)")
     table.add_column("stage")
     table.add_column("tasks", justify="right")
     table.add_column("passes this check", justify="right")
@@ -161,3 +180,6 @@ def print_report(report) -> None:
             reasons.add_row(o.task_id or f"{o.seed_id}#{o.index}", o.stage, o.reason or "")
         console.print(reasons)
     console.print(funnel.line())
+    request = report.request
+    style = "bold" if request.accepted >= request.requested else "bold red"
+    console.print(f"[{style}]{request.line()}[/]")

@@ -156,6 +156,11 @@ def read_funnel(out_dir: Path) -> Funnel:
 
 
 
-def write_funnel(out_dir: Path, seed: int, funnel: Funnel) -> None:
-    write_json_atomic(out_dir / FUNNEL_FILE, {"random_seed": seed, **funnel.to_json()})
+def write_funnel(out_dir: Path, seed: int, funnel: Funnel, request=None) -> None:
+    """BANK/_funnel.json: the run's seed, the funnel, and `request` (a
+    `sandmle.synth.schedule.ScheduleSummary`: N asked for, attempts taken, seeds short)."""
+    data = {"random_seed": seed, **funnel.to_json()}
+    if request is not None:
+        data["request"] = request.to_json()
+    write_json_atomic(out_dir / FUNNEL_FILE, data)
 

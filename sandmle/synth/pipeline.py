@@ -2,28 +2,32 @@
 
     report = synthesize("modality:tabular", num_tasks=40, out_dir=Path("bank"), workers=2)
 
-`num_tasks` tasks are attempted, round-robin over the selected seeds; the k-th task of seed
-`s` gets random seed `derive_seed(seed, s, k)` and the id `<s>-<domain>-<k>`. Each task is
-generated, staged under `BANK/.staging/`, calibrated against a simulated leaderboard in one
-shared sandbox pool (`sandmle.synth.calibrate`), verified (`sandmle.synth.verify`) and then
-renamed into `BANK/<task_id>/` in one step; a rejected task is appended to
-`BANK/_rejected.jsonl` with its reason and its folder removed. `BANK/_funnel.json` keeps the
-funnel over every finished task (`sandmle.synth.funnel`).
+`num_tasks` is the number of accepted tasks wanted. `sandmle.synth.schedule` spreads them
+evenly over the selected seeds and decides which attempts to make (at most `max_attempts`);
+attempt k of seed `s` gets random seed `derive_seed(seed, s, k)` and the id
+`<s>-<domain>-<k>`. Each attempt is generated, staged under `BANK/.staging/`, calibrated
+against a simulated leaderboard in one shared sandbox pool (`sandmle.synth.calibrate`),
+verified (`sandmle.synth.verify`) and then renamed into `BANK/<task_id>/` in one step; a
+rejected attempt is appended to `BANK/_rejected.jsonl` with its reason and its folder
+removed. `BANK/_funnel.json` keeps the funnel over every finished attempt
+(`sandmle.synth.funnel`) and, under "request", what the last run asked for, the attempts it
+took and the seeds that fell short of their share.
 
-Re-running resumes: tasks already accepted or rejected are skipped, and a killed run leaves
-no half-written task (the staging folder is cleared on start). Tasks overlap: several are in
-flight at once and each submits its reference solutions (20+, a few to a sandbox job) from a
-shared thread pool, so every sandbox worker stays busy.
+Re-running resumes: attempts already accepted or rejected are replayed from the bank, not
+run again, and the run continues toward N; a killed run leaves no half-written task (the
+staging folder is cleared on start). Tasks overlap: several are in flight at once and each
+submits its reference solutions (20+, a few to a sandbox job) from a shared thread pool, so
+every sandbox worker stays busy.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +35,7 @@ from typing import Any, Callable
 from sandmle.errors import UserError
 from sandmle.synth.funnel import (FUNNEL_FILE, REJECTED_FILE, Funnel, Outcome, compute_funnel, read_funnel,
                                   read_outcomes, repair_rejected, write_funnel)
+from sandmle.synth.schedule import PlannedTask, Schedule, ScheduleSummary
 from sandmle.task import TASK_FILE, load_task, write_json_atomic
 
 STAGING_DIR = ".staging"
@@ -39,23 +44,12 @@ PRELOAD_EXTRA = ("sklearn.naive_bayes", "sklearn.neural_network", "sklearn.discr
 
 
 @dataclass(frozen=True)
-class PlannedTask:
-    seed_id: str
-    index: int              # k: the task's number among those made from this seed
-    random_seed: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.seed_id}/{self.random_seed}"
-
-
-@dataclass(frozen=True)
 class SynthReport:
     out_dir: str
     random_seed: int
-    planned: int
-    skipped: int                        # finished in an earlier run
-    processed: int                      # finished in this run
+    request: ScheduleSummary            # N asked for, attempts taken, seeds that fell short
+    skipped: int                        # attempts finished in an earlier run, replayed
+    processed: int                      # attempts finished in this run
     accepted_now: int
     wall_s: float
     funnel: Funnel
@@ -70,28 +64,11 @@ class SynthReport:
         return 60.0 * self.accepted_now / self.wall_s if self.wall_s > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"out_dir": self.out_dir, "random_seed": self.random_seed, "planned": self.planned,
+        return {"out_dir": self.out_dir, "random_seed": self.random_seed, "request": self.request.to_json(),
                 "skipped": self.skipped, "processed": self.processed, "accepted_now": self.accepted_now,
                 "wall_s": round(self.wall_s, 3), "tasks_per_min": round(self.tasks_per_min, 2),
                 "accepted_per_min": round(self.accepted_per_min, 2), "funnel": self.funnel.to_json(),
                 "rejected_now": [o.to_json() for o in self.rejected_now]}
-
-
-def derive_seed(seed: int, seed_id: str, index: int) -> int:
-    """The random seed of task `index` of seed task `seed_id` in a run with `seed` (31 bits)."""
-    digest = hashlib.sha256(f"sandmle-synth:{seed}:{seed_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def plan_tasks(seed_ids: list[str], num_tasks: int, seed: int) -> list[PlannedTask]:
-    """Round-robin over the seeds: task k is the (k // len(seeds))-th of seed k % len(seeds)."""
-    if not seed_ids:
-        raise UserError("no seeds selected")
-    if num_tasks < 0:
-        raise UserError(f"--num-tasks must be >= 0, got {num_tasks}")
-    return [PlannedTask(seed_ids[k % len(seed_ids)], k // len(seed_ids),
-                        derive_seed(seed, seed_ids[k % len(seed_ids)], k // len(seed_ids)))
-            for k in range(num_tasks)]
 
 
 def task_id_for(seed_id: str, domain: str, index: int) -> str:
@@ -251,16 +228,19 @@ def prepare_bank(out_dir: Path, seed: int, staging_dir: str = STAGING_DIR) -> No
 
 
 def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int | None = None,
-               seed: int = 0, progress: bool = False, *, timeout_s: float = 30.0,
-               tasks_in_flight: int | None = None, population: Callable | None = None,
+               seed: int = 0, progress: bool = False, *, max_attempts: int | None = None,
+               timeout_s: float = 30.0, tasks_in_flight: int | None = None, population: Callable | None = None,
                min_valid: int | None = None, separation_sigmas: float = 1.0,
                on_outcome: Callable[[Outcome], None] | None = None) -> SynthReport:
-    """Attempt `num_tasks` tasks from the selected seeds into the bank `out_dir` (resumable).
+    """Make `num_tasks` accepted tasks from the selected seeds in the bank `out_dir`, with at
+    most `max_attempts` attempts (default `sandmle.synth.schedule.default_max_attempts`);
+    resumable.
 
     `population(spec) -> [Solution]` replaces the reference population of
     `sandmle.synth.solutions.reference_solutions` (with `min_valid`, the fewest valid scores
     a leaderboard needs); `separation_sigmas`: how many bootstrap standard deviations
-    adjacent thresholds must lie apart; `on_outcome` is called with each finished task."""
+    adjacent thresholds must lie apart; `on_outcome` is called with each attempt finished
+    in this run."""
     from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
     from sandmle.synth.seeds import select_seeds
 
@@ -268,75 +248,115 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
     out_dir = Path(out_dir)
     chosen = select_seeds(selector)
     seeds = {dna.id: dna for dna in chosen}
-    plan = plan_tasks([dna.id for dna in chosen], num_tasks, seed)
+    schedule = Schedule(list(seeds), num_tasks, seed, max_attempts)
     prepare_bank(out_dir, seed)
-    known = read_outcomes(out_dir)
-    done = {f"{o.seed_id}/{o.random_seed}" for o in known}
-    todo = [p for p in plan if p.key not in done]
+    outcomes = read_outcomes(out_dir)
+    known = {f"{o.seed_id}/{o.random_seed}": o for o in outcomes}
     workers = max(1, workers or (os.cpu_count() or 1))
     in_flight = tasks_in_flight or workers + 1
     bank = _Bank(out_dir, seed)
     finished: list[Outcome] = []
-    bar = _progress_bar(progress, len(todo))
+    replayed: list[Outcome] = []
+    bar = _progress_bar(progress, num_tasks)
+
+    def record(outcome: Outcome, again: bool) -> None:
+        (replayed if again else finished).append(outcome)
+        if not again:
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            write_funnel(out_dir, seed, compute_funnel(outcomes), request=schedule.summary())
+        if bar is not None:
+            bar.advance(outcome)
+
     try:
-        if todo:
-            with Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA, isolate=True) as pool, \
-                    ThreadPoolExecutor(max_workers=4 * workers + 4, thread_name_prefix="solution") as jobs, \
-                    ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="task") as tasks:
-                pending: set = set()
-                queue = list(todo)
-                try:
-                    while queue or pending:
-                        while queue and len(pending) < in_flight:
-                            pending.add(tasks.submit(process_task, queue.pop(0), seeds, bank, pool, jobs, timeout_s,
-                                                    population, min_valid, separation_sigmas))
-                        completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in completed:
-                            outcome = future.result()
-                            finished.append(outcome)
-                            if on_outcome is not None:
-                                on_outcome(outcome)
-                            if bar is not None:
-                                bar.advance(outcome)
-                        write_funnel(out_dir, seed, compute_funnel(known + finished))
-                except BaseException:
-                    bank.closed.set()            # tasks still in flight must not record half results
-                    for future in pending:
-                        future.cancel()
-                    raise
+        with ExitStack() as stack:
+            runner: list = []
+
+            def submit(planned: PlannedTask):
+                if not runner:          # start the sandbox only when an attempt must run
+                    pool = stack.enter_context(Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA,
+                                                    isolate=True))
+                    jobs = stack.enter_context(ThreadPoolExecutor(max_workers=4 * workers + 4,
+                                                                  thread_name_prefix="solution"))
+                    tasks = stack.enter_context(ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="task"))
+                    runner.extend((pool, jobs, tasks))
+                pool, jobs, tasks = runner
+                return tasks.submit(process_task, planned, seeds, bank, pool, jobs, timeout_s, population,
+                                    min_valid, separation_sigmas)
+
+            try:
+                drive(schedule, known, submit, in_flight, record)
+            except BaseException:
+                bank.closed.set()            # tasks still in flight must not record half results
+                raise
     finally:
         if bar is not None:
             bar.stop()
         shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     funnel = read_funnel(out_dir)
-    write_funnel(out_dir, seed, funnel)
-    return SynthReport(out_dir=str(out_dir), random_seed=seed, planned=len(plan),
-                       skipped=len(plan) - len(todo), processed=len(finished),
+    write_funnel(out_dir, seed, funnel, request=schedule.summary())
+    return SynthReport(out_dir=str(out_dir), random_seed=seed, request=schedule.summary(),
+                       skipped=len(replayed), processed=len(finished),
                        accepted_now=sum(o.accepted for o in finished),
                        wall_s=time.perf_counter() - start, funnel=funnel,
                        rejected_now=tuple(o for o in finished if not o.accepted))
 
 
+def drive(schedule: Schedule, known: dict[str, Outcome], submit: Callable[[PlannedTask], Future],
+          in_flight: int, record: Callable[[Outcome, bool], None]) -> None:
+    """Run the schedule's attempts, at most `in_flight` at once, until it is over.
+
+    `submit(planned)` starts an attempt and returns a future of its Outcome; an attempt the
+    bank already holds (`known`, by `PlannedTask.key`) is replayed instead. `record(outcome,
+    replayed)` is called for each finished attempt, from this thread. On an exception,
+    attempts not yet started are cancelled and the exception propagates."""
+    pending: dict[Future, PlannedTask] = {}
+    try:
+        while True:
+            while len(pending) < in_flight and (planned := schedule.next_attempt()) is not None:
+                previous = known.get(planned.key)
+                if previous is not None:
+                    schedule.record(planned, previous.accepted)
+                    record(previous, True)
+                else:
+                    pending[submit(planned)] = planned
+            if not pending:
+                return
+            completed, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in completed:
+                planned = pending.pop(future)
+                outcome = future.result()
+                schedule.record(planned, outcome.accepted)
+                record(outcome, False)
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+
+
 class _ProgressBar:
+    """Accepted tasks out of N, with the attempts and rejections so far."""
+
     def __init__(self, total: int) -> None:
+        from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         self.accepted = self.rejected = 0
-        from rich.console import Console
-
-        self.progress = Progress(TextColumn("[bold]synth[/]"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("[green]{task.fields[accepted]} accepted[/] "
-                                            "[red]{task.fields[rejected]} rejected[/]"),
+        self.progress = Progress(TextColumn("[bold]synth[/] accepted"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("[red]{task.fields[rejected]} rejected[/] of "
+                                            "{task.fields[attempts]} attempts"),
                                  TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=Console(stderr=True), transient=False)
-        self.task = self.progress.add_task("synth", total=total, accepted=0, rejected=0)
+        self.task = self.progress.add_task("synth", total=total, attempts=0, rejected=0)
         self.progress.start()
 
     def advance(self, outcome: Outcome) -> None:
         self.accepted += outcome.accepted
         self.rejected += not outcome.accepted
-        self.progress.update(self.task, advance=1, accepted=self.accepted, rejected=self.rejected)
+        self.progress.update(self.task, completed=self.accepted, attempts=self.accepted + self.rejected,
+                             rejected=self.rejected)
 
     def stop(self) -> None:
         self.progress.stop()

@@ -205,7 +205,7 @@ class BankConfig:
                                       # the seeds below) | "sklearn" (8 fixed tasks from
                                       # scikit-learn's bundled datasets, sandmle.sources.sklearn_bank)
     selector: str = "modality:tabular"  # seeds to synthesise from
-    num_tasks: int = 16
+    num_tasks: int = 16               # accepted tasks to synthesise (`sandmle synth --num-tasks`)
     seed: int = 0
     workers: int = 0                  # synthesis workers; 0 = one per CPU core
     limit: int = 0                    # use only the first N tasks of the bank; 0 = all

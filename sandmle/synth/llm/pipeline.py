@@ -26,7 +26,7 @@ import os
 import shutil
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -105,16 +105,20 @@ def select_llm_seeds(selector: str | None) -> list:
     return chosen
 
 
-def plan_llm_tasks(seed_ids: list[str], num_tasks: int, seed: int) -> list:
-    """Round-robin over the seeds; random seeds are drawn apart from the procedural engine's,
-    so both generators may fill one bank without colliding."""
-    from sandmle.synth.pipeline import PlannedTask, derive_seed
+def llm_schedule(seed_ids: list[str], num_tasks: int, seed: int, max_attempts: int | None = None):
+    """The schedule of a language-model run (`sandmle.synth.schedule`); random seeds are
+    drawn apart from the procedural engine's, so both generators may fill one bank without
+    colliding."""
+    from sandmle.synth.schedule import Schedule
 
-    if num_tasks < 0:
-        raise UserError(f"--num-tasks must be >= 0, got {num_tasks}")
-    return [PlannedTask(seed_ids[k % len(seed_ids)], k // len(seed_ids),
-                        derive_seed(seed, f"{GENERATOR}:{seed_ids[k % len(seed_ids)]}", k // len(seed_ids)))
-            for k in range(num_tasks)]
+    return Schedule(seed_ids, num_tasks, seed, max_attempts, seed_key=lambda s: f"{GENERATOR}:{s}")
+
+
+def plan_llm_tasks(seed_ids: list[str], num_tasks: int, seed: int) -> list:
+    """The attempts a run starts with: the first `num_tasks` of its schedule (more follow
+    only for rejected ones)."""
+    schedule = llm_schedule(seed_ids, num_tasks, seed)
+    return [schedule.next_attempt() for _ in range(num_tasks)]
 
 
 # ---- one task --------------------------------------------------------------------------------
@@ -282,68 +286,76 @@ def process_llm_task(planned, dna, llm: CachedPolicy, config: LLMConfig, bank: _
 # ---- the run ---------------------------------------------------------------------------------
 
 def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: LLMConfig,
-                   workers: int | None = None, seed: int = 0, *, timeout_s: float = 30.0,
-                   tasks_in_flight: int | None = None, pool=None, separation_sigmas: float = SEPARATION_SIGMAS,
+                   workers: int | None = None, seed: int = 0, *, max_attempts: int | None = None,
+                   timeout_s: float = 30.0, tasks_in_flight: int | None = None, pool=None,
+                   separation_sigmas: float = SEPARATION_SIGMAS,
                    on_outcome: Callable[[Any], None] | None = None) -> LLMSynthReport:
-    """Attempt `num_tasks` language-model tasks into the bank `out_dir` (resumable).
+    """Make `num_tasks` accepted language-model tasks in the bank `out_dir`, with at most
+    `max_attempts` attempts (`sandmle.synth.schedule`); resumable.
 
     `pool`: a running `sandmle.sandbox.pool.Pool` to share; by default one is started.
     `separation_sigmas`: how far apart verification wants adjacent medal thresholds."""
-    from contextlib import nullcontext
+    from contextlib import ExitStack
 
     from sandmle.synth.funnel import compute_funnel, read_funnel, read_outcomes, write_funnel
-    from sandmle.synth.pipeline import SynthReport, prepare_bank
+    from sandmle.synth.pipeline import SynthReport, drive, prepare_bank
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
     chosen = select_llm_seeds(selector)
     seeds = {d.id: d for d in chosen}
-    plan = plan_llm_tasks(list(seeds), num_tasks, seed)
+    schedule = llm_schedule(list(seeds), num_tasks, seed, max_attempts)
     prepare_bank(out_dir, seed, staging_dir=STAGING_DIR)
-    known = read_outcomes(out_dir)
-    done = {f"{o.seed_id}/{o.random_seed}" for o in known}
-    todo = [p for p in plan if p.key not in done]
+    outcomes = read_outcomes(out_dir)
+    known = {f"{o.seed_id}/{o.random_seed}": o for o in outcomes}
     workers = max(1, workers or (os.cpu_count() or 1))
     in_flight = tasks_in_flight or max(4, workers + 1)
     llm = CachedPolicy(config.policy, config.cache_dir, out_dir / CALLS_LOG, offline=config.offline)
     bank = _Bank(out_dir)
     finished: list = []
-    try:
-        if todo:
-            if pool is None:
-                from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
+    replayed: list = []
 
-                pool_cm = Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA, isolate=True)
-            else:
-                pool_cm = nullcontext(pool)
-            with pool_cm as running, \
-                    ThreadPoolExecutor(max_workers=4 * workers + 4, thread_name_prefix="solution") as jobs, \
-                    ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="llm-task") as tasks:
-                queue, pending = list(todo), set()
-                try:
-                    while queue or pending:
-                        while queue and len(pending) < in_flight:
-                            p = queue.pop(0)
-                            pending.add(tasks.submit(process_llm_task, p, seeds[p.seed_id], llm, config, bank,
-                                                     running, jobs, timeout_s, separation_sigmas))
-                        completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in completed:
-                            outcome = future.result()
-                            finished.append(outcome)
-                            if on_outcome is not None:
-                                on_outcome(outcome)
-                        write_funnel(out_dir, seed, compute_funnel(known + finished))
-                except BaseException:
-                    bank.closed.set()
-                    for future in pending:
-                        future.cancel()
-                    raise
+    def record(outcome, again: bool) -> None:
+        (replayed if again else finished).append(outcome)
+        if not again:
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            write_funnel(out_dir, seed, compute_funnel(outcomes), request=schedule.summary())
+
+    try:
+        with ExitStack() as stack:
+            runner: list = []
+
+            def submit(planned):
+                if not runner:          # start the sandbox only when an attempt must run
+                    if pool is None:
+                        from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
+
+                        running = stack.enter_context(Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA,
+                                                           isolate=True))
+                    else:
+                        running = pool
+                    jobs = stack.enter_context(ThreadPoolExecutor(max_workers=4 * workers + 4,
+                                                                  thread_name_prefix="solution"))
+                    tasks = stack.enter_context(ThreadPoolExecutor(max_workers=in_flight,
+                                                                   thread_name_prefix="llm-task"))
+                    runner.extend((running, jobs, tasks))
+                running, jobs, tasks = runner
+                return tasks.submit(process_llm_task, planned, seeds[planned.seed_id], llm, config, bank,
+                                    running, jobs, timeout_s, separation_sigmas)
+
+            try:
+                drive(schedule, known, submit, in_flight, record)
+            except BaseException:
+                bank.closed.set()
+                raise
     finally:
         llm.close()
         shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     funnel = read_funnel(out_dir)
-    write_funnel(out_dir, seed, funnel)
-    report = SynthReport(out_dir=str(out_dir), random_seed=seed, planned=len(plan), skipped=len(plan) - len(todo),
+    write_funnel(out_dir, seed, funnel, request=schedule.summary())
+    report = SynthReport(out_dir=str(out_dir), random_seed=seed, request=schedule.summary(), skipped=len(replayed),
                          processed=len(finished), accepted_now=sum(o.accepted for o in finished),
                          wall_s=time.perf_counter() - start, funnel=funnel,
                          rejected_now=tuple(o for o in finished if not o.accepted))
