@@ -44,6 +44,14 @@ def apk(actual, predicted, k):
     return score / min(len(actual), k)
 
 
+def ref_smape(y, p):
+    """Kaggle's SMAPE in percent, written out: a row of two zeros adds 0."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    denominator = np.abs(y) + np.abs(p)
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return 100.0 * float(np.mean(np.where(denominator == 0, 0.0, 2.0 * np.abs(p - y) / safe)))
+
+
 def ref_map_at_k(actual, predicted, k=5):
     return float(np.mean([apk(a, p, k) for a, p in zip(actual, predicted)]))
 
@@ -65,6 +73,8 @@ REFERENCES = {
     "mcc": skm.matthews_corrcoef,
     "spearman": lambda y, p: scipy.stats.spearmanr(y, p).statistic,
     "r2": skm.r2_score,
+    "mape": skm.mean_absolute_percentage_error,
+    "smape": ref_smape,
 }
 
 

@@ -46,7 +46,8 @@ CASES = [
     ("multiclass_log_loss", ["species"]), ("accuracy", ["species"]), ("f1_macro", ["species"]),
     ("mcc", ["flag"]), ("qwk", ["grade"]), ("map_at_k", ["species"]), ("rmse", ["signed"]),
     ("rmsle", ["price"]), ("mean_column_rmsle", ["price", "weight"]), ("mae", ["price"]),
-    ("spearman", ["signed"]), ("r2", ["signed"]), ("f1_micro", ["grade"]),
+    ("spearman", ["signed"]), ("r2", ["signed"]), ("f1_micro", ["grade"]), ("mape", ["price"]),
+    ("smape", ["weight"]),
 ]
 
 

@@ -109,7 +109,19 @@ def cases(n: int, seed: int = 0) -> list[tuple]:
         ("mcc", la, lb, {}, "matthews_corrcoef", lambda: skm.matthews_corrcoef(la, lb)),
         ("spearman", y, p, {}, "scipy spearmanr", lambda: scipy.stats.spearmanr(y, p)),
         ("r2", y, p, {}, "r2_score", lambda: skm.r2_score(y, p)),
+        ("mape", y, p, {}, "mean_absolute_percentage_error",
+         lambda: skm.mean_absolute_percentage_error(y, p)),
+        ("smape", y, p, {}, "numpy formula (Kaggle SMAPE)", lambda: _smape(y, p)),
     ]
+
+
+def _smape(y, p) -> float:
+    """Kaggle's SMAPE in percent with numpy: the baseline a user would write."""
+    import numpy as np
+
+    denominator = np.abs(y) + np.abs(p)
+    safe = np.where(denominator == 0, 1.0, denominator)
+    return float(100.0 * np.mean(np.where(denominator == 0, 0.0, 2.0 * np.abs(p - y) / safe)))
 
 
 def _loop_s(fn, number: int) -> float:

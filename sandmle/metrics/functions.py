@@ -14,6 +14,7 @@ import numpy as np
 
 from sandmle.errors import MetricError
 from sandmle.metrics import inputs
+from sandmle.metrics.forecast import mape, smape
 from sandmle.metrics.native import kernels
 from sandmle.metrics.ranking import ranking_tables
 
@@ -248,6 +249,8 @@ FUNCTIONS = {
     "mcc": mcc,
     "spearman": spearman,
     "r2": r2,
+    "mape": mape,
+    "smape": smape,
 }
 
 

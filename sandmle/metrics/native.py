@@ -1,13 +1,15 @@
-"""The compiled metric kernels (sandmle._native.metrics), imported once for the package.
+"""The compiled metric kernels (sandmle._native.metrics, sandmle._native.forecast),
+imported once for the package.
 
 A missing build is an ImportError that names the command to run; there is no slow
 pure-Python fallback.
 """
 try:
+    from sandmle._native import forecast as forecast_kernels
     from sandmle._native import metrics as kernels
 except ImportError as exc:  # the extension was never compiled in this checkout
     raise ImportError(
-        "sandmle's compiled metric kernels (sandmle._native.metrics) are missing: "
+        f"sandmle's compiled metric kernels ({exc.name or 'sandmle._native'}) are missing: "
         "run `make build` in the sandmle checkout") from exc
 
-__all__ = ["kernels"]
+__all__ = ["forecast_kernels", "kernels"]

@@ -45,4 +45,6 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mcc", False, "label", "Matthews correlation coefficient"),
     Metric("spearman", False, "value", "Spearman rank correlation"),
     Metric("r2", False, "value", "coefficient of determination"),
+    Metric("mape", True, "value", "mean absolute percentage error, a fraction (|y| floored at machine epsilon)"),
+    Metric("smape", True, "value", "symmetric mean absolute percentage error in percent, 0-200"),
 )}

@@ -29,6 +29,8 @@ METRIC_NAMES = {
     "mcc": "Matthews correlation coefficient (MCC)",
     "spearman": "Spearman rank correlation",
     "r2": "coefficient of determination (R²)",
+    "mape": "mean absolute percentage error (MAPE, as a fraction)",
+    "smape": "symmetric mean absolute percentage error (SMAPE, in percent)",
 }
 
 

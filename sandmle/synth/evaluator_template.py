@@ -97,6 +97,12 @@ def compute_metric(metric: str, y_true, y_pred, params: dict) -> float:
         return float(np.mean([_rmsle(y_true[:, j], y_pred[:, j]) for j in range(y_true.shape[1])]))
     if metric == "mae":
         return float(np.mean(np.abs(y_pred - y_true)))
+    if metric == "mape":
+        return float(np.mean(np.abs(y_pred - y_true) / np.maximum(np.abs(y_true), np.finfo(np.float64).eps)))
+    if metric == "smape":
+        denominator = np.abs(y_true) + np.abs(y_pred)
+        terms = np.where(denominator == 0, 0.0, 2.0 * np.abs(y_pred - y_true) / np.where(denominator == 0, 1.0, denominator))
+        return float(100.0 * np.mean(terms))
     if metric == "accuracy":
         return float(np.mean(y_true == y_pred))
     from sklearn import metrics as skm      # imported only where needed: it costs about 1 s
