@@ -3,7 +3,8 @@
 Runs after its settings lines, `SOLUTIONS = [{"name", "code"}, ...]` and `TIMEOUT_S = ...`:
 solution i runs in ./solution<i>/ (with ./input/ linked in) as `__main__`, with seeds reset
 and an alarm of TIMEOUT_S seconds; ./batch.json lists each one's wall time, exit code and
-last error line. The solutions share one process, so only trusted code runs this way.
+last error line. The solutions share one process, so only trusted code runs this way; they
+also share `FEATURE_CACHE`, a dict features.py keeps featurised inputs in.
 """
 import gc
 import json
@@ -31,6 +32,7 @@ def main():
     signal.signal(signal.SIGALRM, on_alarm)
     root = os.getcwd()
     runs = []
+    cache: dict = {}
     for i, solution in enumerate(SOLUTIONS):
         folder = os.path.join(root, f"solution{i}")
         os.mkdir(folder)
@@ -42,7 +44,7 @@ def main():
         start = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
         try:
-            exec(compile(solution["code"], solution["name"], "exec"), {"__name__": "__main__"})
+            exec(compile(solution["code"], solution["name"], "exec"), {"__name__": "__main__", "FEATURE_CACHE": cache})
         except SolutionTimeout:
             run.update(exit_code=None, timed_out=True)
         except SystemExit as exc:

@@ -15,15 +15,29 @@ import pandas as pd
 from scipy import sparse
 
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
+# Features already computed in this process: batch.py hands the solutions of one job the same
+# dict, so an image, clip or text matrix is featurised once per job, not once per solution.
+FEATURE_CACHE: dict = globals().get("FEATURE_CACHE", {})
 INPUT = Path("input")
 
 
+def cached(key, make):
+    """make(), computed once per key in this process (the values are never modified)."""
+    if key not in FEATURE_CACHE:
+        FEATURE_CACHE[key] = make()
+    return FEATURE_CACHE[key]
+
+
 def read(name):
-    """A table of ./input/; the id column stays text exactly as written ("0003" is not 3)."""
+    """A table of ./input/; the id column stays text exactly as written ("0003" is not 3).
+    Read once per process; each caller gets its own copy."""
     idc = CFG.get("id_column")
-    header = pd.read_csv(INPUT / name, nrows=0).columns
-    dtype = {idc: str} if idc in header else None
-    return pd.read_csv(INPUT / name, keep_default_na=True, na_values=[""], dtype=dtype)
+
+    def load():
+        header = pd.read_csv(INPUT / name, nrows=0).columns
+        dtype = {idc: str} if idc in header else None
+        return pd.read_csv(INPUT / name, keep_default_na=True, na_values=[""], dtype=dtype)
+    return cached(("csv", name, idc), load).copy()
 
 
 def column_roles(train, test, idc):
@@ -87,6 +101,10 @@ def text_block(train, test, roles, spec):
         return None, None
     tr = train[cols].fillna("").astype(str).agg(" ".join, axis=1)
     te = test[cols].fillna("").astype(str).agg(" ".join, axis=1)
+    return cached(("text", spec, hash(tuple(tr)), len(te)), lambda: text_matrices(tr, te, spec))
+
+
+def text_matrices(tr, te, spec):
     if spec == "length":
         f = lambda s: np.stack([s.str.len(), s.str.count(" ") + 1, s.str.count("!")], axis=1).astype(float)
         return f(tr), f(te)
@@ -106,35 +124,49 @@ def text_block(train, test, roles, spec):
     return vec.fit_transform(tr), vec.transform(te)
 
 
+IMAGE_PARTS = {"pixels": ("pixels",), "hist": ("hist",), "edges": ("edges",), "all": ("pixels", "hist", "edges"),
+               "object": ("object",), "object+hist": ("object", "hist")}
+
+
 def image_vector(path, spec):
+    """An image's features for `spec` (IMAGE_PARTS): each part computed once per process."""
+    return np.concatenate([cached(("image", part, str(path)), lambda part=part: image_part(path, part))
+                           for part in IMAGE_PARTS[spec]])
+
+
+def image_part(path, part):
+    from PIL import Image
+    img = cached(("png", str(path)), lambda: _decoded(path))
+    rgb = np.asarray(img, dtype=float) / 255.0
+    if part == "object":
+        return object_features(rgb)
+    if part == "pixels":
+        small = np.asarray(Image.fromarray(img).resize((8, 8), Image.BILINEAR), dtype=float) / 255.0
+        return small.ravel()
+    if part == "hist":
+        feats = [np.histogram(rgb[:, :, ch], bins=8, range=(0, 1))[0] / rgb[:, :, ch].size for ch in range(3)]
+        feats += [rgb.reshape(-1, 3).mean(axis=0), rgb.reshape(-1, 3).std(axis=0)]
+        return np.concatenate(feats)
+    grey = rgb.mean(axis=2)
+    gy, gx = np.gradient(grey)
+    mag = np.hypot(gx, gy)
+    ang = np.arctan2(gy, gx) % np.pi
+    h, w = grey.shape
+    feats = []
+    for sy in (slice(0, h // 2), slice(h // 2, h)):
+        for sx in (slice(0, w // 2), slice(w // 2, w)):
+            feats.append(np.histogram(ang[sy, sx], bins=6, range=(0, np.pi), weights=mag[sy, sx])[0])
+    feats.append([mag.mean(), mag.std(), (mag > 0.15).mean(), grey.mean(), grey.std()])
+    centre = grey[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
+    feats.append([centre.mean() - grey.mean(), centre.std()])
+    return np.concatenate([np.ravel(f) for f in feats])
+
+
+def _decoded(path):
     from PIL import Image
     img = Image.open(path)
     img.load()
-    rgb = np.asarray(img.convert("RGB"), dtype=float) / 255.0
-    feats = []
-    if spec in ("object", "object+hist"):
-        feats.append(object_features(rgb))
-    if spec in ("pixels", "all"):
-        small = np.asarray(img.convert("RGB").resize((8, 8), Image.BILINEAR), dtype=float) / 255.0
-        feats.append(small.ravel())
-    if spec in ("hist", "all", "object+hist"):
-        for ch in range(3):
-            feats.append(np.histogram(rgb[:, :, ch], bins=8, range=(0, 1))[0] / rgb[:, :, ch].size)
-        feats.append(rgb.reshape(-1, 3).mean(axis=0))
-        feats.append(rgb.reshape(-1, 3).std(axis=0))
-    if spec in ("edges", "all"):
-        grey = rgb.mean(axis=2)
-        gy, gx = np.gradient(grey)
-        mag = np.hypot(gx, gy)
-        ang = np.arctan2(gy, gx) % np.pi
-        h, w = grey.shape
-        for sy in (slice(0, h // 2), slice(h // 2, h)):
-            for sx in (slice(0, w // 2), slice(w // 2, w)):
-                feats.append(np.histogram(ang[sy, sx], bins=6, range=(0, np.pi), weights=mag[sy, sx])[0])
-        feats.append([mag.mean(), mag.std(), (mag > 0.15).mean(), grey.mean(), grey.std()])
-        centre = grey[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
-        feats.append([centre.mean() - grey.mean(), centre.std()])
-    return np.concatenate([np.ravel(f) for f in feats])
+    return np.asarray(img.convert("RGB"))
 
 
 def object_features(rgb):
@@ -170,33 +202,39 @@ def image_block(train, test, idc, spec):
     folder = INPUT / "images"
     if spec == "none" or not folder.is_dir():
         return None, None
-    f = lambda frame: np.stack([image_vector(folder / f"{i}.png", spec) for i in frame[idc].astype(str)])
-    return f(train), f(test)
+    return tuple(np.stack([image_vector(folder / f"{i}.png", spec) for i in frame[idc].astype(str)])
+                 for frame in (train, test))
+
+
+AUDIO_PARTS = {"bands": ("bands",), "spectro": ("spectro",), "stats": ("stats",), "all": ("bands", "spectro", "stats"),
+               "calls": ("calls",), "calls+bands": ("calls", "bands")}
 
 
 def audio_vector(path, spec):
+    """A clip's features for `spec` (AUDIO_PARTS): each part computed once per process."""
+    return np.concatenate([cached(("audio", part, str(path)), lambda part=part: audio_part(path, part))
+                           for part in AUDIO_PARTS[spec]])
+
+
+def audio_part(path, part):
     from scipy.io import wavfile
-    rate, wave = wavfile.read(path)
+    rate, wave = cached(("wav", str(path)), lambda: wavfile.read(path))
     x = wave.astype(float) / 32768.0
-    feats = []
-    if spec in ("bands", "all"):
+    if part == "bands":
         power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
-        feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 24)])))
-    if spec in ("spectro", "all"):
+        return np.log1p(np.array([b.sum() for b in np.array_split(power, 24)]))
+    if part == "spectro":
+        feats = []
         for seg in np.array_split(x, 4):
             power = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
             feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 12)])))
-    if spec in ("calls", "calls+bands"):
-        feats.append(call_features(x, rate))
-    if spec == "calls+bands":
-        power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
-        feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 24)])))
-    if spec in ("stats", "all"):
-        power = np.abs(np.fft.rfft(x)) ** 2
-        freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
-        feats.append([np.sqrt((x ** 2).mean()), (np.diff(np.sign(x)) != 0).mean(), freqs[power.argmax()] / rate,
-                      (freqs * power).sum() / (power.sum() + 1e-12) / rate, np.abs(x).max()])
-    return np.concatenate([np.ravel(f) for f in feats])
+        return np.concatenate(feats)
+    if part == "calls":
+        return call_features(x, rate)
+    power = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
+    return np.array([np.sqrt((x ** 2).mean()), (np.diff(np.sign(x)) != 0).mean(), freqs[power.argmax()] / rate,
+                     (freqs * power).sum() / (power.sum() + 1e-12) / rate, np.abs(x).max()])
 
 
 def call_features(x, rate):
@@ -232,11 +270,19 @@ def audio_block(train, test, idc, spec):
     folder = INPUT / "audio"
     if spec == "none" or not folder.is_dir():
         return None, None
-    f = lambda frame: np.stack([audio_vector(folder / f"{i}.wav", spec) for i in frame[idc].astype(str)])
-    return f(train), f(test)
+    return tuple(np.stack([audio_vector(folder / f"{i}.wav", spec) for i in frame[idc].astype(str)])
+                 for frame in (train, test))
 
 
 def features(train, test, idc):
+    """(x_train, x_test) for CFG's blocks; the same blocks of the same rows are built once
+    per process (callers never modify them)."""
+    key = ("features", CFG["tabular"], CFG["text"], CFG["image"], CFG["audio"], idc, len(train),
+           hash(tuple(train.index)), len(test))
+    return cached(key, lambda: _features(train, test, idc))
+
+
+def _features(train, test, idc):
     roles = column_roles(train, test, idc)
     blocks = [tabular_block(train, test, roles, CFG["tabular"]),
               text_block(train, test, roles, CFG["text"]),
