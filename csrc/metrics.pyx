@@ -280,6 +280,17 @@ def multiclass_log_loss_sum(const int64_t[::1] y, const double[:, ::1] p, double
     return s
 
 
+def true_class_log_loss_sum(const int64_t[::1] y, const double[:, ::1] p, double eps):
+    """Sum over rows of -log(p[y] clipped to [eps, 1-eps]), rows not renormalised."""
+    # IN  y: (n,) class index per row, in [0, k); p: (n, k) probabilities
+    cdef Py_ssize_t i, n = p.shape[0]
+    cdef double s = 0.0
+    with nogil:
+        for i in range(n):
+            s -= log(_clip(p[i, y[i]], eps))
+    return s
+
+
 # ---------------------------------------------------------------------------------------
 # Ranking: ROC AUC from the two sorted score groups; Spearman from midranks.
 

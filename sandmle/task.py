@@ -6,10 +6,14 @@
     <task>/private/           never shown to an agent: answers.csv (id column + the
                               submission's target columns), leaderboard.csv, oracle.csv ...
 
-A submission and `private/answers.csv` share one layout: the id column, then
-`target_columns` in order. How a column is read (probability, label, value) follows from the
-metric (`sandmle.metrics.METRICS[name].kind`). `classes` lists the label domain where the
-metric needs one (class columns of a multi-class probability submission, labels of QWK).
+A submission carries the id column and `target_columns`, in the layout of the sample
+submission; `private/answers.csv` holds at least those columns. How a column is read
+(probability, label, value) follows from the metric (`sandmle.metrics.METRICS[name].kind`);
+how the files are read, checked and paired follows the task's `grader` block
+(`sandmle.grading.profile`; sandmle's own rules when absent). `classes` lists the label
+domain where the metric needs one (class columns of a multi-class probability submission,
+labels of QWK). `train_file` and `test_file` may be null when the data is not one table
+(image folders, zipped audio): the test ids are then the sample submission's.
 
 `load_task` validates a folder and raises one `UserError` that lists every problem found.
 `write_task` builds the folder under a temporary name and renames it into place, so a
@@ -80,15 +84,20 @@ class TaskSpec:
     domain: str = "general"
     metric_params: dict[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] = ()
-    train_file: str = "train.csv"
-    test_file: str = "test.csv"
+    train_file: str | None = "train.csv"
+    test_file: str | None = "test.csv"
     sample_submission_file: str = "sample_submission.csv"
+    grader: dict[str, Any] = field(default_factory=dict)
+    layout: str = ""                   # one line on where the data lies, for the task prompt
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["target_columns"] = list(self.target_columns)
         data["classes"] = list(self.classes)
+        for key in ("grader", "layout"):
+            if not data[key]:
+                del data[key]
         return data
 
     @classmethod
@@ -103,10 +112,13 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class Task:
-    """A loaded, validated task folder."""
+    """A loaded, validated task folder. `cache` holds what grading derives from the answers
+    (parsed once per loaded task: rollouts grade one task many times); it never changes
+    what a grade is."""
 
     root: Path
     spec: TaskSpec
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -137,8 +149,9 @@ _REQUIRED = {
 
 
 _OPTIONAL = {
-    "domain": str, "metric_params": dict, "classes": list, "train_file": str, "test_file": str,
-    "sample_submission_file": str, "format_version": int,
+    "domain": str, "metric_params": dict, "classes": list, "train_file": (str, type(None)),
+    "test_file": (str, type(None)), "sample_submission_file": str, "grader": dict, "layout": str,
+    "format_version": int,
 }
 
 
@@ -170,7 +183,8 @@ def _spec_problems(data: Any) -> list[str]:
             problems.append(f"thresholds has unknown keys {sorted(extra)}")
     for key, kind in _OPTIONAL.items():
         if key in data and (not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool))):
-            problems.append(f"{key!r} must be {kind.__name__}, got {type(data[key]).__name__}")
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            problems.append(f"{key!r} must be {names}, got {type(data[key]).__name__}")
     for key in ("target_columns", "classes"):
         values = data.get(key)
         if isinstance(values, list):
@@ -184,6 +198,11 @@ def _spec_problems(data: Any) -> list[str]:
         name = data.get(key)
         if isinstance(name, str) and (not name or Path(name).is_absolute() or ".." in Path(name).parts):
             problems.append(f"{key!r} must be a file name inside public/, got {name!r}")
+    if isinstance(data.get("grader"), dict):
+        from sandmle.grading.profile import profile_problems
+
+        targets = data.get("target_columns") if isinstance(data.get("target_columns"), list) else None
+        problems += profile_problems(data["grader"], targets)
     lineage = data.get("lineage")
     if isinstance(lineage, dict):
         for key in ("seed", "generator", "generator_version", "random_seed"):
@@ -237,7 +256,7 @@ def load_task(path: str | os.PathLike) -> Task:
     if spec is not None:
         problems += _threshold_problems(spec)
         for name in (spec.train_file, spec.test_file, spec.sample_submission_file):
-            if not (root / "public" / name).is_file():
+            if name is not None and not (root / "public" / name).is_file():
                 problems.append(f"public/{name} is missing")
         if not (root / "public" / "description.md").is_file():
             problems.append("public/description.md is missing")

@@ -212,4 +212,76 @@ def test_embedded_metrics_agree_with_the_grader(make_task, tmp_path):
             if grade.valid:
                 assert score == pytest.approx(grade.score, abs=2e-5), (metric, name)
                 graded.append(name)
-        assert graded == ["perfect", "sample", "noisy"], (metric, graded)
+        assert graded == ["perfect", "sample", "noisy", "extra column"], (metric, graded)
+
+
+def _load_exported_grade(competition_dir: Path, stub_root: Path):
+    """The exported grade.py imported the way MLE-bench's registry imports a grade_fn, with
+    a stand-in `mlebench.grade_helpers` (MLE-bench is not a test dependency): its
+    InvalidSubmissionError is all the exported module uses of it."""
+    import importlib.util
+
+    package = stub_root / "mlebench"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "grade_helpers.py").write_text("class InvalidSubmissionError(Exception):\n    pass\n")
+    sys.path.insert(0, str(stub_root))
+    try:
+        spec = importlib.util.spec_from_file_location(f"exported_{competition_dir.name}", competition_dir / "grade.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        from mlebench.grade_helpers import InvalidSubmissionError
+        assert issubclass(module.InvalidSubmission, InvalidSubmissionError)
+    finally:
+        sys.path.remove(str(stub_root))
+        for name in ("mlebench.grade_helpers", "mlebench"):
+            sys.modules.pop(name, None)
+    return module.grade, InvalidSubmissionError
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+def test_mlebench_export_loads_in_the_registry_layout_and_grades_like_sandmle(bank, tmp_path):
+    from sandmle.grading import grade_submission
+
+    out = tmp_path / "mle"
+    export_bank(bank, "mlebench", out)
+    for task_dir in sorted(out.iterdir()):
+        config = (task_dir / "config.yaml").read_text()
+        tid = task_dir.name
+        assert f"description: mlebench/competitions/{tid}/description.md" in config
+        assert f"grade_fn: mlebench.competitions.{tid}.grade:grade" in config
+        assert f"preparer: mlebench.competitions.{tid}.prepare:prepare" in config
+        assert f"answers: {tid}/prepared/private/answers.csv" in config
+        assert (out / f"{tid}/prepared/public/sample_submission.csv").is_file()
+        assert {"grade.py", "prepare.py", "leaderboard.csv", "description.md"} <= {p.name for p in task_dir.iterdir()}
+        grade, invalid = _load_exported_grade(task_dir, tmp_path / f"stub-{tid}")
+        task = load_task(bank / tid)
+        answers = pd.read_csv(task.answers_path, float_precision="round_trip")
+        for name, frame in _variants(task, np.random.default_rng(1)):
+            path = tmp_path / f"{tid}-{name.replace(' ', '_')}.csv"
+            frame.to_csv(path, index=False)
+            ours = grade_submission(task, path)
+            try:
+                theirs = grade(pd.read_csv(path, float_precision="round_trip"), answers)
+            except invalid:
+                theirs = None
+            assert (theirs is not None) == ours.valid, (tid, name, ours.reason)
+            if ours.valid:
+                assert theirs == pytest.approx(ours.score, abs=2e-5), (tid, name)
+
+
+def test_release_evaluator_qwk_matches_the_grader_when_a_grade_level_is_absent(make_task, tmp_path):
+    from sandmle.grading import grade_submission
+    from sandmle.synth import evaluator_template as ev
+    from sandmle.synth.export import evaluator_facts
+
+    task = make_task("qwk", n_test=40)
+    header, *rows = list(csv.reader(open(task.answers_path, newline="")))
+    answers = [[r[0], "2" if r[1] == "3" else r[1]] for r in rows]        # no row of grade 3
+    with open(task.answers_path, "w", newline="") as fh:
+        csv.writer(fh).writerows([header] + answers)
+    guesses = [[r[0], {"0": "1", "4": "2"}.get(r[1], r[1])] for r in answers]
+    path = tmp_path / "s.csv"
+    pd.DataFrame(guesses, columns=header).to_csv(path, index=False)
+    facts = evaluator_facts(load_task(task.root))
+    assert ev.evaluate(facts, path, task.answers_path)["score"] == grade_submission(task.root, path).score

@@ -3,10 +3,18 @@
 `grade_submission` never raises for a bad submission: it returns `Grade(valid=False,
 reason=...)`. `score_submission` is the score alone (raising `InvalidSubmission`), for a
 task still being built; `metric_inputs` the arrays the metric sees. Scores are rounded to
-5 decimals, as MLE-bench does, before the tier is decided.
+5 decimals, as MLE-bench does, before the tier is decided. What the grader forgave (an
+index column, ids written as floats, ignored columns) is kept in `Grade.notes` and logged
+on the `sandmle.grading` logger.
+
+The task's `grader` block (`sandmle.grading.profile`) decides how the files are read,
+checked and paired; its era "mlebench" adds the checks scikit-learn 1.5 makes and later
+releases dropped: RMSLE of negative values and binary log loss of one-class answers raise
+there, so such submissions are invalid.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
@@ -14,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandmle.errors import InvalidSubmission, MetricError
-from sandmle.grading.align import align, metric_arrays
+from sandmle.errors import InvalidSubmission, MetricError, UserError
+from sandmle.grading.align import answer_order, pair_rows, select_columns
+from sandmle.grading.profile import GraderProfile
 from sandmle.grading.read import read_answers, read_submission
 from sandmle.grading.reasons import one_line, show
+from sandmle.grading.values import NUMERIC_KINDS, metric_arrays
 from sandmle.leaderboard import tier_of
 from sandmle.task import Task, TaskSpec, Thresholds, load_task
 
 SCORE_DECIMALS = 5
+LOG = logging.getLogger("sandmle.grading")
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Grade:
     is_lower_better: bool
     submission_path: str
     submission_exists: bool = True
+    notes: tuple[str, ...] = ()            # what the grader forgave, e.g. an index column
 
     @property
     def gold_medal(self) -> bool:
@@ -83,6 +95,7 @@ class Grade:
             "median_threshold": t.median,
             "any_medal": self.any_medal, "gold_medal": self.gold_medal, "silver_medal": self.silver_medal,
             "bronze_medal": self.bronze_medal, "above_median": self.above_median,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -94,7 +107,8 @@ class Grade:
                    tier=data["tier"], thresholds=Thresholds(**data["thresholds"]),
                    is_lower_better=bool(data["is_lower_better"]),
                    submission_path=data["submission_path"],
-                   submission_exists=bool(data.get("submission_exists", True)))
+                   submission_exists=bool(data.get("submission_exists", True)),
+                   notes=tuple(data.get("notes", ())))
 
 
 def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.PathLike) -> Grade:
@@ -116,14 +130,17 @@ def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.P
         what = ("is a symbolic link, not a file" if stat.S_ISLNK(mode) else
                 "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file")
         return Grade.invalid(spec, path, f"submission {path} {what}")
+    notes: list[str] = []
     try:
-        score = score_submission(spec, task.answers_path, path)
+        score = _score(spec, task.answers_path, path, notes, task.cache)
     except InvalidSubmission as exc:
         return Grade.invalid(spec, path, str(exc))
+    for note in notes:
+        LOG.info("%s: %s: %s", spec.id, path, note)
     return Grade(task_id=spec.id, valid=True, score=score, reason=None,
                  tier=tier_of(score, spec.thresholds, spec.is_lower_better),
                  thresholds=spec.thresholds, is_lower_better=spec.is_lower_better,
-                 submission_path=str(path))
+                 submission_path=str(path), notes=tuple(one_line(n) for n in notes))
 
 
 def score_submission(spec: TaskSpec, answers_path: str | os.PathLike,
@@ -133,11 +150,24 @@ def score_submission(spec: TaskSpec, answers_path: str | os.PathLike,
     Takes a spec and an answers path rather than a loaded task, so a task can be scored
     while it is being built (its thresholds are not needed here).
     """
-    y_true, y_pred = _inputs(spec, Path(answers_path), Path(submission_path))
+    return _score(spec, Path(answers_path), Path(submission_path), [])
+
+
+def _score(spec: TaskSpec, answers_path: Path, submission_path: Path, notes: list[str],
+           cache: dict | None = None) -> float:
+    profile = profile_of(spec)
+    y_true, y_pred = _inputs(spec, profile, answers_path, submission_path, notes, cache)
     from sandmle.metrics import compute
 
+    params = dict(spec.metric_params)
+    if spec.metric in ("log_loss", "multiclass_log_loss"):
+        params["eps"] = profile.clip_eps
+    if spec.metric == "multiclass_log_loss":
+        params["renormalise"] = profile.row_sum is None
+    if profile.era == "mlebench":
+        _check_era(spec.metric, y_true, y_pred)
     try:
-        value = float(compute(spec.metric, y_true, y_pred, **spec.metric_params))
+        value = float(compute(spec.metric, y_true, y_pred, **params))
     except MetricError as exc:
         raise InvalidSubmission(f"{spec.metric} is undefined for this submission: {one_line(str(exc))}") from None
     if not math.isfinite(value):
@@ -146,20 +176,72 @@ def score_submission(spec: TaskSpec, answers_path: str | os.PathLike,
 
 
 def metric_inputs(task: Task | str | os.PathLike, submission_path: str | os.PathLike):
-    """(y_true, y_pred) exactly as the grader passes them to `sandmle.metrics.compute`, rows
-    in answers order (numpy arrays, or lists of label lists for rankings). Raises
-    InvalidSubmission for a submission the grader would call invalid."""
+    """(y_true, y_pred) as the grader passes them to `sandmle.metrics.compute`, rows in the
+    answers' order (numpy arrays, or lists of label lists for rankings; multi-class answers
+    as class indices). Raises InvalidSubmission for a submission the grader would call
+    invalid."""
     if not isinstance(task, Task):
         task = load_task(task)
-    return _inputs(task.spec, task.answers_path, Path(submission_path))
+    return _inputs(task.spec, profile_of(task.spec), task.answers_path, Path(submission_path), [],
+                   task.cache, in_answer_order=True)
 
 
-def _inputs(spec: TaskSpec, answers_path: Path, submission_path: Path):
-    """read -> align -> the metric's arrays: the seam every grading path goes through."""
+def profile_of(spec: TaskSpec) -> GraderProfile:
+    try:
+        return GraderProfile.from_json(spec.grader)
+    except ValueError as exc:
+        raise UserError(f"task {spec.id}: {exc}") from None
+
+
+def _inputs(spec: TaskSpec, profile: GraderProfile, answers_path: Path, submission_path: Path,
+            notes: list[str], cache: dict | None = None, in_answer_order: bool = False):
+    """read -> columns -> rows -> the metric's arrays: the seam every grading path goes through."""
     from sandmle.metrics import METRICS
 
-    answers = read_answers(spec, answers_path)
-    submission = read_submission(spec, submission_path, answers_path.stat().st_size)
-    aligned = align(spec, answers, submission)
-    return metric_arrays(spec, METRICS[spec.metric].kind, answers, aligned)
+    kind = METRICS[spec.metric].kind
+    typed = {spec.id_column: "int"}
+    if kind in NUMERIC_KINDS:
+        typed.update((c, "float") for c in profile.scored(spec.target_columns))
+    answers = read_answers(answers_path, profile.reader, spec.id, typed, cache)
+    if spec.id_column not in answers.names or not answers.cells(spec.id_column).dtype.is_integer():
+        typed.pop(spec.id_column)          # text ids: no use trying integers on the submission
+    submission = read_submission(submission_path, answers_path.stat().st_size, profile.reader, typed)
+    columns = select_columns(spec, profile, answers, submission, notes)
+    keep = scored_answer_rows(profile, answers, columns)
+    pairs = pair_rows(spec, profile, answers, submission, columns, keep, notes)
+    y_true, y_pred = metric_arrays(spec, profile, kind, answers, submission, columns, pairs)
+    order = answer_order(pairs) if in_answer_order else None
+    if order is not None:
+        take = (lambda v: [v[i] for i in order]) if isinstance(y_true, list) else (lambda v: v[order])
+        y_true, y_pred = take(y_true), take(y_pred)
+    return y_true, y_pred
+
+
+def scored_answer_rows(profile: GraderProfile, answers, columns):
+    """Answer rows that are scored (None: all): rows whose scored values sum below the
+    profile's `skip_answer_rows_below` are not (MLE-bench's jigsaw: rows labelled -1)."""
+    if profile.skip_answer_rows_below is None:
+        return None
+    import numpy as np
+    import polars as pl
+
+    total = np.zeros(answers.height)
+    for j in columns.answer:
+        cells = answers.cells_at(j)
+        if cells.dtype == pl.String:
+            cells = cells.str.strip_chars()
+        total += np.nan_to_num(cells.cast(pl.Float64, strict=False).to_numpy())
+    return total >= profile.skip_answer_rows_below
+
+
+def _check_era(metric: str, y_true, y_pred) -> None:
+    """scikit-learn 1.5's checks that later releases dropped (MLE-bench's pinned era)."""
+    import numpy as np
+
+    if metric in ("rmsle", "mean_column_rmsle") and ((np.asarray(y_true) < 0).any() or (np.asarray(y_pred) < 0).any()):
+        raise InvalidSubmission(f"{metric} is undefined for negative values (scikit-learn 1.5, "
+                                "MLE-bench's version, refuses them)")
+    if metric == "log_loss" and len(np.unique(np.asarray(y_true))) < 2:
+        raise InvalidSubmission("log_loss is undefined when the answers hold one class "
+                                "(scikit-learn 1.5 refuses it)")
 

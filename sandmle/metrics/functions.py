@@ -153,24 +153,38 @@ def mean_column_auc(y_true, y_pred) -> float:
                for j in range(y.shape[1])) / y.shape[1]
 
 
-def log_loss(y_true, y_pred) -> float:
+def _check_eps(eps, name: str) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < eps < 0.5:
+        raise MetricError(f"{name}: eps must be a number in (0, 0.5), got {eps!r}")
+    return float(eps)
+
+
+def log_loss(y_true, y_pred, eps: float = EPS) -> float:
+    """Probabilities clipped to [eps, 1 - eps] (eps 1e-15 by default, Kaggle's; MLE-bench's
+    scikit-learn clips at float64's epsilon, 2.22e-16)."""
+    eps = eps if eps is EPS else _check_eps(eps, "log_loss")
     y, p = inputs.paired_values(y_true, y_pred, "log_loss")
     inputs.check_binary(y, "log_loss")
     inputs.check_probabilities(p, "log_loss")
-    return kernels.binary_log_loss_sum(y, p, EPS) / y.shape[0]
+    return kernels.binary_log_loss_sum(y, p, eps) / y.shape[0]
 
 
-def multiclass_log_loss(y_true, y_pred) -> float:
+def multiclass_log_loss(y_true, y_pred, eps: float = EPS, renormalise: bool = True) -> float:
     """y_true: class indices (n,) or one-hot rows (n, k); y_pred: (n, k) probabilities,
-    clipped to [1e-15, 1 - 1e-15] and each row renormalised (Kaggle's convention)."""
+    clipped to [eps, 1 - eps] and, with `renormalise`, each row divided by its sum (Kaggle's
+    convention). Without it the true class's clipped probability is scored as it is, as
+    scikit-learn's log_loss does since 1.5 (MLE-bench's graders check the row sums first)."""
     name = "multiclass_log_loss"
+    eps = eps if eps is EPS else _check_eps(eps, name)
     p = inputs.as_float(y_pred, name, "y_pred")
     if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
         raise MetricError(f"{name}: y_pred must be (rows, classes) with at least 2 classes, "
                           f"got shape {p.shape}")
     y = inputs.class_indices(y_true, p.shape[0], p.shape[1], name)
     inputs.check_probabilities(p.reshape(-1), name)
-    return kernels.multiclass_log_loss_sum(y, p, EPS) / p.shape[0]
+    if renormalise:
+        return kernels.multiclass_log_loss_sum(y, p, eps) / p.shape[0]
+    return kernels.true_class_log_loss_sum(y, p, eps) / p.shape[0]
 
 
 def _share_equal(y_true, y_pred, name: str) -> float:
@@ -254,7 +268,8 @@ FUNCTIONS = {
 }
 
 
-PARAMS = {"map_at_k": frozenset({"k"})}
+PARAMS = {"map_at_k": frozenset({"k"}), "log_loss": frozenset({"eps"}),
+          "multiclass_log_loss": frozenset({"eps", "renormalise"})}
 _NO_PARAMS: frozenset = frozenset()
 
 
@@ -262,7 +277,8 @@ def compute(name: str, y_true, y_pred, **params) -> float:
     """The metric `name` (a key of METRICS) of predictions y_pred against y_true.
 
     Raises MetricError for an unknown name, malformed inputs, or where the metric is
-    undefined. Only map_at_k takes a parameter (k, default 5).
+    undefined. Parameters: map_at_k's k (default 5); the log losses' eps (clip, default
+    1e-15); multiclass_log_loss's renormalise (default True).
     """
     try:
         fn = FUNCTIONS[name]

@@ -52,6 +52,16 @@ def paired_columns(y_true, y_pred, name: str) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def first_nonfinite(values: np.ndarray) -> int:
+    """Flat index of the first NaN or infinity of a float64 array (C order), or -1."""
+    return kernels.first_nonfinite(np.ascontiguousarray(values, dtype=_F64).reshape(-1))
+
+
+def first_outside(values: np.ndarray, lo: float, hi: float) -> int:
+    """Flat index of the first value of a float64 array (C order) outside [lo, hi], or -1."""
+    return kernels.first_outside(np.ascontiguousarray(values, dtype=_F64).reshape(-1), lo, hi)
+
+
 def raise_if_nonfinite(name: str, **arrays: np.ndarray) -> None:
     """Raise naming the first NaN or infinity among `arrays` (role -> flat float64)."""
     for role, x in arrays.items():

@@ -7,8 +7,14 @@ Run from the task's public folder:
 prints one JSON object {"score", "is_lower_better", "gold_threshold", "silver_threshold",
 "bronze_threshold", "median_threshold"} and exits 0, or prints the reason an invalid
 submission cannot be graded on stderr and exits 1. Needs only numpy, pandas and
-scikit-learn. `TASK` (metric, columns, thresholds) is filled in by `sandmle bank export`;
-the answers are read from `answer.csv` beside this file.
+scikit-learn. `TASK` (metric, columns, thresholds and the task's grading rules: the column
+rule, multi-class row sums, clipping, scored columns) is filled in by `sandmle bank export`;
+the answers are read from `answer.csv` beside this file. As in `sandmle grade`, columns
+beyond the expected ones are ignored (unless the task wants exactly its columns) and ids
+written as floats ("1013.0") are read as the integers they spell.
+
+`grade(submission, answers)` is the same grader on two DataFrames, as MLE-bench's
+registry calls a competition's `grade.py` (`sandmle bank export --format mlebench`).
 """
 from __future__ import annotations
 
@@ -24,9 +30,16 @@ import pandas as pd
 TASK: dict = {}
 
 EPS = 1e-15
+_INTEGER_FLOAT = r"^([+-]?[0-9]+)\.0*$"
 
 
-class InvalidSubmission(Exception):
+try:      # inside MLE-bench, an invalid submission is its InvalidSubmissionError (the score is None)
+    from mlebench.grade_helpers import InvalidSubmissionError as _Invalid
+except ImportError:
+    _Invalid = Exception
+
+
+class InvalidSubmission(_Invalid):
     """A submission that cannot be graded; the message says why."""
 
 
@@ -40,14 +53,15 @@ def _auc(y_true, y_score) -> float:
     return float(roc_auc_score(y_true, y_score))
 
 
-def _binary_log_loss(y_true, p) -> float:
-    p = np.clip(p, EPS, 1 - EPS)
+def _binary_log_loss(y_true, p, eps: float) -> float:
+    p = np.clip(p, eps, 1 - eps)
     return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)))
 
 
-def _multiclass_log_loss(y_onehot, p) -> float:
-    p = np.clip(p, EPS, 1 - EPS)
-    p = p / p.sum(axis=1, keepdims=True)
+def _multiclass_log_loss(y_onehot, p, eps: float, renormalise: bool) -> float:
+    p = np.clip(p, eps, 1 - eps)
+    if renormalise:
+        p = p / p.sum(axis=1, keepdims=True)
     return float(-np.mean(np.sum(y_onehot * np.log(p), axis=1)))
 
 
@@ -85,10 +99,11 @@ def compute_metric(metric: str, y_true, y_pred, params: dict) -> float:
         return _auc(y_true, y_pred)
     if metric == "mean_column_auc":
         return float(np.mean([_auc(y_true[:, j], y_pred[:, j]) for j in range(y_true.shape[1])]))
+    eps = float(params.get("eps", EPS))
     if metric == "log_loss":
-        return _binary_log_loss(y_true, y_pred)
+        return _binary_log_loss(y_true, y_pred, eps)
     if metric == "multiclass_log_loss":
-        return _multiclass_log_loss(y_true, y_pred)
+        return _multiclass_log_loss(y_true, y_pred, eps, bool(params.get("renormalise", True)))
     if metric == "rmse":
         return float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
     if metric == "rmsle":
@@ -111,9 +126,8 @@ def compute_metric(metric: str, y_true, y_pred, params: dict) -> float:
         return float(skm.f1_score(y_true, y_pred, average=metric[3:], zero_division=0))
     if metric == "mcc":
         return float(skm.matthews_corrcoef(y_true, y_pred))
-    if metric == "qwk":     # grade levels 0..m-1: the weights follow level positions
-        levels = list(range(int(max(np.max(y_true), np.max(y_pred))) + 1))
-        return float(skm.cohen_kappa_score(y_true, y_pred, weights="quadratic", labels=levels))
+    if metric == "qwk":     # weights follow the positions of the grades present (as MLE-bench's aptos)
+        return float(skm.cohen_kappa_score(y_true, y_pred, weights="quadratic"))
     if metric == "map_at_k":
         return _map_at_k(y_true, y_pred, int(params.get("k", 5)))
     if metric == "spearman":
@@ -125,8 +139,7 @@ def compute_metric(metric: str, y_true, y_pred, params: dict) -> float:
 
 # ---- reading a submission (the same rules as sandmle's grader) ---------------------------
 
-def _read_csv(path: Path, expected: list) -> pd.DataFrame:
-    """A table of stripped text cells whose columns are exactly `expected` (any order)."""
+def _read_frame(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True,
                             encoding="utf-8-sig")
@@ -136,11 +149,21 @@ def _read_csv(path: Path, expected: list) -> pd.DataFrame:
         raise InvalidSubmission(f"submission {path} is a folder, not a file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InvalidSubmission(f"file is not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
+    return frame
+
+
+def _columns(frame: pd.DataFrame, expected: list, rule: str = "named") -> pd.DataFrame:
+    """The `expected` columns of a table of text cells, stripped. "named": found by name,
+    other columns ignored; "exact": the header holds exactly them; "id_first": exactly them,
+    the first one first."""
     header = [str(c).strip() for c in frame.columns]
     missing = [c for c in expected if c not in header]
-    extra = [c for c in header if c not in expected]
-    if len(set(header)) != len(header) or missing or extra:
+    repeated = sorted({c for c in expected if header.count(c) > 1})
+    exact = rule in ("exact", "id_first")
+    if missing or repeated or (exact and sorted(header) != sorted(expected)) or (
+            rule == "id_first" and header[0] != expected[0]):
         raise InvalidSubmission(f"columns {header} do not match the expected {expected}")
+    frame = frame.copy()
     frame.columns = header
     if frame.empty:
         raise InvalidSubmission("file has a header but no rows")
@@ -194,10 +217,15 @@ def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
     ids = submission[id_col]
     if (ids == "").any():
         raise InvalidSubmission(f"column {id_col!r} has empty ids")
+    answer_ids = answers[id_col]
+    known = set(answer_ids)
+    spelled = ~ids.isin(known) & ids.str.fullmatch(_INTEGER_FLOAT)
+    if spelled.any():                       # "1013.0": the integer id 1013, as pandas reads it
+        ids = ids.where(~spelled, ids.str.replace(_INTEGER_FLOAT, r"\1", regex=True))
+        submission = submission.assign(**{id_col: ids})
     if ids.duplicated().any():
         raise InvalidSubmission(f"duplicated ids: {ids[ids.duplicated()].iloc[0]!r}")
-    answer_ids = answers[id_col]
-    unknown = sorted(set(ids) - set(answer_ids))
+    unknown = sorted(set(ids) - known)
     if unknown:
         raise InvalidSubmission(f"{len(unknown)} id(s) not in the test set, e.g. {unknown[0]!r}")
     if len(submission) != len(answers):
@@ -205,7 +233,16 @@ def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
     submission = submission.set_index(id_col).loc[answer_ids.to_numpy()].reset_index()
     if kind in ("binary_proba", "multilabel_proba", "multiclass_proba", "value", "multi_value"):
         y_true = _numeric(answers, targets, "answer")
-        y_pred = _probabilities(submission, targets) if kind.endswith("proba") else _numeric(submission, targets, "submission")
+        y_pred = _numeric(submission, targets, "submission")
+        row_sum = task.get("row_sum")
+        if kind == "multiclass_proba" and row_sum:
+            atol, rtol = row_sum
+            sums = y_pred.sum(axis=1)
+            if not (np.abs(sums - 1.0) <= atol + rtol).all():
+                raise InvalidSubmission("each row's class probabilities must sum to 1 "
+                                        f"(within {atol + rtol:g})")
+        if kind.endswith("proba") and task.get("probability_range", True):
+            y_pred = _probabilities(submission, targets)
         if kind == "binary_proba":
             return y_true[:, 0], y_pred[:, 0]
         if kind == "value":
@@ -225,20 +262,42 @@ def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
     raise ValueError(f"unknown metric kind {kind!r}")
 
 
-def evaluate(task: dict, submission_path: Path, answers_path: Path) -> dict:
-    """The evaluator's JSON report for one submission (raises InvalidSubmission)."""
+def score_frames(task: dict, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
+    """The rounded score of a submission table against the answers table (both read as text
+    cells); raises InvalidSubmission."""
     expected = [task["id_column"], *task["target_columns"]]
-    answers = _read_csv(answers_path, expected)
-    submission = _read_csv(submission_path, expected)
-    y_true, y_pred = read_arrays(task, submission, answers)
+    scored = [task["id_column"], *(task.get("scored_columns") or task["target_columns"])]
+    answers = _columns(answers, scored)
+    submission = _columns(submission, scored if task.get("columns", "named") == "named" else expected,
+                          task.get("columns", "named"))[scored]
+    y_true, y_pred = read_arrays(dict(task, target_columns=scored[1:]), submission, answers)
+    params = dict(task.get("metric_params") or {})
+    params.update(eps=task.get("clip_eps", EPS), renormalise=task.get("renormalise", True))
     try:
-        score = compute_metric(task["metric"], y_true, y_pred, task.get("metric_params") or {})
+        score = compute_metric(task["metric"], y_true, y_pred, params)
     except ValueError as exc:
         raise InvalidSubmission(f"{task['metric']} is undefined for this submission: {exc}") from None
     if not math.isfinite(score):
         raise InvalidSubmission(f"the metric is not finite for this submission ({score})")
+    return round(score, 5)
+
+
+def grade(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
+    """MLE-bench's grade function: the frames as its registry reads them (pandas), graded by
+    the task's rules; an invalid submission raises InvalidSubmission, which is MLE-bench's
+    InvalidSubmissionError there."""
+
+    def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.astype(object).where(frame.notna(), "").astype(str)
+
+    return score_frames(TASK, as_text(submission), as_text(answers))
+
+
+def evaluate(task: dict, submission_path: Path, answers_path: Path) -> dict:
+    """The evaluator's JSON report for one submission (raises InvalidSubmission)."""
+    score = score_frames(task, _read_frame(submission_path), _read_frame(answers_path))
     t = task["thresholds"]
-    return {"score": round(score, 5), "is_lower_better": task["is_lower_better"],
+    return {"score": score, "is_lower_better": task["is_lower_better"],
             "gold_threshold": t["gold"], "silver_threshold": t["silver"],
             "bronze_threshold": t["bronze"], "median_threshold": t["median"]}
 

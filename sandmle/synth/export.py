@@ -7,10 +7,14 @@
   is_lower_better and the four thresholds) or exits non-zero on an invalid submission.
   Known flaw of that layout, kept for compatibility: answer.csv sits where an agent can read
   it, so these tasks only suit scaffolds that hide the file themselves.
-- `mlebench`: MLE-bench's layout: `<DIR>/<task_id>/prepared/public/` (agent-visible),
-  `<DIR>/<task_id>/prepared/private/` (answers.csv and the simulated leaderboard as
-  leaderboard.csv with Kaggle's columns), plus description.md, leaderboard.csv and
-  config.yaml beside `prepared/` as in an MLE-bench competition folder.
+- `mlebench`: what MLE-bench's registry loads (`mlebench/registry.py`): each
+  `<DIR>/<task_id>/` is both a competition folder (config.yaml, grade.py, prepare.py,
+  description.md, leaderboard.csv) and that competition's data (`prepared/public/`,
+  `prepared/private/answers.csv`). Copy or link the folders into an MLE-bench checkout's
+  `mlebench/competitions/` and pass `<DIR>` as its data dir; `mlebench grade-sample` then
+  grades with the exported `grade.py`, the standalone evaluator with the task's grading
+  facts inlined (same verdict and score as `sandmle grade`), and the config's paths resolve
+  as the registry resolves them (description from the repository, data from the data dir).
 
 Every task folder is built under a temporary name and renamed into place.
 """
@@ -46,12 +50,27 @@ def evaluator_source(task: Task) -> str:
 
 
 def evaluator_facts(task: Task) -> dict:
+    """What the standalone evaluator needs of a task: metric, columns, thresholds and its
+    grading rules. Raises UserError for rules it does not carry (MLE-bench's pandas reading
+    and row pairings of imported competitions grade only in sandmle)."""
+    from sandmle.grading.profile import GraderProfile
+
     spec = task.spec
     t = spec.thresholds
+    profile = GraderProfile.from_json(spec.grader)
+    unsupported = {key for key in ("rows", "compare") if getattr(profile, key) != getattr(GraderProfile(), key)}
+    if profile.columns == "positional" or profile.skip_answer_rows_below is not None:
+        unsupported.add("columns")
+    if unsupported:
+        raise UserError(f"task {spec.id}: its grader block ({', '.join(sorted(unsupported))}) cannot be "
+                        "exported; grade it with sandmle")
     return {"task_id": spec.id, "metric": spec.metric, "metric_params": spec.metric_params,
             "is_lower_better": spec.is_lower_better, "id_column": spec.id_column,
             "target_columns": list(spec.target_columns), "classes": list(spec.classes),
             "kind": _metric_kind(spec.metric), "answer_file": RELEASE_ANSWER_FILE,
+            "columns": profile.columns, "scored_columns": list(profile.scored_columns),
+            "row_sum": list(profile.row_sum) if profile.row_sum else None, "clip_eps": profile.clip_eps,
+            "renormalise": profile.row_sum is None, "probability_range": profile.probability_range,
             "thresholds": {"gold": t.gold, "silver": t.silver, "bronze": t.bronze, "median": t.median}}
 
 
@@ -84,14 +103,18 @@ def mlebench_leaderboard_csv(task: Task) -> str:
 
 
 def mlebench_config_yaml(task: Task) -> str:
+    """config.yaml as `mlebench.registry.Registry.get_competition` reads it: the description
+    path relative to the MLE-bench repository, dataset paths relative to its data dir, the
+    grader's `grade_fn` and the `preparer` as "module:function"."""
     spec = task.spec
+    module = f"mlebench.competitions.{spec.id}"
     return "\n".join([
         f"id: {spec.id}",
         f"name: {json.dumps(spec.title)}",
         "competition_type: simple",
         "awards_medals: true",
         "prizes: null",
-        f"description: {spec.id}/description.md",
+        f"description: mlebench/competitions/{spec.id}/description.md",
         "",
         "dataset:",
         f"  answers: {spec.id}/prepared/private/answers.csv",
@@ -99,9 +122,24 @@ def mlebench_config_yaml(task: Task) -> str:
         "",
         "grader:",
         f"  name: {spec.metric}",
-        f"  is_lower_better: {str(spec.is_lower_better).lower()}",
+        f"  grade_fn: {module}.grade:grade",
+        "",
+        f"preparer: {module}.prepare:prepare",
         "",
     ])
+
+
+PREPARE_PY = '''"""Preparer of an exported sandmle task: the data comes prepared. `raw` holds the
+exported `public/` and `private/` folders (or this competition folder's `prepared/`)."""
+import shutil
+from pathlib import Path
+
+
+def prepare(raw: Path, public: Path, private: Path) -> None:
+    source = raw / "prepared" if (raw / "prepared").is_dir() else raw
+    shutil.copytree(source / "public", public, dirs_exist_ok=True)
+    shutil.copytree(source / "private", private, dirs_exist_ok=True)
+'''
 
 
 def _copy_public(task: Task, dest: Path) -> None:
@@ -125,6 +163,8 @@ def _build_mlebench(task: Task, root: Path) -> None:
     (root / "leaderboard.csv").write_text(leaderboard, encoding="utf-8")
     shutil.copyfile(task.public_dir / "description.md", root / "description.md")
     (root / "config.yaml").write_text(mlebench_config_yaml(task), encoding="utf-8")
+    (root / "grade.py").write_text(evaluator_source(task), encoding="utf-8")
+    (root / "prepare.py").write_text(PREPARE_PY, encoding="utf-8")
 
 
 _BUILDERS = {"sandmle-release": _build_release, "mlebench": _build_mlebench}
