@@ -52,6 +52,32 @@ def medal_thresholds(scores: Iterable[float], is_lower_better: bool) -> Threshol
     return Thresholds(median=_median(ranked), bronze=bronze, silver=silver, gold=gold)
 
 
+def mlebench_thresholds(scores: list[float], is_lower_better: bool) -> Thresholds:
+    """Thresholds as MLE-bench's `Grader.rank_score` sets them from a stored leaderboard:
+    the scores at the medal ranks counted in file order (Kaggle's export is best first) and
+    the median of the scores (missing ones skipped, as pandas' median does)."""
+    if not scores:
+        raise UserError("cannot set medal thresholds from an empty leaderboard")
+    gold, silver, bronze = (float(scores[rank - 1]) for rank in medal_ranks(len(scores)))
+    finite = [s for s in scores if math.isfinite(s)]
+    if not finite or not all(math.isfinite(v) for v in (gold, silver, bronze)):
+        raise UserError("the leaderboard has no score at a medal rank")
+    return Thresholds(median=_median(finite), bronze=bronze, silver=silver, gold=gold)
+
+
+def human_rank(score: float, scores: Iterable[float], is_lower_better: bool) -> float:
+    """MLE-Dojo's HumanRank (its leaderboard "position score"): the share of leaderboard
+    entries the score is at least as good as, (N - entries strictly better) / N; 0.0 for a
+    NaN score. Source: MLE-Dojo, mledojo/gym/interface.py `_calculate_leaderboard_position`."""
+    values = [float(s) for s in scores if math.isfinite(s)]
+    if not values:
+        raise UserError("HumanRank needs a leaderboard with at least one score")
+    if math.isnan(score):
+        return 0.0
+    better = sum(1 for s in values if (s < score if is_lower_better else s > score))
+    return (len(values) - better) / len(values)
+
+
 def tier_of(score: float, thresholds: Thresholds, is_lower_better: bool) -> str:
     """The best tier `score` reaches; "none" for a NaN score."""
     if math.isnan(score):

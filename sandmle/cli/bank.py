@@ -1,11 +1,14 @@
-"""`sandmle bank`: inspect and export task banks.
+"""`sandmle bank`: inspect, export and import task banks.
 
     sandmle bank stats BANK [--json] [--chart FILE.png]
     sandmle bank export BANK --format sandmle-release|mlebench --out DIR
+    sandmle bank import mlebench DATA_DIR --out BANK [--competitions lite|all|ID,...] [--leaderboards DIR]
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+from sandmle.sources.mlebench_lite import LITE
 
 EXPORT_HELP = """Formats:
   sandmle-release  SandMLE's released layout: <DIR>/<task_id>/prepared/public/ with the data,
@@ -17,6 +20,13 @@ EXPORT_HELP = """Formats:
   mlebench         MLE-bench's layout: prepared/public/ (agent-visible) and prepared/private/
                    (answers.csv, leaderboard.csv of the simulated leaderboard), with
                    description.md, leaderboard.csv and config.yaml beside prepared/."""
+
+
+IMPORT_HELP = """Each competition becomes BANK/<id>/: task.json (metric, columns, the grader block that
+reproduces MLE-bench's grade.py, thresholds from the Kaggle leaderboard by MLE-bench's medal
+rule), public/ as a link to <id>/prepared/public and private/answers.csv as a link to the
+answers (nothing large is copied). Known competitions: the 22 of MLE-bench-lite:
+  """ + "\n  ".join(LITE)
 
 
 def register(subparsers) -> None:
@@ -38,6 +48,20 @@ def register(subparsers) -> None:
     export.add_argument("--overwrite", action="store_true", help="replace task folders already in DIR")
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.set_defaults(handler=run_export)
+    imp = commands.add_parser("import", help="turn another benchmark's prepared data into a bank",
+                              description="Import MLE-bench prepared competitions as sandmle tasks.",
+                              epilog=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("source", choices=("mlebench",), help="the benchmark the data comes from")
+    imp.add_argument("data_dir", type=Path, metavar="DATA_DIR",
+                     help="MLE-bench's data folder (<id>/prepared/public and private)")
+    imp.add_argument("--out", required=True, type=Path, metavar="BANK", help="bank folder to write")
+    imp.add_argument("--competitions", default="lite", metavar="lite|all|ID,...",
+                     help="which competitions (default lite: the 22 of MLE-bench-lite that are prepared)")
+    imp.add_argument("--leaderboards", type=Path, default=None, metavar="DIR",
+                     help="an MLE-bench checkout (mlebench/competitions/<id>/leaderboard.csv) for thresholds")
+    imp.add_argument("--overwrite", action="store_true", help="replace task folders already in BANK")
+    imp.add_argument("--json", action="store_true", help="print one JSON object")
+    imp.set_defaults(handler=run_import)
 
 
 def run_stats(args) -> int:
@@ -111,4 +135,33 @@ def run_export(args) -> int:
     from sandmle.console import make_console
 
     make_console().print(f"exported {len(written)} tasks to {args.out} ({args.fmt})")
+    return 0
+
+
+def run_import(args) -> int:
+    from sandmle.sources.mlebench import import_competitions
+
+    status = None
+    if not args.json:
+        from sandmle.console import make_console
+
+        status = make_console(stderr=True)
+
+    def progress(item) -> None:
+        if status is not None:
+            status.print(f"{item.id}: {item.test_rows} test rows, {item.num_teams} teams on the leaderboard")
+
+    written, notes = import_competitions(args.data_dir, args.out, args.competitions, args.leaderboards,
+                                         overwrite=args.overwrite, progress=progress)
+    if args.json:
+        from sandmle.console import print_json
+
+        print_json({"source": args.source, "out": str(args.out), "tasks": [w.id for w in written], "notes": notes})
+        return 0
+    from sandmle.console import make_console
+
+    console = make_console()
+    for note in notes:
+        console.print(f"note: {note}")
+    console.print(f"imported {len(written)} competitions into {args.out}")
     return 0

@@ -27,19 +27,30 @@ from sandmle.task import Lineage, TaskSpec, Thresholds
 
 STRENGTHS = ("weak", "medium", "strong")
 _TEXT_LINE = re.compile(r"^text columns: (\[.*\])$", re.M)
+_FAILED = re.compile(r"^\[(exit code [1-9]|timed out|killed|memory)", re.M)   # a failed run's status line
 
-INSPECT = """import pandas as pd
+INSPECT = """import os
+import pandas as pd
+print("files:", sorted(os.listdir("input")))
+if {train!r} is None:
+    raise SystemExit("no training table")
 train = pd.read_csv("input/{train}")
-test = pd.read_csv("input/{test}")
+test = pd.read_csv("input/{test}") if {test!r} is not None else pd.read_csv("input/{sample}")
 print("train shape:", train.shape, "test shape:", test.shape)
 print("columns:", list(train.columns))
 print(train.head())
-text = [c for c in test.columns if c != "{id}" and not pd.api.types.is_numeric_dtype(train[c])
+text = [c for c in test.columns if c != "{id}" and c in train.columns and not pd.api.types.is_numeric_dtype(train[c])
         and train[c].dropna().astype(str).str.count(" ").mean() >= 3]
 print("text columns:", text)
 """
 FALLBACK = """import shutil
-shutil.copy("input/{sample}", "submission.csv")
+import zipfile
+if "{sample}".endswith(".zip"):
+    with zipfile.ZipFile("input/{sample}") as archive:
+        with open("submission.csv", "wb") as out:
+            out.write(archive.read(archive.namelist()[0]))
+else:
+    shutil.copy("input/{sample}", "submission.csv")
 print("copied the sample submission")
 """
 _MARK = "# scripted: {role}\n"
@@ -89,8 +100,12 @@ class ScriptedPolicy:
         last = done[-1] if done else ""
         last_response = user[-1] if len(user) > 1 else ""
         if not done:
-            code = INSPECT.format(train=card["train_file"], test=card["test_file"], id=card["id_column"])
+            code = INSPECT.format(train=card["train_file"], test=card["test_file"], id=card["id_column"],
+                                  sample=card["sample_submission_file"])
             return _call("First look at the training data: size, columns, text fields.", "inspect", code)
+        if _MARK.format(role="inspect") in last and _FAILED.search(last_response):
+            code = FALLBACK.format(sample=card["sample_submission_file"])
+            return _call("The data is not one table I can fit; submit the sample submission.", "fallback", code)
         if _MARK.format(role="inspect") in last:
             match = _TEXT_LINE.search(last_response)
             text_columns = len(ast.literal_eval(match.group(1))) if match else 0

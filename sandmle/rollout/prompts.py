@@ -1,15 +1,20 @@
 """What the agent reads: the system prompt, the task message and tool responses.
 
 The task message shows the task's public files at the paths the sandbox shows them
-(`./input/...`), says that `submission.csv` goes in the working directory, names the metric
-and its direction, and states the budgets. It ends with a `task-card` JSON block of the
+(`./input/...`; a folder of many files as one line with its count and file types, so a
+full-size image competition lists in milliseconds), the task's layout note, says that
+`submission.csv` goes in the working directory (one row per test id: of the test table, or
+of the sample submission when there is none), names the metric and its direction, and
+states the budgets. It ends with a `task-card` JSON block of the
 public spec fields (no thresholds, no lineage), which a program can read back with
 `parse_task_card`.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,8 @@ CARD_FIELDS = ("id", "title", "modality", "metric", "metric_params", "is_lower_b
                "sample_submission_file", "train_rows", "test_rows")
 _CARD = re.compile(r"```task-card\n(.*?)\n```", re.S)
 MAX_LISTED_FILES = 30
+SMALL_FOLDER = 12              # a folder with more entries is shown as one summary line
+MAX_COUNTED = 1_000_000        # files counted per folder before "or more"
 
 SYSTEM_PROMPT = """You are an expert machine-learning engineer working in a sandbox. You solve \
 one prediction task by writing and running Python, then submit predictions.
@@ -57,11 +64,41 @@ def task_card(task: Task) -> dict[str, Any]:
 
 
 def _listing(public_dir: Path) -> list[str]:
-    files = sorted(p.relative_to(public_dir).as_posix() for p in public_dir.rglob("*") if p.is_file())
-    shown = [f"./{INPUT_DIRNAME}/{name}" for name in files[:MAX_LISTED_FILES]]
-    if len(files) > MAX_LISTED_FILES:
-        shown.append(f"... and {len(files) - MAX_LISTED_FILES} more files")
-    return shown
+    """Files under `public_dir` as the job sees them; big folders summarised in one line."""
+    lines: list[str] = []
+    hidden = 0
+
+    def visit(folder: str, prefix: str) -> None:
+        nonlocal hidden
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            name = f"./{INPUT_DIRNAME}/{prefix}{entry.name}"
+            if len(lines) >= MAX_LISTED_FILES:
+                hidden += 1
+            elif entry.is_dir():
+                inside = len(os.listdir(entry.path))
+                if inside <= SMALL_FOLDER and prefix.count("/") < 2:
+                    visit(entry.path, f"{prefix}{entry.name}/")
+                else:
+                    lines.append(f"{name}/ ({_folder_summary(entry.path)})")
+            else:
+                lines.append(name)
+
+    visit(str(public_dir), "")
+    if hidden:
+        lines.append(f"... and {hidden} more entries")
+    return lines
+
+
+def _folder_summary(folder: str) -> str:
+    """"9,199 files: .jpg" (or "1,000,000 or more files ...") for a folder, counted recursively."""
+    count, kinds = 0, Counter()
+    for _, _, files in os.walk(folder):
+        count += len(files)
+        kinds.update(os.path.splitext(f)[1].lower() or "no extension" for f in files[:1000])
+        if count >= MAX_COUNTED:
+            break
+    more = " or more" if count >= MAX_COUNTED else ""
+    return f"{count:,}{more} files: " + ", ".join(kind for kind, _ in kinds.most_common(3)) if count else "empty"
 
 
 def task_message(task: Task, max_turns: int, episode_timeout_s: float, step_timeout_s: float) -> str:
@@ -71,6 +108,10 @@ def task_message(task: Task, max_turns: int, episode_timeout_s: float, step_time
     direction = "lower is better" if spec.is_lower_better else "higher is better"
     columns = ", ".join([spec.id_column, *spec.target_columns])
     files = "\n".join(f"- {name}" for name in _listing(task.public_dir))
+    if spec.layout:
+        files += f"\n\nLayout: {spec.layout}"
+    rows = (f"one row per row of ./{INPUT_DIRNAME}/{spec.test_file}" if spec.test_file else
+            f"one row per id of ./{INPUT_DIRNAME}/{spec.sample_submission_file} (there is no test table)")
     card = json.dumps(task_card(task), indent=1)
     return f"""# Task: {spec.title}
 
@@ -81,8 +122,8 @@ The task's files are read-only under ./{INPUT_DIRNAME}/ in your working director
 {files}
 
 ## Submission
-Write ./submission.csv in your working directory with the columns {columns}, one row per row \
-of ./{INPUT_DIRNAME}/{spec.test_file}, in the layout of ./{INPUT_DIRNAME}/{spec.sample_submission_file}.
+Write ./submission.csv in your working directory with the columns {columns}, {rows}, in the \
+layout of ./{INPUT_DIRNAME}/{spec.sample_submission_file}.{_rules(task)}
 
 ## Metric
 {spec.metric} ({metric.description}); {direction}.
@@ -93,6 +134,13 @@ At most {max_turns} turns, {episode_timeout_s:.0f} s in all, {step_timeout_s:.0f
 ```task-card
 {card}
 ```"""
+
+
+def _rules(task: Task) -> str:
+    from sandmle.grading.profile import GraderProfile, describe_rules
+
+    rules = describe_rules(GraderProfile.from_json(task.spec.grader), task.spec)
+    return "".join(f"\n- {rule}" for rule in rules)
 
 
 def parse_task_card(text: str) -> dict[str, Any] | None:
