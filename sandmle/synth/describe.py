@@ -49,7 +49,7 @@ def _submission_text(dna: TaskDNA, bp: Blueprint) -> str:
         return f"One row per `{idc}` of test.csv with {cols}: the probability (0 to 1) that the answer is {positive}."
     if kind == "multiclass_proba":
         return (f"One row per `{idc}` of test.csv with one column per class ({cols}) holding that class's "
-                "probability; each row is normalised to sum to 1 before scoring.")
+                "probability.")
     if kind == "multilabel_proba":
         return f"One row per `{idc}` of test.csv with one probability (0 to 1) per column: {cols}."
     if kind == "ranking":
@@ -76,8 +76,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "/")
 
 
-def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData) -> str:
-    """description.md for a generated task."""
+def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData, grader: dict | None = None) -> str:
+    """description.md for a generated task; `grader` is its grader block, whose rules it states."""
     dom = bp.domain
     metric = METRICS[dna.metric]
     direction = "lower is better" if metric.is_lower_better else "higher is better"
@@ -125,4 +125,17 @@ def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData) -> str:
     out += ["", "## Evaluation", "",
             f"Submissions are scored with {METRIC_NAMES.get(dna.metric, dna.metric)}{params}; {direction}."]
     out += ["", "## Submission format", "", _submission_text(dna, bp), "", "```", _example(data.sample), "```", ""]
+    rules = _rules(dna, bp, grader)
+    if rules:
+        out += ["A submission must also meet these conditions, or it is invalid:", ""] + [f"- {r}" for r in rules] + [""]
     return "\n".join(out)
+
+
+def _rules(dna: TaskDNA, bp: Blueprint, grader: dict | None) -> list[str]:
+    """The grading rules of the task's `grader` block, as the description states them."""
+    from types import SimpleNamespace
+
+    from sandmle.grading.profile import GraderProfile, describe_rules
+
+    spec = SimpleNamespace(metric=dna.metric, id_column=bp.id_column, target_columns=tuple(bp.target_columns))
+    return describe_rules(GraderProfile.from_json(grader or {}), spec)

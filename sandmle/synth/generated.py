@@ -21,6 +21,7 @@ from sandmle.synth.amplify import amplify
 from sandmle.synth.describe import describe
 from sandmle.synth.dna import TaskDNA
 from sandmle.synth.generators import generate_data
+from sandmle.sources.mlebench_lite import seeded_grader
 from sandmle.synth.generators.common import to_csv
 from sandmle.task import Lineage, TaskSpec, Thresholds
 
@@ -81,7 +82,8 @@ def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
         data = generate_data(dna, bp, rng)
     task_id = task_id or f"{seed.id}-{dna.domain}-{random_seed}"
     sample_csv = to_csv(data.sample)
-    public = {"description.md": describe(dna, bp, data).encode("utf-8"),
+    grader = seeded_grader(seed.id, dna.metric_kind)
+    public = {"description.md": describe(dna, bp, data, grader).encode("utf-8"),
               "train.csv": to_csv(data.train), "test.csv": to_csv(data.test),
               "sample_submission.csv": sample_csv}
     public.update(data.files)
@@ -93,7 +95,8 @@ def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
         train_rows=len(next(iter(data.train.values()))), test_rows=len(next(iter(data.answers.values()))),
         lineage=Lineage(seed=seed.id, generator=GENERATOR, generator_version=GENERATOR_VERSION,
                         random_seed=int(random_seed), dna=dna.lineage_json(), extra=extra),
-        domain=dna.domain, metric_params=dict(dna.metric_params), classes=tuple(bp.classes))
+        domain=dna.domain, metric_params=dict(dna.metric_params), classes=tuple(bp.classes),
+        grader=grader)
     rule = (f"# Hidden rule of {task_id}\n\nSeed {seed.id}, domain {dna.domain}, random seed {random_seed}.\n\n"
             f"{data.rule_text}")
     return GeneratedTask(spec=spec, dna=dna, domain=dna.domain, public_files=public, answers_csv=answers_csv,

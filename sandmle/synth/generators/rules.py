@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from sandmle.synth.dna import TaskDNA
-from sandmle.synth.generators.common import Table, fmt_proba, fmt_value, sigmoid, softmax
+from sandmle.synth.generators.common import Table, fmt_proba, fmt_simplex, fmt_value, sigmoid, softmax
 
 OPS = ("linear", "tanh", "square", "step", "product")
 
@@ -204,8 +204,12 @@ def draw_targets(dna: TaskDNA, scores: np.ndarray, is_test: np.ndarray, classes:
             else:
                 train_labels = {c: [str(v) for v in onehot[y_train, j]] for j, c in enumerate(classes)}
             answers = {c: [str(v) for v in onehot[y[test], j]] for j, c in enumerate(classes)}
-            oracle = {c: fmt_proba(probs[test, j]) for j, c in enumerate(classes)}
-            sample = {c: fmt_proba(np.full(n_test, round(float(freq[j]), 4))) for j, c in enumerate(classes)}
+            if metric_kind == "multiclass_proba":      # rows that sum to 1 as written
+                oracle = dict(zip(classes, fmt_simplex(probs[test])))
+                sample = dict(zip(classes, fmt_simplex(np.tile(freq / freq.sum(), (n_test, 1)))))
+            else:
+                oracle = {c: fmt_proba(probs[test, j]) for j, c in enumerate(classes)}
+                sample = {c: fmt_proba(np.full(n_test, round(float(freq[j]), 4))) for j, c in enumerate(classes)}
             return Targets(train_labels, answers, oracle, sample, mechanics)
         return Targets({label_columns[0]: names[y_train].tolist()}, {target_columns[0]: names[y[test]].tolist()},
                        {target_columns[0]: names[probs[test].argmax(axis=1)].tolist()},

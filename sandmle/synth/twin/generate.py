@@ -24,7 +24,7 @@ import numpy as np
 from sandmle.synth.amplify import Blueprint
 from sandmle.synth.dna import TaskDNA
 from sandmle.synth.generators import GeneratedData
-from sandmle.synth.generators.common import ColumnDoc, fmt, fmt_proba, fmt_value, ids_for
+from sandmle.synth.generators.common import ColumnDoc, fmt, fmt_proba, fmt_simplex, fmt_value, ids_for
 from sandmle.synth.generators.rules import _ensure_present, _prior_labels
 from sandmle.synth.generators.tabular import humanise
 from sandmle.synth.twin.model import ColumnModel, DataModel, encode
@@ -273,10 +273,14 @@ def _targets(model: DataModel, dna: TaskDNA, bp: Blueprint, classes, labels, is_
         else:
             train_labels = {c: [str(v) for v in onehot[y_train, j]] for j, c in enumerate(classes)}
             docs = [ColumnDoc(c, f"1 if {c.replace('_', ' ')} applies, else 0") for c in classes]
+        if metric_kind == "multiclass_proba":          # rows that sum to 1 as written
+            oracle = dict(zip(classes, fmt_simplex(p[test])))
+            sample = dict(zip(classes, fmt_simplex(np.tile(freq / freq.sum(), (n_test, 1)))))
+        else:
+            oracle = {c: fmt_proba(p[test, j]) for j, c in enumerate(classes)}
+            sample = {c: fmt_proba(np.full(n_test, round(float(freq[j]), 4))) for j, c in enumerate(classes)}
         return {"train": train_labels, "answers": {c: [str(v) for v in onehot[y[test], j]] for j, c in enumerate(classes)},
-                "oracle": {c: fmt_proba(p[test, j]) for j, c in enumerate(classes)},
-                "sample": {c: fmt_proba(np.full(n_test, round(float(freq[j]), 4))) for j, c in enumerate(classes)},
-                "docs": docs}
+                "oracle": oracle, "sample": sample, "docs": docs}
     return {"train": {label: names[y_train].tolist()}, "answers": {col: names[y[test]].tolist()},
             "oracle": {col: names[p[test].argmax(axis=1)].tolist()},
             "sample": {col: _prior_labels(list(classes), freq, n_test, dna.metric, rng)}, "docs": docs}
