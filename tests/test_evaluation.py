@@ -25,8 +25,7 @@ def grade(task_id, score, tier, lower=False, valid=True):
 def episode(task_id, g, reward=0.5, wall_s=2.0, sandbox_s=1.0, i=0):
     return Episode(task_id=task_id, episode_id=f"{task_id}-{i}", policy="p", messages=(), steps=(),
                    termination="answered", terminated=True, truncated=False, final_grade=g, reward=reward,
-                   reward_scheme="paper", format_rate=1.0, timed_out=False, input_ids=None, loss_mask=None,
-                   prompt_len=None, wall_s=wall_s, sandbox_s=sandbox_s, num_turns=4)
+                   reward_scheme="paper", format_rate=1.0, timed_out=False, wall_s=wall_s, sandbox_s=sandbox_s, num_turns=4)
 
 
 def test_wilson_interval_known_values():

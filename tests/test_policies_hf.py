@@ -70,10 +70,22 @@ def test_stop_strings_end_generation_and_stay_in_the_text(policy):
     assert list(g.token_ids) == ids[:len(g.token_ids)] and len(g.token_ids) <= k + 1
 
 
-def test_trim_cuts_after_end_of_turn_and_drops_padding():
-    assert _trim([5, 6, 2, 0, 0], eos_id=2, pad_id=0) == ([5, 6, 2], True)
-    assert _trim([5, 6, 0, 0], eos_id=2, pad_id=0) == ([5, 6], False)
-    assert _trim([5, 6, 7], eos_id=2, pad_id=0) == ([5, 6, 7], False)
+def test_trim_keeps_exactly_the_sampled_tokens():
+    assert _trim([5, 6, 2, 0, 0], eos_id=2, stop_at=None) == ([5, 6, 2], True)
+    # A row that sampled the padding id is not shortened: its length is what it sampled.
+    assert _trim([5, 6, 0, 0], eos_id=2, stop_at=None) == ([5, 6, 0, 0], False)
+    assert _trim([5, 6, 0, 7, 0, 0], eos_id=2, stop_at=4) == ([5, 6, 0, 7], False)
+
+
+def test_given_prompt_ids_are_used_as_is_and_echoed(policy):
+    tok = policy.tokenizer
+    ids = tok("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+    odd = [i for c in "submission" for i in tok(c, add_special_tokens=False)["input_ids"]]   # not how it encodes
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=6)
+    [g] = policy.generate([convo("ignored")], greedy, prompt_ids=[ids + odd])
+    assert g.prompt_ids == tuple(ids + odd)
+    [again] = policy.generate([convo("ignored")], greedy, prompt_ids=[ids + odd])
+    assert again.token_ids == g.token_ids
 
 
 def test_shared_model_sync_is_a_no_op_and_other_models_are_copied(model_dir, policy):
@@ -104,8 +116,9 @@ def test_bad_paths(tmp_path):
         make_policy("hf:")
 
 
-def test_episodes_through_the_runner_with_token_ids_and_mask(policy, make_task, tmp_path):
+def test_episodes_through_the_runner_record_what_was_sampled(policy, make_task, tmp_path):
     from sandmle.rollout.runner import RolloutConfig, run_episodes
+    from sandmle.rollout.tokens import training_sequences
     from sandmle.sandbox.pool import Pool
 
     task = make_task("auc", task_id="hf-task")
@@ -114,12 +127,12 @@ def test_episodes_through_the_runner_with_token_ids_and_mask(policy, make_task, 
     with Pool(num_workers=1, preload=("numpy",)) as pool:
         episodes = run_episodes(policy, [task, task], pool, config, tokenizer=policy.tokenizer,
                                 work_root=tmp_path, seed=0)
-    tok = policy.tokenizer
     for ep in episodes:
         # Random weights write noise: every turn is a format error, the turn budget ends it.
         assert ep.termination == "turn_budget" and ep.num_turns == 2
         assert all(s.failed and "format error" in s.observation for s in ep.steps)
-        assert tok.decode(ep.input_ids) == tok.apply_chat_template(list(ep.messages), tokenize=False)
-        trained = tok.decode([i for i, m in zip(ep.input_ids, ep.loss_mask) if m])
-        assert trained == "".join(s.text + "<|im_end|>" for s in ep.steps)
-        assert set(ep.loss_mask[:ep.prompt_len]) == {0}
+        assert all(len(s.completion_ids) == len(s.logprobs) and not s.tokenised for s in ep.steps)
+        [seq] = training_sequences(ep.steps)
+        trained = [i for i, m in zip(seq.input_ids, seq.loss_mask) if m]
+        assert trained == [i for s in ep.steps for i in s.completion_ids]
+        assert set(seq.loss_mask[:seq.prompt_len]) == {0}

@@ -3,7 +3,7 @@ import pytest
 
 from sandmle.errors import UserError
 from sandmle.rollout.episode import (Episode, Step, choose_grade, is_timeout_episode, load_episodes,
-                                     save_episodes, to_sft)
+                                     save_episodes, to_sft, unusable_reason)
 
 
 def g(score, valid=True, lower=False):
@@ -22,7 +22,7 @@ def episode(eid, reward=0.5, termination="answered", timed_out=False):
                    steps=(step(0),), termination=termination, terminated=termination == "answered",
                    truncated=termination in ("turn_budget", "time_budget", "context_overflow"),
                    final_grade=None, reward=reward, reward_scheme="paper", format_rate=1.0, timed_out=timed_out,
-                   input_ids=(1, 2, 3), loss_mask=(0, 1, 1), prompt_len=1, wall_s=1.0, sandbox_s=0.5, num_turns=1)
+                   wall_s=1.0, sandbox_s=0.5, num_turns=1)
 
 
 def test_last_and_best_grade():
@@ -65,6 +65,35 @@ def test_a_corrupt_file_is_a_user_error(tmp_path):
 def test_unknown_termination_is_refused():
     with pytest.raises(ValueError):
         episode("a", termination="gave_up")
+
+
+def test_records_written_before_per_step_ids_still_load(tmp_path):
+    import json
+
+    data = episode("a").to_json()
+    data.update(input_ids=[1, 2, 3], loss_mask=[0, 1, 1], prompt_len=1)
+    (tmp_path / "old.jsonl").write_text(json.dumps(data) + "\n")
+    assert load_episodes(tmp_path / "old.jsonl") == [episode("a")]
+
+
+def test_step_ids_survive_the_json_round_trip(tmp_path):
+    ids = Step.from_json({**step(0).to_json(), "prompt_ids": [5, 6], "completion_ids": [7, 8], "logprobs": [-0.5, -1.0]})
+    ep = episode("a")
+    ep = Episode.from_json({**ep.to_json(), "steps": [ids.to_json()]})
+    assert load_episodes(save_episodes(tmp_path / "e.jsonl", [ep]))[0].steps[0] == ids
+    assert ids.completion_ids == (7, 8) and ids.logprobs == (-0.5, -1.0)
+
+
+def test_one_usable_rule_for_grpo_and_sft():
+    assert unusable_reason(episode("ok")) is None
+    assert unusable_reason(episode("e", termination="policy_error")) == "policy_error"
+    assert unusable_reason(episode("e", termination="env_error")) == "env_error"
+    assert unusable_reason(episode("n", reward=float("nan"))) == "nonfinite_reward"
+    assert unusable_reason(episode("i", reward=float("inf"))) == "nonfinite_reward"
+    assert unusable_reason(episode("t", timed_out=True)) == "timed_out"
+    assert unusable_reason(episode("t", timed_out=True), include_timeouts=True) is None
+    nan = episode("nan", float("nan"))
+    assert to_sft([nan], min_reward=-1.0) == []
 
 
 def test_sft_filters_reward_errors_and_timeouts():

@@ -1,6 +1,7 @@
 """The agent environment through the real runner, pool and grader (scripted policy)."""
 import pytest
 
+from sandmle.policies.base import Generation
 from sandmle.policies.scripted import ScriptedPolicy
 from sandmle.rollout.runner import RolloutConfig
 from sandmle.sandbox.pool import Pool
@@ -60,3 +61,35 @@ def test_response_budget_cuts_the_sequence_and_long_prompts_leave_the_loss(tmp_p
     for s in samples:
         assert len(s.input_ids) == s.info["prompt_len"] + 5
         assert not s.keep                                  # its prompt alone is over budget
+
+
+class FlakyServer(ScriptedPolicy):
+    """The scripted agent behind an endpoint that answers every other first request with a 503."""
+
+    def generate(self, conversations, sampling, prompt_ids=None):
+        out = super().generate(conversations, sampling)
+        first = all(len(c) == 2 for c in conversations)
+        return [Generation.failed("HTTP 503: overloaded (after 4 attempts)") if first and i % 2 else g
+                for i, g in enumerate(out)]
+
+
+def test_infrastructure_failures_leave_the_group_before_its_statistics(tmp_path, tasks, tokenizer):
+    import torch
+
+    from sandmle.train.batch import collate
+    from sandmle.train.grpo import group_advantages
+
+    with Pool(num_workers=2, preload=SANDBOX_PRELOAD) as pool:
+        env = AgentEnv(FlakyServer("strong"), tokenizer, pool, RolloutConfig(max_turns=6, step_timeout_s=60.0),
+                       tmp_path, max_prompt_tokens=8192, max_response_tokens=32768)
+        rollouts = env.collect(_Model(), tasks * 2, group_size=4, seed=3)
+    samples = rollouts.samples
+    assert [s.usable for s in samples] == [True, False] * 4
+    assert not any(s.keep for s in samples if not s.usable)
+    assert rollouts.stats["unusable"] == 4 and rollouts.stats["unusable_policy_error"] == 4
+    batch = collate(samples)
+    for keep in (batch.keep, batch.usable):        # with timed-out rollouts masked or not
+        adv, _ = group_advantages(batch.rewards, batch.groups, keep=keep, episodes=batch.episodes)
+        alone, _ = group_advantages(batch.rewards[batch.usable], batch.groups[batch.usable])
+        assert torch.allclose(adv[~batch.usable], torch.zeros(4))
+        assert torch.allclose(adv[batch.usable], alone)      # as if the failed requests never happened

@@ -146,3 +146,49 @@ def test_microbatch_losses_sum_to_the_full_batch_loss():
 def test_aggregate_rejects_unknown_mode():
     with pytest.raises(ValueError, match="unknown loss aggregation"):
         aggregate(torch.ones(1, 2), torch.ones(1, 2), "sum", LossNorm(2, 1))
+
+
+def test_unusable_rollouts_do_not_move_the_baseline():
+    # Two identical successes and two rollouts ended by an HTTP 503: nothing to learn.
+    rewards = torch.tensor([0.7, 0.7, 0.0, 0.0])
+    adv, zero_var = group_advantages(rewards, torch.zeros(4, dtype=torch.long),
+                                     keep=torch.tensor([True, True, False, False]))
+    assert adv.tolist() == [0.0, 0.0, 0.0, 0.0] and zero_var.tolist() == [True, True, False, False]
+
+
+def test_nonfinite_rewards_never_reach_group_statistics():
+    rewards = torch.tensor([1.0, 0.0, float("nan"), float("inf"), 1.0, 0.0])
+    groups = torch.tensor([0, 0, 0, 0, 1, 1])
+    adv, _ = group_advantages(rewards, groups)
+    assert torch.isfinite(adv).all()
+    clean, _ = group_advantages(torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([0, 0, 1, 1]))
+    assert adv[[0, 1, 4, 5]].tolist() == clean.tolist() and adv[2:4].tolist() == [0.0, 0.0]
+
+
+def test_sequences_of_one_episode_count_once_and_share_its_advantage():
+    rewards = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    episodes = torch.tensor([0, 0, 0, 1])          # episode 0 was cut into three sequences
+    adv, _ = group_advantages(rewards, torch.zeros(4, dtype=torch.long), episodes=episodes)
+    two, _ = group_advantages(torch.tensor([1.0, 0.0]), torch.zeros(2, dtype=torch.long))
+    assert adv.tolist() == [two[0].item()] * 3 + [two[1].item()]
+
+
+def test_logp_mismatch_is_reported_and_tis_weights_are_capped():
+    torch.manual_seed(0)
+    logp = torch.randn(2, 5) - 2.0
+    mask = torch.tensor([[0, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.float32)
+    known = torch.ones_like(mask)
+    known[1, 4] = 0.0                              # no behaviour log-prob for this token
+    behaviour = logp - torch.tensor([[0.0, 0.1, -0.3, 0.2, 9.0], [0.5, 0.0, 0.0, 0.0, 9.0]])
+    adv = torch.tensor([1.0, -1.0])
+    _, stats = policy_loss(logp, logp, adv, mask, behaviour_logp=behaviour, behaviour_mask=known)
+    expected = [0.1, 0.3, 0.2, 0.5, 0.0, 0.0, 0.0]
+    assert stats["logp_mismatch_mean"] == pytest.approx(sum(expected) / 7, abs=1e-6)
+    assert stats["logp_mismatch_max"] == pytest.approx(0.5, abs=1e-6)
+    plain, _ = policy_loss(logp, logp, adv, mask, loss_agg="token-mean")
+    tis, tstats = policy_loss(logp, logp, adv, mask, loss_agg="token-mean", behaviour_logp=behaviour,
+                              behaviour_mask=known, tis_cap=1.2)
+    weights = torch.exp(logp - behaviour).clamp(max=1.2) * known + (1 - known)
+    direct = (-adv.unsqueeze(-1) * weights * mask).sum() / mask.sum()
+    assert float(tis) == pytest.approx(float(direct), abs=1e-6) and float(tis) != pytest.approx(float(plain))
+    assert tstats["tis_clip_frac"] == pytest.approx(2 / 7, abs=1e-6)   # exp(0.2), exp(0.5) > 1.2

@@ -127,3 +127,41 @@ def test_missing_tracker_package_is_a_one_line_error(tmp_path):
         pytest.skip("tensorboard is installed")
     with pytest.raises(UserError, match="pip install tensorboard"):
         MetricsLogger(tmp_path, live=False, tensorboard=True)
+
+
+class BehaviourEnv(ToyEnv):
+    """ToyEnv whose rollouts carry behaviour log-probs: the model's own, shifted by `shift`."""
+
+    def __init__(self, shift):
+        self.shift = shift
+
+    def collect(self, model, tasks, group_size, seed):
+        rollouts = ToyEnv.collect(self, model, tasks, group_size, seed)
+        ids = torch.tensor([s.input_ids for s in rollouts.samples])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+        samples = [Sample(s.input_ids, s.loss_mask, s.reward, s.group, s.task_id, valid=s.valid, tier=s.tier,
+                          logprobs=(float("nan"),) + tuple(float(x) - self.shift for x in row))
+                   for s, row in zip(rollouts.samples, logp)]
+        return Rollouts(tuple(samples), 0.0)
+
+
+def test_the_mismatch_with_behaviour_logprobs_is_logged_every_step(tmp_path):
+    torch.manual_seed(0)
+    trainer = Trainer(_config(), tmp_path, tasks=["a", "b"], env=BehaviourEnv(0.25), model=ActionPolicy(16))
+    for row in trainer.train(2):
+        assert abs(row["logp_mismatch_mean"] - 0.25) < 1e-4 and abs(row["logp_mismatch_max"] - 0.25) < 1e-4
+        assert "tis_weight_mean" not in row                    # off by default
+
+
+def test_truncated_importance_sampling_caps_the_weights_and_changes_the_update(tmp_path):
+    rows = {}
+    params = {}
+    for cap in (0.0, 1.1):
+        torch.manual_seed(0)
+        trainer = Trainer(_config(tis_cap=cap), tmp_path / str(cap), tasks=["a", "b"], env=BehaviourEnv(0.5),
+                          model=ActionPolicy(16))
+        rows[cap] = trainer.train_step()
+        params[cap] = _params(trainer)
+    assert rows[1.1]["tis_clip_frac"] == 1.0 and abs(rows[1.1]["tis_weight_mean"] - 1.1) < 1e-5
+    assert any(not torch.allclose(params[0.0][k], params[1.1][k]) for k in params[0.0])

@@ -251,14 +251,13 @@ def test_colocate_sync_wakes_weights_only_and_generation_wakes_the_rest(tiny_dir
 def test_engine_prompts_match_the_training_tokenisation(tiny_dir):
     from transformers import AutoTokenizer
 
-    from sandmle.rollout.tokens import tokenize_episode
+    from sandmle.rollout.tokens import render_prompt_ids
 
     tok = AutoTokenizer.from_pretrained(tiny_dir)
     conv = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "train a model"}]
     ids = vllm_backend.prompt_token_ids(tok, conv)
     assert all(isinstance(i, int) for i in ids)
-    full, _, prompt_len = tokenize_episode(conv + [{"role": "assistant", "content": "<answer>x</answer>"}], tok)
-    assert full[:len(ids)] == ids and prompt_len <= len(ids)
+    assert ids == render_prompt_ids(tok, conv)
 
 
 FSDP_SCRIPT = r"""

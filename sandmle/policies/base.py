@@ -5,8 +5,15 @@ A policy turns a batch of conversations (OpenAI-style messages: `role`, `content
 exception, so one bad call cannot stop a rollout. `sync_weights` pushes trained weights into
 the generator (a no-op where the backend shares the trained model, an error where it cannot).
 
-Stop strings are kept in `Generation.text`: backends whose engine strips them append them
-again (`cut_at_stop`), so the rollout parser always sees the closing tag.
+Token ids: a caller holding the tokenizer passes `prompt_ids`, the exact ids of each prompt
+(chat template applied, generation prompt included); backends that generate from ids (hf,
+vllm, a vLLM server's completions endpoint) use them as given and echo them in
+`Generation.prompt_ids`, next to the sampled `token_ids` and their behaviour `logprobs`. A
+conversation ending with an assistant message asks to continue that message.
+
+Stop strings are kept in `Generation.text` (backends whose engine strips them append them
+again) and the one that ended a generation is `Generation.stop_string`, so the rollout can
+tell a real end of turn from a stop string met inside code and resume.
 """
 from __future__ import annotations
 
@@ -48,29 +55,45 @@ class SamplingParams:
 @dataclass(frozen=True)
 class Generation:
     text: str
-    token_ids: tuple[int, ...] | None = None    # completion token ids, when the backend knows them
-    logprobs: tuple[float, ...] | None = None   # per completion token (behaviour policy)
+    token_ids: tuple[int, ...] | None = None    # sampled completion ids (end-of-turn token included)
+    logprobs: tuple[float, ...] | None = None   # behaviour log-prob of each of token_ids
     finish_reason: str = "stop"                 # "stop" | "length" | "error"
     error: str | None = None                    # set when finish_reason == "error"
+    prompt_ids: tuple[int, ...] | None = None   # the prompt ids it was generated from
+    stop_string: str | None = None              # the stop string that ended it (None: end of turn, length)
+    resumes: int = 0                            # times it resumed after a stop string cut the action
 
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:
             raise ValueError(f"finish_reason must be one of {FINISH_REASONS}, got {self.finish_reason!r}")
         if (self.finish_reason == "error") != (self.error is not None):
             raise ValueError("error must be set exactly when finish_reason is 'error'")
+        if self.logprobs is not None and self.token_ids is not None and len(self.logprobs) != len(self.token_ids):
+            raise ValueError(f"{len(self.logprobs)} logprobs for {len(self.token_ids)} token ids")
 
     @classmethod
     def failed(cls, error: str) -> "Generation":
         return cls(text="", finish_reason="error", error=error)
+
+    def then(self, more: "Generation") -> "Generation":
+        """This generation continued by `more` (generated from this one's prompt and ids)."""
+        both = self.token_ids is not None and more.token_ids is not None
+        logprobs = None
+        if both and self.logprobs is not None and more.logprobs is not None:
+            logprobs = self.logprobs + more.logprobs
+        return Generation(text=self.text + more.text, token_ids=self.token_ids + more.token_ids if both else None,
+                          logprobs=logprobs, finish_reason=more.finish_reason, prompt_ids=self.prompt_ids,
+                          stop_string=more.stop_string, resumes=self.resumes + 1)
 
 
 @runtime_checkable
 class Policy(Protocol):
     name: str
 
-    def generate(self, conversations: list[list[Message]],
-                 sampling: SamplingParams) -> list[Generation]:
-        """One Generation per conversation; failures are Generations with finish_reason 'error'."""
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
+                 prompt_ids: list[list[int]] | None = None) -> list[Generation]:
+        """One Generation per conversation; failures are Generations with finish_reason 'error'.
+        `prompt_ids`, when given, are the exact prompt ids of each conversation."""
         ...
 
     def sync_weights(self, model: Any) -> None:

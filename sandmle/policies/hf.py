@@ -3,11 +3,12 @@
 `HFPolicy(path_or_model, tokenizer=None, device=None)` loads a local model folder (or takes
 a model object: the trainer passes the model it trains, so `sync_weights` is a no-op for
 that same object and copies the state dict from any other). Generation is batched with left
-padding over the chat template's rendering (`add_generation_prompt=True`), stops at the
-tokenizer's end-of-turn token or at a stop string (`stop_strings`, kept in the text), and
-returns the completion's token ids and their log-probabilities under the sampling
-distribution. A batch that raises (out of memory, a bad template) becomes error
-Generations.
+padding over the given prompt ids (or the chat template's rendering, generation prompt
+included), stops at the tokenizer's end-of-turn token or at a stop string, and returns the
+prompt ids, the sampled completion ids (exactly those sampled: each row's length is recorded
+when it stops, so a sampled padding token is never trimmed), their text and their
+log-probabilities under the sampling distribution (temperature and top-p applied). A batch
+that raises (out of memory, a bad template) becomes error Generations.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sandmle.errors import UserError
-from sandmle.policies.base import Generation, Message, SamplingParams, cut_at_stop
+from sandmle.policies.base import Generation, Message, SamplingParams
+from sandmle.rollout.tokens import render_prompt_ids
 
 
 class HFPolicy:
@@ -47,25 +49,29 @@ class HFPolicy:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
 
-    def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
+                 prompt_ids: list[list[int]] | None = None) -> list[Generation]:
         out: list[Generation] = []
         for start in range(0, len(conversations), self.batch_size):
             batch = conversations[start:start + self.batch_size]
             try:
-                out.extend(self._generate_batch(batch, sampling))
+                ids = ([list(p) for p in prompt_ids[start:start + self.batch_size]] if prompt_ids is not None
+                       else [render_prompt_ids(self.tokenizer, m) for m in batch])
+                out.extend(self._generate_batch(ids, sampling))
             except Exception as exc:   # a failed batch is data for each of its episodes
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 out.extend(Generation.failed(message) for _ in batch)
         return out
 
-    def _generate_batch(self, batch: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
         import torch
+        from transformers import StoppingCriteriaList
 
         tok = self.tokenizer
-        prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
-        enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+        enc = tok.pad({"input_ids": prompts}, padding=True, padding_side="left", return_tensors="pt")
         device = next(self.model.parameters()).device
         enc = {k: v.to(device) for k, v in enc.items()}
+        prompt_len = enc["input_ids"].shape[1]
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         sample = sampling.temperature > 0
@@ -75,8 +81,9 @@ class HFPolicy:
             return_dict_in_generate=True, output_scores=True)
         if sample:
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
-        if sampling.stop:
-            kwargs.update(stop_strings=list(sampling.stop), tokenizer=tok)
+        stops = _StopRecorder(tok, sampling.stop, prompt_len) if sampling.stop else None
+        if stops is not None:
+            kwargs.update(stopping_criteria=StoppingCriteriaList([stops]))
         was_training = self.model.training
         self.model.eval()
         try:
@@ -85,18 +92,18 @@ class HFPolicy:
         finally:
             if was_training:
                 self.model.train()
-        prompt_len = enc["input_ids"].shape[1]
         completions = result.sequences[:, prompt_len:].tolist()
         scores = self.model.compute_transition_scores(result.sequences, result.scores, normalize_logits=True)
         generations = []
         for row, ids in enumerate(completions):
-            ids, ended = _trim(ids, tok.eos_token_id, tok.pad_token_id)
+            stop_at = None if stops is None else stops.at.get(row)
+            ids, ended = _trim(ids, tok.eos_token_id, stop_at)
             text = tok.decode(ids, skip_special_tokens=True)
-            text, stopped = cut_at_stop(text, sampling.stop)
+            stop = None if ended or stop_at is None or len(ids) != stop_at else _stop_in(text, sampling.stop)
             logprobs = tuple(float(x) for x in scores[row, :len(ids)].tolist())
-            finish = "stop" if ended or stopped else "length"
-            generations.append(Generation(text=text, token_ids=tuple(ids), logprobs=logprobs,
-                                          finish_reason=finish))
+            finish = "stop" if ended or stop is not None else "length"
+            generations.append(Generation(text=text, token_ids=tuple(ids), logprobs=logprobs, finish_reason=finish,
+                                          prompt_ids=tuple(prompts[row]), stop_string=stop))
         return generations
 
     def sync_weights(self, model: Any) -> None:
@@ -109,10 +116,33 @@ class HFPolicy:
         """The model stays with its owner; nothing to release."""
 
 
-def _trim(ids: list[int], eos_id: int | None, pad_id: int | None) -> tuple[list[int], bool]:
-    """Cut a completion after its first end-of-turn token and drop the padding after it."""
-    if eos_id is not None and eos_id in ids:
+class _StopRecorder:
+    """transformers' stop-string criterion that also records, per row, how many new tokens
+    the row had when a stop string first ended it (later columns are padding)."""
+
+    def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_len: int) -> None:
+        from transformers import StopStringCriteria
+
+        self.inner = StopStringCriteria(tokenizer, list(stop))
+        self.prompt_len = prompt_len
+        self.at: dict[int, int] = {}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        hit = self.inner(input_ids, scores, **kwargs)
+        for row in hit.nonzero().flatten().tolist():
+            self.at.setdefault(int(row), input_ids.shape[1] - self.prompt_len)
+        return hit
+
+
+def _stop_in(text: str, stop: tuple[str, ...]) -> str | None:
+    """The stop string that ends `text` (the one ending last when a token ran past it)."""
+    found = [(text.rfind(s) + len(s), s) for s in stop if s in text]
+    return max(found)[1] if found else None
+
+
+def _trim(ids: list[int], eos_id: int | None, stop_at: int | None) -> tuple[list[int], bool]:
+    """The sampled part of a row: up to its first end-of-turn token (True) or the length at
+    which a stop string ended it (False); what follows is padding."""
+    if eos_id is not None and eos_id in ids[:stop_at]:
         return ids[:ids.index(eos_id) + 1], True
-    while ids and pad_id is not None and ids[-1] == pad_id:
-        ids = ids[:-1]
-    return ids, False
+    return (ids if stop_at is None else ids[:stop_at]), False

@@ -1,4 +1,20 @@
-"""Policy over any OpenAI-compatible chat-completions endpoint (`vllm serve`, a hosted API).
+"""Policy over any OpenAI-compatible endpoint (`vllm serve`, a hosted API).
+
+Two request forms:
+
+chat      `/v1/chat/completions` with the messages (any endpoint). A conversation ending with
+          an assistant message is continued with vLLM's `continue_final_message` (other
+          endpoints refuse it, and the turn then stays as it is). The API strips a matched
+          stop string: it is appended again from vLLM's `stop_reason` when the server
+          reports it, else when the text leaves the stop string's tag open (`</tool_call>`
+          is appended to text with an unclosed `<tool_call>`). Log-probs on request.
+tokens    when the caller passes `prompt_ids`: `/v1/completions` with the ids as the prompt
+          (token in, token out, as vLLM serves it), asking vLLM for `return_token_ids`,
+          `include_stop_str_in_output` and the sampled tokens' log-probs. The Generation
+          carries the prompt ids the server used, the sampled ids and their log-probs; a
+          server that returns no ids gets them read from `return_tokens_as_token_ids`
+          log-prob tokens ("token_id:123"), else the request fails. This is how training
+          talks to a `vllm serve` process: nothing is re-tokenised.
 
 Requests run concurrently with `openai.AsyncOpenAI`, at most `max_concurrency` at a time, each
 with a timeout; timeouts, connection errors, 429 and 5xx answers are retried with
@@ -6,10 +22,6 @@ exponential backoff (`backoff_s * 2**attempt`), other errors are not. A request 
 fails becomes a Generation with finish_reason "error". `generate` is synchronous and works
 from any thread, with or without a running event loop (with one, the batch runs on a fresh
 loop in a worker thread).
-
-Stop strings: the API strips the matched stop string. It is appended again from vLLM's
-`stop_reason` when the server reports it, else when the text leaves the stop string's tag
-open (`</tool_call>` is appended to text with an unclosed `<tool_call>`).
 """
 from __future__ import annotations
 
@@ -43,18 +55,19 @@ class OpenAIPolicy:
         self.logprobs = logprobs
         self.name = name or f"openai:{model}@{base_url}"
 
-    def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
+                 prompt_ids: list[list[int]] | None = None) -> list[Generation]:
         if not conversations:
             return []
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.agenerate(conversations, sampling))
+            return asyncio.run(self.agenerate(conversations, sampling, prompt_ids))
         box: dict[str, Any] = {}
 
         def target() -> None:
             try:
-                box["result"] = asyncio.run(self.agenerate(conversations, sampling))
+                box["result"] = asyncio.run(self.agenerate(conversations, sampling, prompt_ids))
             except BaseException as exc:   # re-raised in the calling thread
                 box["error"] = exc
 
@@ -65,7 +78,8 @@ class OpenAIPolicy:
             raise box["error"]
         return box["result"]
 
-    async def agenerate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+    async def agenerate(self, conversations: list[list[Message]], sampling: SamplingParams,
+                        prompt_ids: list[list[int]] | None = None) -> list[Generation]:
         from openai import AsyncOpenAI
 
         semaphore = asyncio.Semaphore(self.max_concurrency)
@@ -76,26 +90,46 @@ class OpenAIPolicy:
                 # Row i gets seed + i: identical prompts in a batch (a GRPO group) must differ.
                 seeded = replace(sampling, seed=sampling.seed_for(row), row_seeds=None)
                 async with semaphore:
-                    return await self._request(client, messages, seeded)
+                    if prompt_ids is not None:
+                        return await self._request(client, seeded, self._tokens_request(prompt_ids[row], seeded))
+                    return await self._request(client, seeded, self._chat_request(messages, seeded))
 
             return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(conversations))))
 
-    async def _request(self, client: Any, messages: list[Message], sampling: SamplingParams) -> Generation:
-        import openai
-
-        kwargs: dict[str, Any] = dict(model=self.model, messages=messages, temperature=sampling.temperature,
+    def _common(self, sampling: SamplingParams) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(model=self.model, temperature=sampling.temperature,
                                       top_p=sampling.top_p, max_tokens=sampling.max_new_tokens)
         if sampling.stop:
             kwargs["stop"] = list(sampling.stop)
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
+        return kwargs
+
+    def _chat_request(self, messages: list[Message], sampling: SamplingParams) -> dict[str, Any]:
+        kwargs = dict(self._common(sampling), messages=messages)
         if self.logprobs:
             kwargs["logprobs"] = True
+        if messages and messages[-1]["role"] == "assistant":     # continue the turn (vLLM)
+            kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+        return kwargs
+
+    def _tokens_request(self, ids: list[int], sampling: SamplingParams) -> dict[str, Any]:
+        return dict(self._common(sampling), prompt=list(ids), logprobs=1,
+                    extra_body={"return_token_ids": True, "return_tokens_as_token_ids": True,
+                                "include_stop_str_in_output": True})
+
+    async def _request(self, client: Any, sampling: SamplingParams, kwargs: dict[str, Any]) -> Generation:
+        import openai
+
+        tokens = "prompt" in kwargs
         error = "no attempt made"
         for attempt in range(self.max_retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
+                if tokens:
+                    response = await client.completions.create(**kwargs)
+                    return _tokens_generation(response, kwargs["prompt"], sampling.stop)
                 response = await client.chat.completions.create(**kwargs)
                 return _to_generation(response, sampling.stop)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
@@ -114,17 +148,21 @@ class OpenAIPolicy:
         """Nothing is held between batches."""
 
 
-def _restore_stop(text: str, stop_reason: Any, stop: tuple[str, ...]) -> str:
-    if any(text.endswith(s) for s in stop):
-        return text
+def _restore_stop(text: str, stop_reason: Any, stop: tuple[str, ...]) -> tuple[str, str | None]:
+    """The text with the stop string the API stripped, and that stop string (None: none)."""
+    for s in stop:
+        if text.endswith(s):
+            return text, s
     if isinstance(stop_reason, str) and stop_reason in stop:
-        return text + stop_reason
+        return text + stop_reason, stop_reason
+    if stop_reason is not None:      # vLLM names the reason: a stop token id, or none
+        return text, None
     for s in stop:
         if s.startswith("</") and s.endswith(">"):
             opener = "<" + s[2:]
             if text.rfind(opener) > text.rfind(s):
-                return text + s
-    return text
+                return text + s, s
+    return text, None
 
 
 def _to_generation(response: Any, stop: tuple[str, ...]) -> Generation:
@@ -133,9 +171,36 @@ def _to_generation(response: Any, stop: tuple[str, ...]) -> Generation:
     choice = response.choices[0]
     text = choice.message.content or ""
     reason = choice.finish_reason
+    stop_string = None
     if reason == "stop":
-        text = _restore_stop(text, getattr(choice, "stop_reason", None), stop)
+        text, stop_string = _restore_stop(text, getattr(choice, "stop_reason", None), stop)
     logprobs = None
     if choice.logprobs is not None and choice.logprobs.content:
         logprobs = tuple(float(t.logprob) for t in choice.logprobs.content)
-    return Generation(text=text, logprobs=logprobs, finish_reason="length" if reason == "length" else "stop")
+    return Generation(text=text, logprobs=logprobs, finish_reason="length" if reason == "length" else "stop",
+                      stop_string=stop_string)
+
+
+def _tokens_generation(response: Any, prompt: list[int], stop: tuple[str, ...]) -> Generation:
+    """A completions answer to a token prompt, with vLLM's token ids and log-probs."""
+    if not response.choices:
+        return Generation.failed("the endpoint returned no choices")
+    choice = response.choices[0]
+    logprobs = getattr(choice, "logprobs", None)
+    ids = getattr(choice, "token_ids", None)
+    if ids is None and logprobs is not None and logprobs.tokens:
+        if all(t.startswith("token_id:") for t in logprobs.tokens):
+            ids = [int(t.removeprefix("token_id:")) for t in logprobs.tokens]
+    if ids is None:
+        return Generation.failed("the endpoint returned no token ids: token prompts need a vLLM server "
+                                 "(return_token_ids)")
+    values = None
+    if logprobs is not None and logprobs.token_logprobs is not None and len(logprobs.token_logprobs) == len(ids):
+        values = tuple(float(x) for x in logprobs.token_logprobs)
+    seen = getattr(choice, "prompt_token_ids", None)
+    reason = choice.finish_reason
+    stop_reason = getattr(choice, "stop_reason", None)
+    stop_string = stop_reason if reason == "stop" and isinstance(stop_reason, str) and stop_reason in stop else None
+    return Generation(text=choice.text or "", token_ids=tuple(int(i) for i in ids), logprobs=values,
+                      finish_reason="length" if reason == "length" else "stop",
+                      prompt_ids=tuple(seen) if seen is not None else tuple(prompt), stop_string=stop_string)

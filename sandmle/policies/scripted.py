@@ -81,7 +81,9 @@ class ScriptedPolicy:
         self.strength = strength
         self.name = name or f"scripted:{strength}"
 
-    def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
+                 prompt_ids: list[list[int]] | None = None) -> list[Generation]:
+        """Text turns; the prompt ids are not needed (its texts are tokenised by the rollout)."""
         out = []
         for row, conversation in enumerate(conversations):
             seed = sampling.seed_for(row)

@@ -1,10 +1,11 @@
 """A tiny randomly initialised chat model and tokenizer, built offline in seconds.
 
 `build_tiny_model(out_dir, seed)` trains a byte-level BPE tokenizer on a small corpus of
-the agent protocol (its tags are single tokens), wraps it with a ChatML template, builds a
-2-layer Qwen2 model with hidden size 32 (or, with `architecture="qwen3"`, a Qwen3 of the
-sizes asked for, tied or untied, in float32 or bfloat16: what the vLLM tests and the GPU
-check serve) and saves both to `out_dir`, loadable with
+the agent protocol (its tags are single tokens), wraps it with a chat template (ChatML, a
+Qwen3-style thinking template, or one that prefills `<think>`), builds a 2-layer Qwen2 model
+with hidden size 32 (or, with `architecture="qwen3"`, a Qwen3 of the sizes asked for, tied or
+untied, in float32 or bfloat16: what the vLLM tests and the GPU check serve) and saves both
+to `out_dir`, loadable with
 `make_policy("hf:OUT_DIR")` or `transformers.AutoModelForCausalLM.from_pretrained`. Its
 output is noise: it exists so tests and CPU smoke recipes exercise the real generation,
 tokenisation and training code paths without a model download.
@@ -19,6 +20,46 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+# Qwen3's stock rule for think blocks: an assistant turn after the last real user query (tool
+# responses do not count) is rendered as <think>\nREASONING\n</think>\n\nANSWER, with the
+# reasoning cut out of its content at the last </think>; turns before that query lose their
+# reasoning; the last turn without reasoning gets an empty think block. Rendering a turn thus
+# depends on what follows it and rewrites the sampled text.
+QWEN3_TEMPLATE = (
+    "{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}{%- endif %}"
+    "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}"
+    "{%- for message in messages[::-1] %}{%- set index = (messages|length - 1) - loop.index0 %}"
+    "{%- if ns.multi_step_tool and message.role == 'user' and not(message.content.startswith('<tool_response>')"
+    " and message.content.endswith('</tool_response>')) %}"
+    "{%- set ns.multi_step_tool = false %}{%- set ns.last_query_index = index %}{%- endif %}{%- endfor %}"
+    "{%- for message in messages %}{%- set content = message.content %}"
+    "{%- if message.role == 'user' or (message.role == 'system' and not loop.first) %}"
+    "{{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>\n' }}"
+    "{%- elif message.role == 'assistant' %}{%- set reasoning_content = '' %}"
+    "{%- if '</think>' in content %}"
+    "{%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}"
+    "{%- set content = content.split('</think>')[-1].lstrip('\n') %}{%- endif %}"
+    "{%- if loop.index0 > ns.last_query_index and (loop.last or reasoning_content) %}"
+    "{{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n'"
+    " + content.lstrip('\n') }}"
+    "{%- else %}{{- '<|im_start|>' + message.role + '\n' + content }}{%- endif %}"
+    "{{- '<|im_end|>\n' }}{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\n\n</think>\n\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+# Reasoning distills (DeepSeek-R1 style): the generation prompt opens <think>, so completions
+# begin inside the think block and close it with a lone </think>; past turns keep only the
+# text after their last </think>.
+THINK_PREFILL_TEMPLATE = (
+    "{% for message in messages %}{% set content = message['content'] %}"
+    "{% if message['role'] == 'assistant' and '</think>' in content %}"
+    "{% set content = content.split('</think>')[-1].lstrip() %}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + content + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n<think>\n' }}{% endif %}"
+)
+CHAT_TEMPLATES = {"chatml": CHAT_TEMPLATE, "qwen3": QWEN3_TEMPLATE, "think-prefill": THINK_PREFILL_TEMPLATE}
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 PROTOCOL_TOKENS = ("<think>", "</think>", "<tool_call>", "</tool_call>", "<code>", "</code>",
                    "<answer>", "</answer>", "<tool_response>", "</tool_response>")
@@ -38,8 +79,8 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer(vocab_size: int = 512):
-    """A byte-level BPE PreTrainedTokenizerFast with a ChatML template."""
+def build_tokenizer(vocab_size: int = 512, template: str = "chatml"):
+    """A byte-level BPE PreTrainedTokenizerFast with one of `CHAT_TEMPLATES`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -56,23 +97,24 @@ def build_tokenizer(vocab_size: int = 512):
         tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         bos_token=None, unk_token=None)
     tokenizer.add_tokens(list(PROTOCOL_TOKENS))     # single ids, kept when decoding
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = CHAT_TEMPLATES[template]
     tokenizer.padding_side = "left"
     return tokenizer
 
 
 def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 32, num_layers: int = 2,
                      architecture: str = "qwen2", head_dim: int | None = None, tie_word_embeddings: bool = True,
-                     dtype: str = "float32") -> Path:
-    """Save a tiny random model (`architecture`: "qwen2" | "qwen3") and its tokenizer to
-    `out_dir`; return the folder. Weights are saved in `dtype` ("float32" | "bfloat16")."""
+                     dtype: str = "float32", template: str = "chatml") -> Path:
+    """Save a tiny random model (`architecture`: "qwen2" | "qwen3") and its tokenizer (chat
+    template `template`, one of `CHAT_TEMPLATES`) to `out_dir`; return the folder. Weights
+    are saved in `dtype` ("float32" | "bfloat16")."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config, Qwen3Config
 
     if architecture not in ("qwen2", "qwen3"):
         raise ValueError(f"architecture must be 'qwen2' or 'qwen3', got {architecture!r}")
     out = Path(out_dir)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(template=template)
     shape = dict(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,

@@ -72,10 +72,10 @@ def in_process_engine(say=None) -> None:
 
 
 def prompt_token_ids(tokenizer, conversation: list[Message]) -> list[int]:
-    """The chat template applied as text, then tokenised without extra special tokens, as
-    `sandmle.rollout.tokens` does, so engine prompts and training sequences agree."""
-    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    """The prompt ids of a conversation the caller gave no ids for (`sandmle.rollout.tokens`)."""
+    from sandmle.rollout.tokens import render_prompt_ids
+
+    return render_prompt_ids(tokenizer, conversation)
 
 
 def _load_in_worker(worker, weights) -> int:
@@ -174,18 +174,20 @@ class VLLMPolicy:
         self.sync_dtype = self.llm.llm_engine.model_config.dtype
 
     # ------------------------------------------------------------- generation
-    def generate(self, conversations: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+    def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
+                 prompt_ids: list[list[int]] | None = None) -> list[Generation]:
         if self.mode == "server":
             if self._client is None:
                 from sandmle.policies.openai_api import OpenAIPolicy
 
                 self._client = OpenAIPolicy(model=self.served_model_name, base_url=f"{self.server_url}/v1")
-            return self._client.generate(conversations, sampling)
+            return self._client.generate(conversations, sampling, prompt_ids=prompt_ids)
         from vllm import SamplingParams as VSampling
 
         try:
             self.wake_up()
-            prompts = [{"prompt_token_ids": prompt_token_ids(self.tokenizer, conv)} for conv in conversations]
+            ids = prompt_ids if prompt_ids is not None else [prompt_token_ids(self.tokenizer, c) for c in conversations]
+            prompts = [{"prompt_token_ids": list(p)} for p in ids]
             # a seeded batch gives row i seed + i, so repeated rollouts of one task differ
             params = [VSampling(temperature=sampling.temperature, top_p=sampling.top_p,
                                 max_tokens=sampling.max_new_tokens, stop=list(sampling.stop) or None,
@@ -203,8 +205,9 @@ class VLLMPolicy:
             if best.logprobs:
                 logprobs = tuple(float(step[tid].logprob) for step, tid in zip(best.logprobs, best.token_ids))
             finish = "length" if best.finish_reason == "length" else "stop"
+            stop = best.stop_reason if isinstance(best.stop_reason, str) else None
             results.append(Generation(text=text, token_ids=tuple(best.token_ids), logprobs=logprobs,
-                                      finish_reason=finish))
+                                      finish_reason=finish, prompt_ids=tuple(out.prompt_token_ids), stop_string=stop))
         return results
 
     def score(self, sequences: list[list[int]]) -> list[list[float]]:

@@ -1,10 +1,11 @@
 """One episode's environment: a task, a persistent work folder, budgets and the tools.
 
 Gymnasium-shaped: `reset()` writes the system and task messages and starts the clock;
-`view()` is what the policy is shown this turn (under the context budget); `step(gen)`
-parses the policy's text, runs its code as a sandbox job (the work folder persists across
-steps, the task's public files appear as ./input/) or grades ./submission.csv, and appends
-the tool response; `finish()` picks the graded submission, computes the reward and returns
+`view()` is what the policy is shown this turn (under the context budget; with a tokenizer
+also as exact prompt ids, `prompt`); `step(gen)` parses the policy's text (after the
+`prefill` its generation prompt opened the turn with), records the turn's token ids, runs
+its code as a sandbox job (the work folder persists across steps, the task's public files
+appear as ./input/) or grades ./submission.csv, and appends the tool response; `finish()` picks the graded submission, computes the reward and returns
 the `Episode`. Agent failures are data; an exception from the sandbox or grader ends the
 episode as "env_error" instead of escaping.
 
@@ -33,6 +34,7 @@ from sandmle.rollout.context import ContextView, fit_context
 from sandmle.rollout.episode import TRUNCATIONS, Episode, Step, choose_grade, grade_from_json, is_timeout_episode
 from sandmle.rollout.prompts import system_prompt, tail_lines, task_message, tool_response
 from sandmle.rollout.protocol import UNFENCED_NOTE, Action, format_rate, parse_turn
+from sandmle.rollout.tokens import TokenContext, TurnPrompt
 from sandmle.sandbox.job import Job, Limits
 from sandmle.sandbox.workdir import remove_tree
 from sandmle.task import Task
@@ -43,7 +45,7 @@ MIN_STEP_TIMEOUT_S = 1.0        # below this much time left, the episode is out 
 
 class EpisodeEnv:
     def __init__(self, task: Task, pool: Any, config: Any, episode_dir: Path, episode_id: str,
-                 policy_name: str, counter, seed: int | None = None) -> None:
+                 policy_name: str, counter, seed: int | None = None, tokenizer: Any = None) -> None:
         self.task = task
         self.pool = pool
         self.config = config
@@ -60,6 +62,8 @@ class EpisodeEnv:
         self.error: str | None = None
         self.start = 0.0
         self._last_view: ContextView | None = None
+        self.tokens = TokenContext(tokenizer)
+        self.prompt: TurnPrompt | None = None       # this turn's prompt ids (with a tokenizer)
 
     # -- lifecycle -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -101,8 +105,21 @@ class EpisodeEnv:
         if not view.fits:
             self.end("context_overflow")
             return None
+        try:
+            self.prompt = self.tokens.prompt(view.messages)
+        except Exception as exc:   # the chat template cannot render this conversation
+            self.end("env_error", f"chat template: {type(exc).__name__}: {exc}".splitlines()[0])
+            return None
+        if self.prompt is not None and len(self.prompt.ids) > budget:     # the exact count decides
+            self.end("context_overflow")
+            return None
         self._last_view = view
         return view.messages
+
+    @property
+    def prefill(self) -> str:
+        """Text the generation prompt already opened the turn with (an open <think>)."""
+        return self.prompt.prefill if self.prompt is not None else ""
 
     # -- one turn --------------------------------------------------------------------------
     def step(self, generation: Generation, generate_s: float) -> None:
@@ -110,9 +127,17 @@ class EpisodeEnv:
         if generation.finish_reason == "error":
             self.end("policy_error", generation.error)
             return
-        text = generation.text
-        action = parse_turn(text)
+        # The assistant message holds the turn as the policy's context does: prefill + sampled text.
+        text = self.prefill + generation.text
+        action = parse_turn(text, stopped_at=generation.stop_string)
+        shown = (self._last_view.messages if self._last_view is not None else self.messages)
         self.messages.append({"role": "assistant", "content": text})
+        try:
+            ids = self.tokens.record(self.prompt, shown + [self.messages[-1]], generation)
+        except Exception as exc:
+            self.messages.pop()
+            self.end("env_error", f"tokenizer: {type(exc).__name__}: {exc}".splitlines()[0])
+            return
         job = grade = None
         sandbox_s = 0.0
         try:
@@ -132,10 +157,13 @@ class EpisodeEnv:
             self.end("env_error", f"{type(exc).__name__}: {exc}".splitlines()[0])
             return
         tokens = self._last_view.num_tokens if self._last_view is not None else 0
+        if self.prompt is not None:
+            tokens = len(self.prompt.ids)
         self.steps.append(Step(index=len(self.steps), text=text, finish_reason=generation.finish_reason,
                                action=action.to_json(), observation=observation, job=job, grade=grade,
                                failed=failed, generate_s=generate_s, sandbox_s=sandbox_s,
-                               context_tokens=tokens))
+                               context_tokens=tokens, stop_string=generation.stop_string,
+                               resumes=generation.resumes, **vars(ids)))
         self.failed.append(failed)
         if action.kind == "answer":
             self.end("answered")
@@ -204,7 +232,7 @@ class EpisodeEnv:
         return grade, describe_grade(grade, self.task.spec.metric), not grade["valid"]
 
     # -- the record ------------------------------------------------------------------------
-    def finish(self, tokenizer: Any = None) -> Episode:
+    def finish(self) -> Episode:
         """Choose the graded submission, compute the reward, build the Episode."""
         from sandmle.reward import reward_for_grade
 
@@ -220,22 +248,15 @@ class EpisodeEnv:
                     final = self._grade_copy(len(self.steps))
                 except Exception as exc:
                     self.termination, self.error = "env_error", f"{type(exc).__name__}: {exc}".splitlines()[0]
-        actions = [parse_turn(s.text) for s in self.steps]
+        actions = [Action.from_json(s.action) for s in self.steps]
         rate = format_rate(actions)
         reward = reward_for_grade(None if final is None else grade_from_json(final), rate, cfg.reward_scheme)
-        ids = mask = prompt_len = None
-        if tokenizer is not None:
-            from sandmle.rollout.tokens import tokenize_episode
-
-            ids, mask, prompt_len = tokenize_episode(self.messages, tokenizer)
-            ids, mask = tuple(ids), tuple(mask)
         return Episode(
             task_id=self.task.id, episode_id=self.episode_id, policy=self.policy_name,
             messages=tuple(self.messages), steps=tuple(self.steps), termination=self.termination,
             terminated=self.termination == "answered", truncated=self.termination in TRUNCATIONS,
             final_grade=final, reward=float(reward), reward_scheme=cfg.reward_scheme, format_rate=rate,
-            timed_out=is_timeout_episode(self.steps), input_ids=ids, loss_mask=mask,
-            prompt_len=prompt_len, wall_s=self.elapsed_s(),
+            timed_out=is_timeout_episode(self.steps), wall_s=self.elapsed_s(),
             sandbox_s=sum(s.sandbox_s for s in self.steps), num_turns=len(self.steps),
             reward_from=cfg.reward_from, error=self.error, task_root=str(self.task.root),
             work_dir=str(self.work_dir), seed=self.seed)

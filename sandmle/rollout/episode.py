@@ -22,6 +22,8 @@ TERMINATIONS = ("answered", "turn_budget", "time_budget", "context_overflow", "p
                 "env_error")
 TRUNCATIONS = ("turn_budget", "time_budget", "context_overflow")   # a budget ended it
 TIMEOUT_SHARE = 0.2          # > 20% of tool responses timed out: a timeout episode (REFERENCE §5)
+# Records written before ids were kept per step held one re-tokenised sequence; it is dropped.
+LEGACY_KEYS = ("input_ids", "loss_mask", "prompt_len")
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,25 @@ class Step:
     generate_s: float                # this turn's share of the batched generate call
     sandbox_s: float                 # the job's wall time (0 for other actions)
     context_tokens: int              # tokens shown to the policy for this turn
+    # What the policy saw and sampled, as token ids (None in a rollout without a tokenizer):
+    prompt_ids: tuple[int, ...] | None = None      # the prompt's ids; with prompt_extends only
+                                                   # those after the previous turn's prompt + completion
+    prompt_extends: bool = False                   # the prompt continues the previous turn's
+    completion_ids: tuple[int, ...] | None = None  # sampled ids (end-of-turn token when sampled)
+    logprobs: tuple[float, ...] | None = None      # behaviour log-prob of each completion id
+    tokenised: bool = False          # the backend returned text only: completion_ids encode it
+    stop_string: str | None = None   # the stop string that ended the generation
+    resumes: int = 0                 # generation resumed after a stop string cut the action
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Step":
+        data = dict(data)
+        for key in ("prompt_ids", "completion_ids", "logprobs"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -63,9 +78,6 @@ class Episode:
     reward_scheme: str
     format_rate: float
     timed_out: bool                  # > 20% of tool responses timed out
-    input_ids: tuple[int, ...] | None
-    loss_mask: tuple[int, ...] | None
-    prompt_len: int | None
     wall_s: float
     sandbox_s: float
     num_turns: int
@@ -83,17 +95,15 @@ class Episode:
         data = asdict(self)
         data["messages"] = [dict(m) for m in self.messages]
         data["steps"] = [s.to_json() for s in self.steps]
-        for key in ("input_ids", "loss_mask"):
-            data[key] = None if data[key] is None else list(data[key])
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Episode":
         data = dict(data)
+        for key in LEGACY_KEYS:
+            data.pop(key, None)
         data["messages"] = tuple(dict(m) for m in data["messages"])
         data["steps"] = tuple(Step.from_json(s) for s in data["steps"])
-        for key in ("input_ids", "loss_mask"):
-            data[key] = None if data.get(key) is None else tuple(data[key])
         return cls(**data)
 
 
@@ -162,7 +172,7 @@ def replay(episode: Episode) -> ReplayReport:
     problems = []
     actions = []
     for step in episode.steps:
-        action = parse_turn(step.text)
+        action = parse_turn(step.text, stopped_at=step.stop_string)
         actions.append(action)
         if action != Action.from_json(step.action):
             problems.append(f"step {step.index}: the text parses to {action.kind!r}, recorded {step.action.get('kind')!r}")
@@ -237,14 +247,32 @@ def grade_from_json(data: dict[str, Any]):
     return Grade.from_json(data)
 
 
+INFRASTRUCTURE = ("policy_error", "env_error")   # the rollout, not the agent, failed
+UNUSABLE_REASONS = ("policy_error", "env_error", "nonfinite_reward", "timed_out")
+
+
+def unusable_reason(episode: Episode, include_timeouts: bool = False) -> str | None:
+    """Why an episode must not be trained on (GRPO groups and SFT export alike); None if usable.
+
+    policy_error / env_error: infrastructure ended it (an HTTP 503, a broken sandbox), so its
+    reward says nothing about the agent; nonfinite_reward: NaN or infinite reward; timed_out:
+    more than 20% of its tool responses timed out (REFERENCE §5), unless `include_timeouts`.
+    """
+    if episode.termination in INFRASTRUCTURE:
+        return episode.termination
+    if not math.isfinite(episode.reward):
+        return "nonfinite_reward"
+    if episode.timed_out and not include_timeouts:
+        return "timed_out"
+    return None
+
+
 def to_sft(episodes: Iterable[Episode], min_reward: float = 0.0,
            include_timeouts: bool = False) -> list[dict[str, Any]]:
-    """Chat-format SFT records ({"messages": [...]} ) of episodes that earned `min_reward`."""
+    """Chat-format SFT records ({"messages": [...]} ) of usable episodes that earned `min_reward`."""
     records = []
     for ep in episodes:
-        if ep.termination in ("policy_error", "env_error") or ep.reward < min_reward:
-            continue
-        if ep.timed_out and not include_timeouts:
+        if unusable_reason(ep, include_timeouts) is not None or ep.reward < min_reward:
             continue
         records.append({"messages": [dict(m) for m in ep.messages], "task_id": ep.task_id,
                         "episode_id": ep.episode_id, "reward": ep.reward})

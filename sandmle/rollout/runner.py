@@ -11,7 +11,12 @@ rollouts of one task differ, a run stays reproducible, and a resumed run (`skip`
 its remaining episodes exactly as the uninterrupted run would have.
 
 Stop strings: the protocol's closing tags (`</tool_call>`, `</answer>`) are always added to
-the configured ones, so a policy stops right after its action.
+the configured ones, so a policy stops right after its action; a stop string met inside the
+action's code resumes generation (`sandmle.rollout.turns`).
+
+Tokens: with a tokenizer, each episode keeps its context as token ids
+(`sandmle.rollout.tokens`); the policy is given those exact prompt ids and every turn records
+them with the sampled ids and behaviour log-probs.
 """
 from __future__ import annotations
 
@@ -23,11 +28,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Collection
 
-from sandmle.policies.base import Generation, Policy, SamplingParams
+from sandmle.policies.base import Policy, SamplingParams
 from sandmle.rollout.context import make_token_counter
 from sandmle.rollout.env import EpisodeEnv
 from sandmle.rollout.episode import Episode
 from sandmle.rollout.protocol import STOP_STRINGS
+from sandmle.rollout.turns import TurnRequest, generate_turns
 from sandmle.sandbox.workdir import remove_tree
 from sandmle.task import Task
 
@@ -95,7 +101,7 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
             continue
         env = EpisodeEnv(task, pool, config, work_root / episode_id, episode_id,
                          getattr(policy, "name", type(policy).__name__), counter,
-                         seed=seed * 100_003 + i)
+                         seed=seed * 100_003 + i, tokenizer=tokenizer)
         envs.append(env)
         rows[id(env)] = i
     if not envs:
@@ -111,12 +117,14 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
                 active = [(env, v) for env, v in views if v is not None]
                 for i, env in enumerate(envs):
                     if env.done and episodes[i] is None:
-                        episodes[i] = _finish(env, tokenizer, on_episode)
+                        episodes[i] = _finish(env, on_episode)
                 if not active:
                     break
                 t0 = time.perf_counter()
                 plan_rows = [rows[id(env)] for env, _ in active]
-                generations = _generate(policy, [v for _, v in active], _turn_sampling(sampling, turn, plan_rows))
+                requests = [TurnRequest(view, env.prompt.ids if env.prompt else None, env.prefill)
+                            for env, view in active]
+                generations = generate_turns(policy, requests, _turn_sampling(sampling, turn, plan_rows))
                 turn += 1
                 generate_s = time.perf_counter() - t0
                 list(executor.map(lambda pair: pair[0].step(pair[1], generate_s),
@@ -136,21 +144,8 @@ def _turn_sampling(sampling: SamplingParams, turn: int, plan_rows: list[int]) ->
     return replace(sampling, seed=base, row_seeds=tuple(base + row for row in plan_rows))
 
 
-def _finish(env: EpisodeEnv, tokenizer: Any, on_episode: Callable[[Episode], None] | None) -> Episode:
-    episode = env.finish(tokenizer)
+def _finish(env: EpisodeEnv, on_episode: Callable[[Episode], None] | None) -> Episode:
+    episode = env.finish()
     if on_episode is not None:
         on_episode(episode)
     return episode
-
-
-def _generate(policy: Policy, conversations: list[list[dict]], sampling: SamplingParams) -> list[Generation]:
-    """policy.generate, with a crash or a wrong count turned into per-episode errors."""
-    try:
-        generations = list(policy.generate(conversations, sampling))
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return [Generation.failed(message) for _ in conversations]
-    if len(generations) != len(conversations):
-        message = f"policy returned {len(generations)} generations for {len(conversations)} conversations"
-        return [Generation.failed(message) for _ in conversations]
-    return generations

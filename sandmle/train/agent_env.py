@@ -1,20 +1,32 @@
 """The agent environment: a language model's episodes through the real agent protocol.
 
 `collect` runs `group_size` episodes per task with `sandmle.rollout.runner.run_episodes`
-(the ReAct protocol of REFERENCE §5, the sandbox pool, the grader and the reward kernel) and
-turns each episode into one training `Sample`: the whole conversation tokenised by
-`sandmle.rollout.tokens.tokenize_episode` (prompt and tool responses masked out), the
-episode's reward, and `keep=False` for episodes counted as timed out. A conversation longer
-than max_prompt_tokens + max_response_tokens is cut at the end (its tail leaves the loss);
-one whose prompt alone exceeds max_prompt_tokens stays out of the loss. After the rollouts
-a colocated vLLM engine is put to sleep so the update has the GPU memory.
+(the ReAct protocol of REFERENCE §5, the sandbox pool, the grader and the reward kernel),
+with the model's tokenizer, so every turn records the prompt ids the policy saw, the ids it
+sampled and their behaviour log-probs. Each episode becomes its training sequences
+(`sandmle.rollout.tokens.training_sequences`: built from those ids, never from re-tokenised
+text; one per episode unless the context budget changed what the policy saw), each a
+`Sample` with the episode's reward and behaviour log-probs.
+
+Which episodes train is one rule, shared with SFT export
+(`sandmle.rollout.episode.unusable_reason`): rollouts ended by infrastructure (policy or
+sandbox errors) or with a non-finite reward are not `usable` and never enter their group's
+statistics; timed-out ones are usable but not kept in the loss unless the trainer keeps
+them. A sequence longer than max_prompt_tokens + max_response_tokens is cut at the end (its
+tail leaves the loss); one whose prompt alone exceeds max_prompt_tokens is not usable.
+`Rollouts.stats` counts the rollouts left out, by reason (`unusable`, `unusable_<reason>`).
+After the rollouts a colocated vLLM engine is put to sleep so the update has the GPU memory.
 """
 from __future__ import annotations
 
+import math
 import time
+from collections import Counter
 from pathlib import Path
 
 from sandmle.train.batch import Rollouts, Sample
+
+PROMPT_OVER_BUDGET = "prompt_over_budget"
 
 
 class AgentEnv:
@@ -31,7 +43,6 @@ class AgentEnv:
 
     def collect(self, model, tasks: list, group_size: int, seed: int) -> Rollouts:
         from sandmle.rollout.runner import run_episodes
-        from sandmle.rollout.tokens import tokenize_episode
 
         start = time.perf_counter()
         plan = [task for task in tasks for _ in range(group_size)]
@@ -43,24 +54,13 @@ class AgentEnv:
             model.train()
         if hasattr(self.policy, "sleep"):
             self.policy.sleep()
-        samples = []
+        samples: list[Sample] = []
+        reasons: Counter[str] = Counter()
         for i, ep in enumerate(episodes):
-            if ep.input_ids is not None and ep.loss_mask is not None and ep.prompt_len is not None:
-                ids, mask, prompt_len = list(ep.input_ids), list(ep.loss_mask), ep.prompt_len
-            else:
-                ids, mask, prompt_len = tokenize_episode(list(ep.messages), self.tokenizer)
-            keep = not ep.timed_out
-            if prompt_len > self.max_prompt_tokens:
-                keep = False
-            limit = prompt_len + self.max_response_tokens
-            ids, mask = ids[:limit], mask[:limit]
-            grade = ep.final_grade or {}
-            samples.append(Sample(
-                input_ids=tuple(ids), loss_mask=tuple(mask), reward=float(ep.reward), group=i // group_size,
-                task_id=ep.task_id, keep=keep, valid=bool(grade.get("valid", False)),
-                tier=str(grade.get("tier", "none")), timed_out=bool(ep.timed_out),
-                info={"prompt_len": prompt_len, "termination": ep.termination, "num_turns": ep.num_turns,
-                      "sandbox_s": ep.sandbox_s, "format_rate": ep.format_rate}))
+            episode_samples, reason = self._samples(ep, i, i // group_size)
+            samples.extend(episode_samples)
+            if reason is not None:
+                reasons[reason] += 1
         if self.episodes_dir is not None:
             self._save(episodes, seed)
         wall = time.perf_counter() - start
@@ -71,8 +71,39 @@ class AgentEnv:
             "answered_rate": sum(ep.termination == "answered" for ep in episodes) / n,
             "policy_error_rate": sum(ep.termination == "policy_error" for ep in episodes) / n,
             "sandbox_s": sum(ep.sandbox_s for ep in episodes),
+            "resumes": float(sum(s.resumes for ep in episodes for s in ep.steps)),
+            "unusable": float(sum(reasons.values())),
+            **{f"unusable_{r}": float(c) for r, c in sorted(reasons.items())},
         }
         return Rollouts(tuple(samples), wall, stats)
+
+    def _samples(self, ep, index: int, group: int) -> tuple[list[Sample], str | None]:
+        """The episode's training sequences as Samples, and why it is unusable (None if usable)."""
+        from sandmle.rollout.episode import unusable_reason
+        from sandmle.rollout.tokens import TokenSequence, render_prompt_ids, training_sequences
+
+        reason = unusable_reason(ep, include_timeouts=True)
+        sequences = training_sequences(ep.steps)
+        if not sequences:          # no turn was taken: the prompt alone, out of the loss
+            try:
+                prompt = tuple(render_prompt_ids(self.tokenizer, list(ep.messages[:2])))
+            except Exception:      # the template failed (an env_error episode): a padding token
+                prompt = (self.tokenizer.pad_token_id or 0,)
+            sequences = [TokenSequence(prompt, (0,) * len(prompt), (math.nan,) * len(prompt), len(prompt), ())]
+        if reason is None and any(seq.prompt_len > self.max_prompt_tokens for seq in sequences):
+            reason = PROMPT_OVER_BUDGET
+        grade = ep.final_grade or {}
+        out = []
+        for k, seq in enumerate(sequences):
+            limit = seq.prompt_len + self.max_response_tokens
+            out.append(Sample(
+                input_ids=seq.input_ids[:limit], loss_mask=seq.loss_mask[:limit], logprobs=seq.logprobs[:limit],
+                reward=float(ep.reward), group=group, task_id=ep.task_id, usable=reason is None,
+                keep=reason is None and not ep.timed_out, valid=bool(grade.get("valid", False)),
+                tier=str(grade.get("tier", "none")), timed_out=bool(ep.timed_out), episode=index, segment=k,
+                info={"prompt_len": seq.prompt_len, "termination": ep.termination, "num_turns": ep.num_turns,
+                      "sandbox_s": ep.sandbox_s, "format_rate": ep.format_rate}))
+        return out, reason
 
     def sync(self, model) -> None:
         self.policy.sync_weights(model)

@@ -132,6 +132,8 @@ class GRPOConfig:
     mask_tool_outputs: bool = True    # tool-response tokens out of the loss (REFERENCE §7)
     mask_timed_out: bool = True       # episodes with > 20% timed-out steps out of the loss
     skip_zero_variance: bool = False  # drop groups whose rewards are all equal
+    tis_cap: float = 0.0              # > 0: weight each token by min(pi_trainer/pi_rollout, tis_cap)
+                                      # (truncated importance sampling; 2.0 is TRL's default cap)
     ppo_epochs: int = 1
     mini_batches: int = 1             # optimizer steps per epoch over one rollout batch
     micro_batch_size: int = 1         # sequences per forward pass (gradient accumulation)
@@ -151,6 +153,8 @@ class GRPOConfig:
             _fail("grpo", f"clip_ratio_high={self.clip_ratio_high} must be >= 0")
         if self.kl_coef < 0 or self.entropy_coef < 0:
             _fail("grpo", f"kl_coef={self.kl_coef} and entropy_coef={self.entropy_coef} must be >= 0")
+        if self.tis_cap < 0 or 0 < self.tis_cap < 1:
+            _fail("grpo", f"tis_cap={self.tis_cap} must be 0 (off) or >= 1 (a cap on the importance ratio, e.g. 2.0)")
         if self.std_eps <= 0:
             _fail("grpo", f"std_eps={self.std_eps} must be > 0")
         if self.ppo_epochs < 1 or self.mini_batches < 1 or self.micro_batch_size < 1:

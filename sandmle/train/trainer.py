@@ -28,7 +28,7 @@ from sandmle.errors import UserError
 from sandmle.train.batch import Batch, Rollouts, collate
 from sandmle.train.checkpoint import load_checkpoint, save_checkpoint
 from sandmle.train.config import RunConfig
-from sandmle.train.grpo import LossNorm, group_advantages, policy_loss
+from sandmle.train.grpo import LossNorm, accumulate, group_advantages, policy_loss
 from sandmle.train.logprobs import accepts_logits_to_keep, sequence_logprobs
 
 MEDAL_TIERS = ("gold", "silver", "bronze")
@@ -182,12 +182,11 @@ class Trainer:
         rollouts: Rollouts = self.env.collect(unwrapped, local, g.group_size, seed)
         rollout_s = time.perf_counter() - start
         samples = list(rollouts.samples)
-        batch = collate(samples, self.pad_id)
-        batch = Batch(*(t.to(acc.device) for t in (batch.input_ids, batch.attention_mask, batch.mask,
-                                                    batch.rewards, batch.groups, batch.keep)))
-        keep = batch.keep if g.mask_timed_out else torch.ones_like(batch.keep)
+        batch = collate(samples, self.pad_id).to(acc.device)
+        # unusable rollouts (infrastructure failures, non-finite rewards) never enter a group
+        keep = batch.keep if g.mask_timed_out else batch.usable
         adv, zero_var = group_advantages(batch.rewards.cpu(), batch.groups.cpu(), normalize_std=g.normalize_std,
-                                         eps=g.std_eps, keep=keep.cpu())
+                                         eps=g.std_eps, keep=keep.cpu(), episodes=batch.episodes.cpu())
         adv = adv.to(acc.device)
         in_loss = keep & ~(zero_var.to(acc.device) if g.skip_zero_variance else torch.zeros_like(keep))
         if not g.mask_tool_outputs:
@@ -223,17 +222,19 @@ class Trainer:
                 rows = order[m * mb_size:(m + 1) * mb_size]
                 stats = self._mini_batch(batch, adv, rows, old_logp, ref_logp)
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                    counts[k] = counts.get(k, 0) + 1
+                    sums[k] = max(sums.get(k, v), v) if k.endswith("_max") else sums.get(k, 0.0) + v
+                    counts[k] = 1 if k.endswith("_max") else counts.get(k, 0) + 1
         return {k: sums[k] / counts[k] for k in sums}
 
     def _mini_batch(self, batch: Batch, adv: torch.Tensor, rows: torch.Tensor,
                     old_logp: torch.Tensor | None, ref_logp: torch.Tensor | None) -> dict[str, float]:
         acc, g = self.accelerator, self.config.grpo
         mask = batch.mask[rows]
-        totals = torch.tensor([float(mask.sum()), float((mask.sum(-1) > 0).sum())], device=acc.device)
+        known = mask * batch.behaviour_mask[rows] if batch.behaviour_mask is not None else torch.zeros_like(mask)
+        totals = torch.tensor([float(mask.sum()), float((mask.sum(-1) > 0).sum()), float(known.sum())],
+                              device=acc.device)
         totals = acc.reduce(totals, reduction="sum") if acc.num_processes > 1 else totals
-        norm = LossNorm(float(totals[0]), float(totals[1]), float(self.config.norm_tokens))
+        norm = LossNorm(float(totals[0]), float(totals[1]), float(self.config.norm_tokens), float(totals[2]))
         scale = float(acc.num_processes)      # DDP/FSDP average gradients; the loss is a global sum
         pieces = list(range(0, len(rows), g.micro_batch_size))
         stats_sum: dict[str, float] = {}
@@ -250,10 +251,10 @@ class Trainer:
                 loss, stats = policy_loss(
                     logp, old, adv[idx], mb.mask, clip_ratio_low=g.clip_ratio_low, clip_ratio_high=g.clip_ratio_high,
                     loss_agg=g.loss_agg, norm=norm, ref_logp=ref, kl_coef=g.kl_coef, entropy=entropy,
-                    entropy_coef=g.entropy_coef)
+                    entropy_coef=g.entropy_coef, behaviour_logp=mb.behaviour_logp,
+                    behaviour_mask=mb.behaviour_mask, tis_cap=g.tis_cap)
                 acc.backward(loss * scale)
-            for k, v in stats.items():     # partial sums over the global denominators
-                stats_sum[k] = stats_sum.get(k, 0.0) + v
+            accumulate(stats_sum, stats)   # partial sums over the global denominators; maxima
         max_norm = self.config.train.grad_clip or float("inf")
         # all parameters (frozen ones have no gradient): accelerate matches them to an FSDP
         # model and uses its sharded norm
@@ -263,17 +264,25 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if acc.num_processes > 1:
             keys = sorted(stats_sum)
-            reduced = acc.reduce(torch.tensor([stats_sum[k] for k in keys], device=acc.device), reduction="sum")
-            stats_sum = dict(zip(keys, reduced.tolist()))
+            values = torch.tensor([stats_sum[k] for k in keys], device=acc.device)
+            summed, gathered = acc.reduce(values, reduction="sum"), acc.gather(values.unsqueeze(0)).amax(0)
+            stats_sum = {k: float(gathered[i] if k.endswith("_max") else summed[i]) for i, k in enumerate(keys)}
         stats_sum["grad_norm"] = float(grad_norm)
         return stats_sum
 
     def _metrics(self, samples, batch: Batch, zero_var, in_loss, rollouts: Rollouts, stats, rollout_s,
                  update_s, sync_s, step_s) -> dict[str, Any]:
         acc = self.accelerator
+        # one row per episode (an episode cut by the context budget has several sequences)
+        sizes: dict[int, list[float]] = {}
+        for i, s in enumerate(samples):
+            size = sizes.setdefault(s.episode if s.episode >= 0 else -1 - i, [0.0, 0.0])
+            size[0] += s.response_tokens
+            size[1] += len(s.input_ids)
         local = torch.tensor([[s.reward, float(s.valid), float(s.tier in MEDAL_TIERS),
-                               float(s.tier != "none"), float(s.timed_out), float(s.response_tokens),
-                               float(len(s.input_ids))] for s in samples], device=acc.device)
+                               float(s.tier != "none"), float(s.timed_out),
+                               *sizes[s.episode if s.episode >= 0 else -1 - i]]
+                              for i, s in enumerate(samples) if s.segment == 0], device=acc.device)
         extra = torch.tensor([float(zero_var.sum()), float(in_loss.sum())], device=acc.device)
         if acc.num_processes > 1:
             local = acc.gather(local)
