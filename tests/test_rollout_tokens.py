@@ -21,6 +21,7 @@ from sandmle.rollout.tokens import render_prompt_ids, training_sequences
 from sandmle.sandbox.pool import Pool
 
 ANSWER = "<think>done</think>\n<answer>submission.csv</answer>"
+SINGLE = PROTOCOL_TOKENS + ("<|endoftext|>",)          # written as one id each
 
 
 def py(code: str, think: str = "run") -> str:
@@ -40,10 +41,10 @@ class TokenScript:
 
     def ids(self, text: str) -> list[int]:
         out = []
-        for tag in PROTOCOL_TOKENS:
+        for tag in SINGLE:
             text = text.replace(tag, f"\0{tag}\0")
         for part in text.split("\0"):
-            if part in PROTOCOL_TOKENS:
+            if part in SINGLE:
                 out.append(self.tok.convert_tokens_to_ids(part))
             else:
                 out.extend(i for c in part for i in self.tok(c, add_special_tokens=False)["input_ids"])
@@ -139,6 +140,17 @@ def test_replayed_episodes_reproduce_the_sampled_ids_under_every_template(pool, 
         assert tok(step.text, add_special_tokens=False)["input_ids"] != list(step.completion_ids)
     first_prompt = render_prompt_ids(tok, list(ep.messages[:2]))
     assert list(seq.input_ids[:seq.prompt_len]) == first_prompt
+
+
+def test_special_tokens_the_policy_sampled_stay_in_the_trained_ids(pool, make_task, tmp_path):
+    tok = build_tokenizer()
+    tasks = [make_task("auc", task_id="alpha")]
+    policy = TokenScript(tok, {"alpha": [py("print(1)", think="a<|endoftext|>b"), ANSWER]})
+    [ep] = run(policy, tasks, pool, tmp_path, tok)
+    assert ep.steps[0].text.startswith("<think>ab</think>")            # the text cannot show it
+    assert tok.pad_token_id in ep.steps[0].completion_ids
+    [seq] = assert_exact(ep, policy.calls)
+    assert any(i == tok.pad_token_id and m for i, m in zip(seq.input_ids, seq.loss_mask))
 
 
 def test_stop_ending_turns_train_no_end_of_turn_token_they_did_not_sample(pool, make_task, tmp_path):
