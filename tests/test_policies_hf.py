@@ -54,6 +54,19 @@ def test_seeded_sampling_is_reproducible(policy):
     assert [g.token_ids for g in first] == [g.token_ids for g in second]
 
 
+def test_a_group_split_over_batches_does_not_repeat_its_samples(model_dir):
+    # Four rollouts of one prompt, two per generate batch: each batch draws from its first
+    # row's seed, so the second pair is not a copy of the first.
+    policy = HFPolicy(model_dir, batch_size=2)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=16, seed=7)
+    rows = [g.token_ids for g in policy.generate([convo("x")] * 4, sampling)]
+    assert rows[2:] != rows[:2]
+    assert rows == [g.token_ids for g in policy.generate([convo("x")] * 4, sampling)]
+    # per-episode seeds (a rollout runner's row_seeds) pick each batch's stream
+    moved = SamplingParams(temperature=1.0, max_new_tokens=16, seed=7, row_seeds=(7, 8, 100, 101))
+    assert [g.token_ids for g in policy.generate([convo("x")] * 4, moved)][:2] == rows[:2]
+
+
 def test_stop_strings_end_generation_and_stay_in_the_text(policy):
     tok = policy.tokenizer
     sampled = SamplingParams(temperature=1.0, max_new_tokens=12, seed=3)

@@ -9,6 +9,11 @@ prompt ids, the sampled completion ids (exactly those sampled: each row's length
 when it stops, so a sampled padding token is never trimmed), their text and their
 log-probabilities under the sampling distribution (temperature and top-p applied). A batch
 that raises (out of memory, a bad template) becomes error Generations.
+
+Seeding: each chunk of `batch_size` rows samples from one torch stream seeded with its first
+row's seed (`SamplingParams.seed_for`), so the rows of a GRPO group split over chunks differ.
+Rows of one chunk share that stream: unlike the vllm and openai backends, a row's sample
+depends on the batch it was generated in, so a resumed evaluation does not replay it.
 """
 from __future__ import annotations
 
@@ -57,13 +62,14 @@ class HFPolicy:
             try:
                 ids = ([list(p) for p in prompt_ids[start:start + self.batch_size]] if prompt_ids is not None
                        else [render_prompt_ids(self.tokenizer, m) for m in batch])
-                out.extend(self._generate_batch(ids, sampling))
+                out.extend(self._generate_batch(ids, sampling, sampling.seed_for(start)))
             except Exception as exc:   # a failed batch is data for each of its episodes
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 out.extend(Generation.failed(message) for _ in batch)
         return out
 
-    def _generate_batch(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], sampling: SamplingParams,
+                        seed: int | None) -> list[Generation]:
         import torch
         from transformers import StoppingCriteriaList
 
@@ -72,8 +78,8 @@ class HFPolicy:
         device = next(self.model.parameters()).device
         enc = {k: v.to(device) for k, v in enc.items()}
         prompt_len = enc["input_ids"].shape[1]
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
+        if seed is not None:
+            torch.manual_seed(seed)
         sample = sampling.temperature > 0
         kwargs: dict[str, Any] = dict(
             max_new_tokens=sampling.max_new_tokens, do_sample=sample,
