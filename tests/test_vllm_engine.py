@@ -21,7 +21,8 @@ from sandmle.policies.vllm import VLLMPolicy  # noqa: E402
 BF16_TOL = 0.1          # max |engine - trainer| log-prob for a bfloat16 engine (measured 0.005-0.03)
 MOVED = 0.5             # a sync must move the engine's log-probs by at least this much
 FIXED_IDS = [[5, 17, 42, 99, 7, 230, 12, 401, 66, 8, 301, 77, 150, 3, 260, 19, 88, 512, 33, 70]]
-ENGINE = dict(gpu_memory_utilization=0.1, max_model_len=512, enforce_eager=True)
+# 2048: an agent episode's first prompt is ~1050 tiny-tokenizer ids
+ENGINE = dict(gpu_memory_utilization=0.1, max_model_len=2048, enforce_eager=True)
 
 
 def build(tmp_path_factory, name: str, **kw):
@@ -99,6 +100,63 @@ def test_generation_returns_token_ids_and_behaviour_logprobs(tied_engine, tied_d
         expected = trainer_logprobs(model, [prompt + list(gen.token_ids)], temperature=0.7)[0][len(prompt) - 1:]
         # the behaviour log-probs are the sampling distribution's (temperature applied)
         assert gap([gen.logprobs], [expected]) < BF16_TOL
+
+
+def first_new_piece(tokenizer, ids) -> int:
+    """Index of the first sampled token whose text is new (a stop string that ends there)."""
+    return next(k for k in range(1, len(ids)) if tokenizer.decode([ids[k]]).strip()
+                and tokenizer.decode([ids[k]]) not in tokenizer.decode(ids[:k]))
+
+
+def test_token_prompts_are_echoed_with_the_sampled_ids_and_the_stop_string(tied_engine, tied_dir):
+    from transformers import AutoTokenizer
+
+    from sandmle.rollout.tokens import render_prompt_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(tied_dir)
+    conversation = [{"role": "user", "content": "train a model"}]
+    ids = render_prompt_ids(tokenizer, conversation)
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=16, seed=5)
+    [free] = tied_engine.generate([conversation], sampling, prompt_ids=[ids])
+    assert free.prompt_ids == tuple(ids) and len(free.logprobs) == len(free.token_ids) == 16
+    k = first_new_piece(tokenizer, list(free.token_ids))
+    stop = tokenizer.decode([free.token_ids[k]])
+    [cut] = tied_engine.generate([conversation], SamplingParams(temperature=1.0, max_new_tokens=16, seed=5,
+                                                               stop=(stop,)), prompt_ids=[ids])
+    assert cut.finish_reason == "stop" and cut.stop_string == stop and cut.text.endswith(stop)
+    assert cut.token_ids == free.token_ids[:len(cut.token_ids)] and len(cut.token_ids) <= k + 1
+    assert cut.logprobs == pytest.approx(free.logprobs[:len(cut.token_ids)], abs=1e-5)
+
+
+def test_rollouts_on_the_engine_train_on_exactly_the_ids_it_sampled(tied_engine, tied_dir, make_task, tmp_path):
+    from test_rollout_tokens import assert_exact
+    from transformers import AutoTokenizer
+
+    from sandmle.rollout.runner import RolloutConfig, run_episodes
+    from sandmle.sandbox.pool import Pool
+
+    calls = []
+    generate = tied_engine.generate
+
+    def recording(conversations, sampling, prompt_ids=None):
+        out = generate(conversations, sampling, prompt_ids=prompt_ids)
+        calls.extend((g.prompt_ids, g) for g in out)
+        return out
+
+    tied_engine.generate = recording
+    config = RolloutConfig(max_turns=2, step_timeout_s=30, max_context_tokens=2048,
+                           sampling=SamplingParams(max_new_tokens=24, seed=0))
+    try:
+        with Pool(num_workers=1) as pool:
+            episodes = run_episodes(tied_engine, [make_task("auc")] * 2, pool, config,
+                                    tokenizer=AutoTokenizer.from_pretrained(tied_dir), work_root=tmp_path, seed=0)
+    finally:
+        del tied_engine.generate
+    for episode in episodes:
+        assert episode.steps and all(s.prompt_extends for s in episode.steps[1:])
+        assert all(s.completion_ids and len(s.logprobs) == len(s.completion_ids) and not s.tokenised
+                   for s in episode.steps)
+        assert_exact(episode, calls)
 
 
 def test_sync_reaches_a_tied_bfloat16_engine(tied_engine, tied_dir):

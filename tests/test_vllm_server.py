@@ -20,7 +20,8 @@ import torch
 pytest.importorskip("vllm", reason="vLLM is not installed (make test-vllm installs its CPU build)")
 pytestmark = pytest.mark.vllm
 
-from test_vllm_engine import BF16_TOL, FIXED_IDS, MOVED, build, gap, load, perturb, trainer_logprobs  # noqa: E402
+from test_vllm_engine import (BF16_TOL, FIXED_IDS, MOVED, build, first_new_piece, gap, load, perturb,  # noqa: E402
+                              trainer_logprobs)
 
 START_TIMEOUT_S = 600
 
@@ -98,4 +99,34 @@ def test_server_sync_streams_shards_through_collective_rpc(server, tmp_path):
     assert answer == {"results": [{"tensors": len(names)}]}
     generation = policy.generate([[{"role": "user", "content": "hello"}]], SamplingParams(max_new_tokens=8))[0]
     assert generation.finish_reason in ("stop", "length") and generation.error is None
+    policy.close()
+
+
+def test_token_prompts_get_the_servers_ids_logprobs_and_stop_string(server, tmp_path):
+    from transformers import AutoTokenizer
+
+    from sandmle.policies.base import SamplingParams
+    from sandmle.policies.vllm import VLLMPolicy
+    from sandmle.rollout.tokens import render_prompt_ids
+
+    url, model_dir = server
+    policy = VLLMPolicy(str(model_dir), mode="server", server_url=url, sync_dir=str(tmp_path / "sync"))
+    model = load(model_dir)
+    policy.sync_weights(model)                 # the server holds the trainer's weights, whatever ran before
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    conversation = [{"role": "user", "content": "train a model"}]
+    ids = render_prompt_ids(tokenizer, conversation)
+    [free] = policy.generate([conversation], SamplingParams(temperature=0.7, max_new_tokens=12, seed=3),
+                             prompt_ids=[ids])
+    assert free.error is None and free.prompt_ids == tuple(ids)
+    assert len(free.token_ids) == len(free.logprobs) == 12
+    # the server's log-probs are the sampling distribution's at these very ids
+    expected = trainer_logprobs(model, [ids + list(free.token_ids)], temperature=0.7)[0][len(ids) - 1:]
+    assert gap([free.logprobs], [expected]) < BF16_TOL
+    k = first_new_piece(tokenizer, list(free.token_ids))
+    stop = tokenizer.decode([free.token_ids[k]])
+    [cut] = policy.generate([conversation], SamplingParams(temperature=0.7, max_new_tokens=12, seed=3, stop=(stop,)),
+                            prompt_ids=[ids])
+    assert cut.finish_reason == "stop" and cut.stop_string == stop and cut.text.endswith(stop)
+    assert cut.token_ids == free.token_ids[:len(cut.token_ids)] and len(cut.token_ids) <= k + 1
     policy.close()
