@@ -193,3 +193,21 @@ def test_cli_exit_status_says_when_a_run_falls_short(capsys):
     assert exit_status(short) == 1
     err = capsys.readouterr().err
     assert "accepted 3 of 4 tasks in 6 attempts" in err and "--max-attempts" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_tasks, seed", [(8, 11), (4, 9)])
+def test_synth_over_all_seeds_makes_exactly_the_tasks_asked_for(tmp_path, capsys, num_tasks, seed):
+    """`sandmle synth --num-tasks N --seed S` over every seed: N accepted tasks, one per seed
+    of the first N in id order unless a seed falls short, and a zero exit."""
+    from sandmle.cli import main
+    from sandmle.task import iter_bank, load_task
+
+    bank = tmp_path / "bank"
+    code = main(["synth", "--num-tasks", str(num_tasks), "--seed", str(seed), "--out", str(bank), "--workers", "2",
+                 "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["request"]["accepted"] == num_tasks
+    tasks = [load_task(p) for p in iter_bank(bank)]
+    assert len(tasks) == num_tasks
+    assert len({t.spec.lineage.seed for t in tasks}) == num_tasks           # spread over the seeds

@@ -16,6 +16,8 @@ import numpy as np
 from sandmle.synth.dna import Quirks, Sizes, TaskDNA, stable_test_rows
 from sandmle.synth.domains import DOMAINS, CategoricalColumn, Domain, NumericColumn, Target
 
+MAX_TEST_UNITS = 5000      # Sizes' cap on test units
+
 
 @dataclass(frozen=True)
 class Column:
@@ -122,8 +124,11 @@ def _target(dna: TaskDNA, domain: Domain, rng: np.random.Generator) -> tuple[Tar
     return t, ("after",), ("after",), ()
 
 
-def amplify(seed: TaskDNA, rng: np.random.Generator, domain: str | None = None) -> tuple[TaskDNA, Blueprint]:
-    """Amplified DNA and its blueprint; `domain` forces a domain (else drawn)."""
+def amplify(seed: TaskDNA, rng: np.random.Generator, domain: str | None = None,
+            test_scale: float = 1.0) -> tuple[TaskDNA, Blueprint]:
+    """Amplified DNA and its blueprint; `domain` forces a domain (else drawn). `test_scale`
+    multiplies the test size drawn, within the DNA's limits (`sandmle.synth.design`); it
+    draws nothing, so the rest of the task stays as drawn."""
     names = sorted(DOMAINS)
     if domain is None:
         domain = names[int(rng.integers(len(names)))]
@@ -134,6 +139,8 @@ def amplify(seed: TaskDNA, rng: np.random.Generator, domain: str | None = None) 
     train = int(rng.integers(seed.sizes.train[0], seed.sizes.train[1] + 1))
     low, high = stable_test_rows(dataclasses.replace(seed, quirks=quirks))
     test = int(rng.integers(low, high + 1))
+    if test_scale != 1.0:
+        test = min(MAX_TEST_UNITS, max(test, round(test * test_scale)))
     dna = dataclasses.replace(seed, domain=domain, quirks=quirks,
                               sizes=Sizes(train=(train, train), test=(test, test), unit=seed.sizes.unit))
     columns = _columns(dna, dom, quirks, rng)

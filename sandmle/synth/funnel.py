@@ -41,16 +41,20 @@ class Outcome:
     domain: str = ""
     metric: str = ""
     phase_s: dict[str, float] = field(default_factory=dict)   # generate, calibrate, verify; jobs = sum of job walls
+    repairs: tuple[dict, ...] = ()      # failed rounds before the last: {design, stage, reason}
+    design: dict = field(default_factory=dict)    # the last round's design (sandmle.synth.design.Design)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["checks"] = list(self.checks)
+        data["repairs"] = list(self.repairs)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Outcome":
         data = dict(data)
         data["checks"] = tuple(data.get("checks", ()))
+        data["repairs"] = tuple(data.get("repairs", ()))
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -66,6 +70,7 @@ class Funnel:
     accepted: int
     by_modality: dict[str, dict[str, int]]    # modality -> {"generated": n, "accepted": n}
     rejected_by_stage: dict[str, int]
+    repaired: int = 0                   # accepted after one or more repaired designs
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,7 +80,7 @@ class Funnel:
     def line(self) -> str:
         """generated 40 -> calibrated 39 -> ... -> accepted 35"""
         parts = [f"attempted {self.attempted}"] + [f"{name} {n}" for name, n in self.cumulative]
-        parts.append(f"accepted {self.accepted}")
+        parts.append(f"accepted {self.accepted}" + (f" ({self.repaired} after a repair)" if self.repaired else ""))
         return " -> ".join(parts)
 
 
@@ -148,7 +153,8 @@ def compute_funnel(outcomes: list[Outcome], checks: tuple[str, ...] | None = Non
                   check_passes=check_passes, cumulative=tuple(cumulative),
                   accepted=sum(o.accepted for o in outcomes),
                   by_modality=dict(sorted(by_modality.items())),
-                  rejected_by_stage=dict(sorted(rejected_by_stage.items())))
+                  rejected_by_stage=dict(sorted(rejected_by_stage.items())),
+                  repaired=sum(o.accepted and bool(o.repairs) for o in outcomes))
 
 
 def read_funnel(out_dir: Path) -> Funnel:

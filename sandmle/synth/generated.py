@@ -19,6 +19,7 @@ import numpy as np
 
 from sandmle.synth.amplify import amplify
 from sandmle.synth.describe import describe
+from sandmle.synth.design import Design
 from sandmle.synth.dna import TaskDNA
 from sandmle.synth.generators import generate_data
 from sandmle.sources.mlebench_lite import seeded_grader
@@ -65,12 +66,14 @@ def task_rng(seed: TaskDNA, random_seed: int) -> np.random.Generator:
 
 
 def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
-                  domain: str | None = None) -> GeneratedTask:
-    """Amplify `seed`, generate its data and description (deterministic; see module doc)."""
+                  domain: str | None = None, design: Design | None = None) -> GeneratedTask:
+    """Amplify `seed`, generate its data and description (deterministic; see module doc).
+    `design` sets the test size and signal strength (`sandmle.synth.design`)."""
+    design = design or Design()
     rng = task_rng(seed, random_seed)
-    dna, bp = amplify(seed, rng, domain=domain)
-    extra = {"domain": dna.domain}
-    if seed.is_data_conditioned:
+    dna, bp = amplify(seed, rng, domain=domain, test_scale=design.test_scale)
+    extra = {"domain": dna.domain, "design": design.to_json()}
+    if seed.is_data_conditioned:        # a twin follows its data model; the design sets only its test size
         from sandmle.synth.twin.generate import generate_twin, mutations, twin_classes
         from sandmle.synth.twin.model import DataModel
 
@@ -79,7 +82,7 @@ def generate_task(seed: TaskDNA, random_seed: int, task_id: str | None = None,
         extra.update(twin=True, mutations=mutations(seed, dna),
                      source_duplicate_share=DataModel.from_json(seed.data_model).duplicate_share)
     else:
-        data = generate_data(dna, bp, rng)
+        data = generate_data(dna, bp, rng, signal=design.signal)
     task_id = task_id or f"{seed.id}-{dna.domain}-{random_seed}"
     sample_csv = to_csv(data.sample)
     grader = seeded_grader(seed.id, dna.metric_kind)

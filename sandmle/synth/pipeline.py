@@ -39,8 +39,9 @@ from sandmle.synth.schedule import PlannedTask, Schedule, ScheduleSummary
 from sandmle.task import TASK_FILE, load_task, write_json_atomic
 
 STAGING_DIR = ".staging"
+MAX_REPAIRS = 2             # regenerations of a rejected attempt with a repaired design
 PRELOAD_EXTRA = ("sklearn.naive_bayes", "sklearn.neural_network", "sklearn.discriminant_analysis",
-                 "scipy.sparse", "scipy.io.wavfile", "PIL.Image")   # what reference solutions import
+                 "scipy.sparse", "scipy.io.wavfile", "scipy.ndimage", "PIL.Image")   # what reference solutions import
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,9 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
 
 
-def generate_planned(planned: PlannedTask, seeds: dict):
-    """Generate a planned task with its final id `<seed>-<domain>-<k>`.
+def generate_planned(planned: PlannedTask, seeds: dict, design=None):
+    """Generate a planned task with its final id `<seed>-<domain>-<k>` (`design`: test size
+    and signal, `sandmle.synth.design`).
 
     The domain is drawn first by amplification; generating with the same random seed draws
     the same domain again, so the id can be set before the data is made."""
@@ -142,69 +144,110 @@ def generate_planned(planned: PlannedTask, seeds: dict):
     dna = seeds[planned.seed_id]
     amplified, _ = amplify(dna, task_rng(dna, planned.random_seed))
     task_id = task_id_for(dna.id, amplified.domain, planned.index)
-    generated = generate_task(dna, planned.random_seed, task_id=task_id)
+    generated = generate_task(dna, planned.random_seed, task_id=task_id, design=design)
     if generated.domain != amplified.domain:
         raise RuntimeError(f"generation of {task_id} drew domain {generated.domain!r}, "
                            f"amplification drew {amplified.domain!r}")
     return generated
 
 
-def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
-                 timeout_s: float, population: Callable | None = None, min_valid: int | None = None,
-                 separation_sigmas: float = 1.0) -> Outcome:
-    """Generate, stage, calibrate, verify and file one task; failures become a rejected Outcome."""
+@dataclass
+class _Round:
+    """One generate-calibrate-verify pass of an attempt."""
+
+    staged: Path | None
+    stage: str                          # last stage reached, as in Outcome.stage
+    reason: str | None = None
+    fields: dict = field(default_factory=dict)     # task_id, domain, counts, checks
+    failed: tuple[str, ...] = ()        # names of the failed checks
+
+
+def _run_round(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor, design, timeout_s: float,
+               population, min_valid, separation_sigmas: float, phase_s: dict[str, float]) -> _Round:
     from sandmle.synth.calibrate import calibrate_folder, staged_spec
     from sandmle.synth.verify import verify, write_verification
 
-    start = time.perf_counter()
-    phase_s: dict[str, float] = {}
-    dna = seeds[planned.seed_id]
-    base = dict(seed_id=planned.seed_id, index=planned.index, random_seed=planned.random_seed,
-                modality=dna.modality, metric=dna.metric, phase_s=phase_s)
+    def add(phase: str, since: float) -> None:
+        phase_s[phase] = round(phase_s.get(phase, 0.0) + time.perf_counter() - since, 4)
 
-    def finish(staged: Path | None, **fields) -> Outcome:
-        outcome = Outcome(**base, **fields, wall_s=time.perf_counter() - start)
-        if outcome.accepted:
-            bank.accept(staged, outcome)
-        else:
-            bank.reject(staged, outcome)
-        return outcome
-
+    mark = time.perf_counter()
     try:
-        generated = generate_planned(planned, seeds)
+        generated = generate_planned(planned, seeds, design)
     except Exception as exc:        # a generator failure is a funnel stage, not a crash of the run
-        return finish(None, task_id=None, accepted=False, stage="generate", reason=_first_line(exc))
+        return _Round(None, "generate", _first_line(exc), {"task_id": None})
     spec = generated.spec
-    base.update(task_id=spec.id, domain=generated.domain, modality=spec.modality, metric=spec.metric)
+    fields: dict[str, Any] = dict(task_id=spec.id, domain=generated.domain)
     staged = bank.stage_dir(planned)
     (staged / "public").mkdir()
     (staged / "private").mkdir()
     generated.write(staged / "public", staged / "private")
     write_json_atomic(staged / TASK_FILE, staged_spec(spec).to_json())
-    phase_s["generate"] = round(time.perf_counter() - start, 4)
+    add("generate", mark)
     mark = time.perf_counter()
     try:
         board = calibrate_folder(staged, pool, population(spec) if population else None, executor=executor,
                                  timeout_s=timeout_s, runs_dir=bank.staging / "runs",
                                  **({} if min_valid is None else {"min_valid": min_valid}))
     except UserError as exc:        # the staged folder is not a valid task; a sandbox failure raises
-        return finish(staged, accepted=False, stage="calibrate", reason=_first_line(exc))
-    phase_s["calibrate"] = round(time.perf_counter() - mark, 4)
-    phase_s["jobs"] = round(sum(e.wall_s for e in board.entries), 4)
-    counts = dict(valid_solutions=len(board.valid_entries), total_solutions=len(board.entries))
+        return _Round(staged, "calibrate", _first_line(exc), fields)
+    add("calibrate", mark)
+    phase_s["jobs"] = round(phase_s.get("jobs", 0.0) + sum(e.wall_s for e in board.entries), 4)
+    fields.update(valid_solutions=len(board.valid_entries), total_solutions=len(board.entries))
     if board.thresholds is None:
-        return finish(staged, **counts, accepted=False, stage="calibrate", reason=board.problem)
+        return _Round(staged, "calibrate", board.problem, fields)
     mark = time.perf_counter()
     results = verify(staged, separation_sigmas=separation_sigmas)
     write_verification(staged, results)
-    phase_s["verify"] = round(time.perf_counter() - mark, 4)
+    add("verify", mark)
     failed = [r for r in results if not r.passed]
-    checks = tuple(r.to_json() for r in results)
+    fields["checks"] = tuple(r.to_json() for r in results)
     if failed:
-        return finish(staged, **counts, accepted=False, stage="verify", checks=checks,
-                      reason=f"{failed[0].name}: {failed[0].reason}")
+        return _Round(staged, "verify", f"{failed[0].name}: {failed[0].reason}", fields,
+                      tuple(r.name for r in failed))
     load_task(staged)
-    return finish(staged, **counts, accepted=True, stage="accepted", checks=checks)
+    return _Round(staged, "accepted", None, fields)
+
+
+def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
+                 timeout_s: float, population: Callable | None = None, min_valid: int | None = None,
+                 separation_sigmas: float = 1.0, max_repairs: int = MAX_REPAIRS) -> Outcome:
+    """Generate, stage, calibrate, verify and file one attempt; failures become a rejected Outcome.
+
+    The task is generated with its seed's first design (`sandmle.synth.design.first_design`);
+    when verification fails a check a design can fix, it is generated again from the same
+    random seed with the repaired design (a larger test set, a stronger signal), up to
+    `max_repairs` times. The Outcome lists the failed rounds under `repairs`."""
+    from sandmle.synth.design import first_design, repair
+    from sandmle.synth.verify import leaderboard_room, tier_margins
+
+    start = time.perf_counter()
+    phase_s: dict[str, float] = {}
+    dna = seeds[planned.seed_id]
+    design = first_design(dna)
+    repairs: list[dict[str, Any]] = []
+    while True:
+        now = _run_round(planned, seeds, bank, pool, executor, design, timeout_s, population, min_valid,
+                         separation_sigmas, phase_s)
+        if now.stage in ("accepted", "generate", "calibrate") or len(repairs) >= max_repairs:
+            break
+        task = load_task(now.staged)
+        measured = tier_margins(task) if "tiers_separable" in now.failed else None
+        following = repair(design, list(now.failed), measured[0] if isinstance(measured, tuple) else None,
+                           separation_sigmas, leaderboard_room(task))
+        if following is None:
+            break
+        repairs.append({"design": design.to_json(), "stage": now.stage, "reason": now.reason})
+        shutil.rmtree(now.staged, ignore_errors=True)
+        design = following
+    fields = dict(modality=dna.modality, metric=dna.metric, **now.fields)
+    outcome = Outcome(seed_id=planned.seed_id, index=planned.index, random_seed=planned.random_seed,
+                      accepted=now.stage == "accepted", stage=now.stage, reason=now.reason, phase_s=phase_s,
+                      repairs=tuple(repairs), design=design.to_json(), wall_s=time.perf_counter() - start, **fields)
+    if outcome.accepted:
+        bank.accept(now.staged, outcome)
+    else:
+        bank.reject(now.staged, outcome)
+    return outcome
 
 
 # ---- the run ---------------------------------------------------------------------------------

@@ -151,6 +151,34 @@ def _take(values, idx):
     return [values[i] for i in idx]
 
 
+def tier_margins(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                 paired: bool = True) -> tuple[list[tuple[str, float, float]], float, int] | str:
+    """Per adjacent pair of thresholds (median-bronze, bronze-silver, silver-gold): its name,
+    the gap, and the bootstrap noise of the gap (see `check_tiers_separable`); with the
+    median submission's own bootstrap std and the resamples used. A string says why they
+    cannot be measured."""
+    from sandmle.synth.calibrate import TIER_SUBMISSIONS_DIR
+
+    folder = task.private_dir / TIER_SUBMISSIONS_DIR
+    paths = {tier: folder / f"{tier}.csv" for tier in ("median", "bronze", "silver", "gold")}
+    missing = [t for t, p in paths.items() if not p.is_file()]
+    if missing:
+        return f"private/{TIER_SUBMISSIONS_DIR}/ lacks {', '.join(missing)} (calibrate first)"
+    scores = bootstrap_scores(task, paths, resamples, seed)
+    used = len(scores["median"])
+    if used < 2:
+        return f"metric undefined on {resamples - used} of {resamples} bootstrap resamples"
+    t = task.spec.thresholds
+    value = {"median": t.median, "bronze": t.bronze, "silver": t.silver, "gold": t.gold}
+    unpaired = float(np.std(scores["median"], ddof=1))
+    margins = []
+    for low, high in (("median", "bronze"), ("bronze", "silver"), ("silver", "gold")):
+        gap = abs(value[high] - value[low])
+        noise = float(np.std(scores[high] - scores[low], ddof=1)) if paired else unpaired
+        margins.append((f"{low}-{high}", gap, noise))
+    return margins, unpaired, used
+
+
 def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
                           paired: bool = True, sigmas: float = SEPARATION_SIGMAS) -> CheckResult:
     """Each gap between adjacent thresholds must exceed the bootstrap noise on the test rows.
@@ -162,34 +190,34 @@ def check_tiers_separable(task: Task, resamples: int = BOOTSTRAP_RESAMPLES, seed
     a much stricter bar, since two models' errors on the same rows largely cancel in the
     difference.
     """
-    from sandmle.synth.calibrate import TIER_SUBMISSIONS_DIR
-
-    folder = task.private_dir / TIER_SUBMISSIONS_DIR
-    paths = {tier: folder / f"{tier}.csv" for tier in ("median", "bronze", "silver", "gold")}
-    missing = [t for t, p in paths.items() if not p.is_file()]
-    if missing:
-        return _fail("tiers_separable", f"private/{TIER_SUBMISSIONS_DIR}/ lacks {', '.join(missing)} (calibrate first)")
-    scores = bootstrap_scores(task, paths, resamples, seed)
-    used = len(scores["median"])
-    if used < 2:
-        return _fail("tiers_separable", f"metric undefined on {resamples - used} of {resamples} bootstrap resamples")
-    t = task.spec.thresholds
-    value = {"median": t.median, "bronze": t.bronze, "silver": t.silver, "gold": t.gold}
-    unpaired = float(np.std(scores["median"], ddof=1))
-    margins = []
-    for low, high in (("median", "bronze"), ("bronze", "silver"), ("silver", "gold")):
-        gap = abs(value[high] - value[low])
-        noise = float(np.std(scores[high] - scores[low], ddof=1)) if paired else unpaired
-        margins.append((gap - sigmas * noise, f"{low}-{high}", gap, noise))
-    margin, name, gap, noise = min(margins)
+    measured = tier_margins(task, resamples, seed, paired)
+    if isinstance(measured, str):
+        return _fail("tiers_separable", measured)
+    margins, unpaired, used = measured
+    margin, name, gap, noise = min((gap - sigmas * noise, name, gap, noise) for name, gap, noise in margins)
     kind = "paired" if paired else "unpaired"
     times = "" if sigmas == 1 else f"{sigmas:g} x "
-    pairs = ", ".join(f"{n} {g:.4g}/{z:.4g}" for _, n, g, z in margins)
+    pairs = ", ".join(f"{n} {g:.4g}/{z:.4g}" for n, g, z in margins)
     detail = (f"{times}{kind} bootstrap std {noise:.4g} (gap/std: {pairs}; median's own std "
               f"{unpaired:.4g}, {used} resamples)")
     if margin > 0:
         return _ok("tiers_separable", f"tightest gap {name} {gap:.4g} > {detail}")
     return _fail("tiers_separable", f"gap {name} {gap:.4g} <= {detail}")
+
+
+def leaderboard_room(task: Task) -> float | None:
+    """`sandmle.synth.design.headroom` of a calibrated task: how much of the range from the
+    sample submission (a constant) to the oracle lies above the gold threshold, or None
+    when either does not grade."""
+    from sandmle.grading import grade_submission
+    from sandmle.synth.design import headroom
+
+    sample = grade_submission(task, task.sample_submission_path)
+    oracle_path = task.private_dir / ORACLE_FILE
+    oracle = grade_submission(task, oracle_path) if oracle_path.is_file() else None
+    if not sample.valid or oracle is None or not oracle.valid:
+        return None
+    return headroom(sample.score, task.spec.thresholds.gold, oracle.score)
 
 
 def check_deterministic_regrade(task: Task) -> CheckResult:

@@ -1,6 +1,6 @@
 """Data generators: one module per input modality, one assembly step for all of them.
 
-`generate_data(dna, blueprint, rng)` builds the parts a DNA needs (tabular.py, text.py,
+`generate_data(dna, blueprint, rng, signal)` builds the parts a DNA needs (tabular.py, text.py,
 image.py, audio.py; several for multimodal tasks), draws a hidden rule over their latent
 inputs (rules.py), samples targets, and lays out train/test tables, hidden answers, the
 noise-free oracle and a weak sample submission. Token-sequence normalisation (sequence.py)
@@ -17,7 +17,9 @@ from sandmle.synth.generators.common import ColumnDoc, GeneratedData, Part, Tabl
 from sandmle.synth.generators.rules import draw_targets, make_rule
 
 
-def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator) -> GeneratedData:
+def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator, signal: float = 1.0) -> GeneratedData:
+    """The task's data. `signal` scales the hidden rule's scores against their noise (1 = as
+    drawn; `sandmle.synth.design`)."""
     if dna.modality == "sequence":
         from sandmle.synth.generators.sequence import generate_sequence
         return generate_sequence(dna, bp, rng)
@@ -53,6 +55,7 @@ def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator) -> Gene
     for part in parts:
         if part.group_effect is not None:
             scores = scores + part.group_effect[:, None] * rng.uniform(0.5, 1.0, scores.shape[1])
+    scores = signal * scores
     scale = [(t.mean, t.sd) for t in _regression_targets(bp)]
     targets = draw_targets(dna, scores, is_test, bp.classes, bp.target_columns, bp.label_columns, rng,
                            regression_scale=scale or None)
