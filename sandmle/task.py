@@ -37,7 +37,7 @@ TASK_FILE = "task.json"
 ANSWERS_FILE = "answers.csv"
 TIERS = ("gold", "silver", "bronze", "median")
 MODALITIES = (
-    "tabular", "text", "image", "image_to_image", "audio", "multimodal", "sequence", "graph",
+    "tabular", "text", "image", "image_to_image", "audio", "multimodal", "sequence", "graph", "time_series",
 )
 
 

@@ -47,7 +47,7 @@ def test_design_bounds_are_checked():
         Design(signal=float("nan"))
 
 
-@pytest.mark.parametrize("seed_id", ["tabular-binary-accuracy"])
+@pytest.mark.parametrize("seed_id", ["tabular-binary-accuracy", "forecast-daily-multi-rmse", "graph-node-binary-auc"])
 def test_a_design_keeps_the_task_and_changes_only_its_size_and_signal(seed_id):
     seed = select_seeds(seed_id)[0]
     plain = generate_task(seed, 3)

@@ -47,6 +47,14 @@ def test_sizes_are_micro(seed_id, generated):
         assert g.spec.train_rows == train_units and g.spec.test_rows == test_units
     elif unit == "sentence":
         assert 5 * 60 <= g.spec.train_rows <= 15 * 120
+    elif unit == "step":        # forecasting: history x series rows to learn from, horizon x series to forecast
+        series = g.dna.series.series[0]
+        history, horizon = g.dna.sizes.train[0], g.dna.sizes.test[0]
+        assert g.spec.train_rows == series * history and g.spec.test_rows == series * horizon
+        assert 8 <= history <= 400 and 1 <= horizon <= 60
+    elif unit in ("node", "pair"):
+        assert 50 <= train_units <= 400 and train_units <= g.dna.sizes.train[0]
+        assert 100 <= test_units <= g.dna.sizes.test[0]
     else:
         assert 10 <= train_units <= 20 and 4 <= test_units <= 6
     assert g.dna.domain and g.dna.sizes.train[0] == g.dna.sizes.train[1]

@@ -201,6 +201,9 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
     outlier_rate = gross_outlier_rate(frame[[c for c, r in roles.items() if r == "numeric"]])
     quirks = Quirks(missing_rate=round(min(missing_rate, 0.5), 3), outlier_rate=round(min(outlier_rate, 0.2), 3),
                     imbalance=imbalance)
+    series = _series_or_none(frame, targets, target_kind, features)
+    if series is not None:            # a time index: the seed forecasts (sandmle.sources.csv_series)
+        return _forecasting_dna(series, frame, targets, metric, features, quirks, seed_id, path, notes)
     has_tab = feature_schema.tabular_columns > 0
     if feature_schema.text and has_tab:
         modality = "multimodal"
@@ -227,3 +230,32 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
             sizes=Sizes(test=TWIN_TEST_ROWS) if model else Sizes())
     except ValueError as exc:
         raise UserError(f"cannot describe {path.name} as a task: {exc}") from None
+
+
+def _series_or_none(frame, targets: list[str], target_kind: str, features: list[str]):
+    from sandmle.sources.csv_series import series_structure
+
+    if target_kind != "regression" or len(targets) != 1:
+        return None
+    return series_structure(frame, targets[0], features)
+
+
+def _forecasting_dna(found, frame, targets, metric, features, quirks, seed_id, path: Path, notes) -> TaskDNA:
+    """A forecasting seed: the series' structure; numeric columns become inputs known ahead."""
+    import pandas as pd
+
+    from sandmle.synth.dna import Sizes
+
+    inputs = [c for c in features if c not in (found.time_column, found.key_column, *found.flag_columns)
+              and pd.api.types.is_numeric_dtype(frame[c])]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-") or "data"
+    try:
+        return TaskDNA(
+            id=seed_id or f"csv-{stem}", modality="time_series", target_kind="regression", metric=metric,
+            features=FeatureSchema(numeric=min(len(inputs), 8)), quirks=Quirks(missing_rate=quirks.missing_rate),
+            sizes=Sizes(train=found.history, test=found.horizon, unit="step"), series=found.schema, suite="user",
+            title=f"Structure of {path.name}",
+            source=f"user CSV {path.name}: {len(frame)} rows, {len(frame.columns)} columns, target {targets[0]}",
+            notes="; ".join(list(notes) + list(found.notes)))
+    except ValueError as exc:
+        raise UserError(f"cannot describe {path.name} as a forecasting task: {exc}") from None

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sandmle.synth.dna import Quirks, Sizes, TaskDNA, stable_test_rows
-from sandmle.synth.domains import DOMAINS, CategoricalColumn, Domain, NumericColumn, Target
+from sandmle.synth.domains import (DOMAINS, GRAPH_VOCABULARY, SERIES_VOCABULARY, CategoricalColumn, Domain,
+                                   NumericColumn, Target)
+
 
 MAX_TEST_UNITS = 5000      # Sizes' cap on test units
+MAX_SERIES = 200           # SeriesSchema's cap on series
+MAX_HORIZON = 60           # Sizes' cap on forecast steps
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Blueprint:
     group_column: str | None
     train_rows: int                       # in dna.sizes.unit
     test_rows: int
+    series: int = 0                       # forecasting tasks: how many series
 
 
 def _mutate(dna: TaskDNA, rng: np.random.Generator) -> Quirks:
@@ -51,6 +56,16 @@ def _mutate(dna: TaskDNA, rng: np.random.Generator) -> Quirks:
     q = dna.quirks
     has_columns = dna.features.numeric + dna.features.categorical > 0
     changes: dict = {}
+    if dna.modality in ("time_series", "graph"):       # only the quirks these generators act on
+        if rng.random() < 0.4:
+            changes["distractors"] = min(20, q.distractors + int(rng.integers(1, 3)))
+        if q.missing_rate == 0 and rng.random() < 0.3:
+            changes["missing_rate"] = round(float(rng.uniform(0.01, 0.05)), 3)
+        if dna.modality == "time_series" and q.outlier_rate == 0 and rng.random() < 0.3:
+            changes["outlier_rate"] = round(float(rng.uniform(0.005, 0.02)), 3)
+        if dna.modality == "graph" and q.label_noise == 0 and rng.random() < 0.3:
+            changes["label_noise"] = round(float(rng.uniform(0.01, 0.04)), 3)
+        return dataclasses.replace(q, **changes)
     if has_columns and dna.modality != "image_to_image":
         if q.missing_rate == 0 and rng.random() < 0.4:
             changes["missing_rate"] = round(float(rng.uniform(0.01, 0.06)), 3)
@@ -95,6 +110,16 @@ def _columns(dna: TaskDNA, domain: Domain, quirks: Quirks, rng: np.random.Genera
 def _target(dna: TaskDNA, domain: Domain, rng: np.random.Generator) -> tuple[Target, tuple, tuple, tuple]:
     """(target, submission columns, train label columns, classes)."""
     kind, metric_kind = dna.target_kind, dna.metric_kind
+    if dna.modality == "time_series":
+        t = SERIES_VOCABULARY[domain.name].target
+        return t, (t.name,), (t.name,), ()
+    if dna.modality == "graph" and dna.graph.task == "link":
+        vocab = GRAPH_VOCABULARY[domain.name]
+        if metric_kind == "ranking":
+            t = Target("linked", f"which {vocab.node}s each {vocab.node} {vocab.relation}, beyond the known edges")
+        else:
+            t = Target("linked", f"whether one {vocab.node} {vocab.relation} another")
+        return t, (t.name,), (t.name,), ()
     if kind == "binary":
         t = domain.binary_targets[int(rng.integers(len(domain.binary_targets)))]
         return t, (t.name,), (t.name,), ()
@@ -127,8 +152,8 @@ def _target(dna: TaskDNA, domain: Domain, rng: np.random.Generator) -> tuple[Tar
 def amplify(seed: TaskDNA, rng: np.random.Generator, domain: str | None = None,
             test_scale: float = 1.0) -> tuple[TaskDNA, Blueprint]:
     """Amplified DNA and its blueprint; `domain` forces a domain (else drawn). `test_scale`
-    multiplies the test size drawn, within the DNA's limits (`sandmle.synth.design`); it
-    draws nothing, so the rest of the task stays as drawn."""
+    multiplies the test size drawn (series for forecasting tasks), within the DNA's limits
+    (`sandmle.synth.design`); it draws nothing, so the rest of the task stays as drawn."""
     names = sorted(DOMAINS)
     if domain is None:
         domain = names[int(rng.integers(len(names)))]
@@ -139,15 +164,28 @@ def amplify(seed: TaskDNA, rng: np.random.Generator, domain: str | None = None,
     train = int(rng.integers(seed.sizes.train[0], seed.sizes.train[1] + 1))
     low, high = stable_test_rows(dataclasses.replace(seed, quirks=quirks))
     test = int(rng.integers(low, high + 1))
-    if test_scale != 1.0:
+    series = 0
+    if seed.modality == "time_series":
+        lo, hi = seed.series.series
+        series = int(rng.integers(lo, hi + 1))
+        if hi > 1:          # more series; one series keeps one and looks further ahead instead
+            series = min(MAX_SERIES, max(1, round(series * test_scale)))
+        else:
+            test = min(MAX_HORIZON, max(1, round(test * test_scale)))
+    elif test_scale != 1.0:
         test = min(MAX_TEST_UNITS, max(test, round(test * test_scale)))
     dna = dataclasses.replace(seed, domain=domain, quirks=quirks,
                               sizes=Sizes(train=(train, train), test=(test, test), unit=seed.sizes.unit))
+    if series:
+        dna = dataclasses.replace(dna, series=dataclasses.replace(seed.series, series=(series, series)))
     columns = _columns(dna, dom, quirks, rng)
     target, target_columns, label_columns, classes = _target(dna, dom, rng)
-    id_column = "id" if dna.submission == "long" else dom.id_column
-    title = f"{dom.title}: predict {target.description}"
+    id_column = "id" if dna.submission == "long" or dna.modality == "time_series" else dom.id_column
+    if dna.modality == "graph":
+        id_column = "pair_id" if dna.sizes.unit == "pair" else GRAPH_VOCABULARY[domain].node_column
+    verb = "forecast" if dna.modality == "time_series" else "predict"
+    title = f"{dom.title}: {verb} {target.description}"
     return dna, Blueprint(
         domain=dom, title=title, id_column=id_column, columns=tuple(columns), target=target,
         target_columns=target_columns, label_columns=label_columns, classes=classes,
-        group_column=dom.group_column if quirks.grouped else None, train_rows=train, test_rows=test)
+        group_column=dom.group_column if quirks.grouped else None, train_rows=train, test_rows=test, series=series)

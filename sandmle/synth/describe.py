@@ -84,7 +84,9 @@ def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData, grader: dict | No
     n_train = len(next(iter(data.train.values())))
     n_test = len(next(iter(data.test.values())))
     out = [f"# {bp.title}", "", "## Overview", ""]
-    if dna.modality == "image_to_image":
+    if data.overview:
+        out.append(data.overview)
+    elif dna.modality == "image_to_image":
         out.append(f"{dom.organisation.capitalize()} digitises its paper records, and the scans picked up stains, "
                    "speckle and fading. Learn from the noisy/clean pairs in train/ and train_cleaned/ to restore "
                    "the pages in test/.")
@@ -124,7 +126,7 @@ def describe(dna: TaskDNA, bp: Blueprint, data: GeneratedData, grader: dict | No
         params = " with " + ", ".join(f"{k}={v}" for k, v in sorted(dna.metric_params.items()))
     out += ["", "## Evaluation", "",
             f"Submissions are scored with {METRIC_NAMES.get(dna.metric, dna.metric)}{params}; {direction}."]
-    out += ["", "## Submission format", "", _submission_text(dna, bp), "", "```", _example(data.sample), "```", ""]
+    out += ["", "## Submission format", "", data.submission_text or _submission_text(dna, bp), "", "```", _example(data.sample), "```", ""]
     rules = _rules(dna, bp, grader)
     if rules:
         out += ["A submission must also meet these conditions, or it is invalid:", ""] + [f"- {r}" for r in rules] + [""]

@@ -8,7 +8,9 @@ once in `__post_init__` and round-trips through JSON (`to_json` / `from_json`).
 
 Sizes count `Sizes.unit`s: rows of train.csv for most tasks, sentences for token-sequence
 tasks (each sentence is several token rows), images for image-to-image tasks (each image is
-many pixel rows in the submission).
+many pixel rows in the submission), time steps per series for forecasting tasks (train:
+history, test: horizon; `SeriesSchema.series` says how many series), nodes for node
+classification and ranked link prediction, node pairs for scored link prediction.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from sandmle.task import MODALITIES
 
 TARGET_KINDS = ("binary", "multiclass", "multilabel", "ordinal", "regression", "ranking", "sequence")
 SUBMISSION_SHAPES = ("row", "long")      # one row per test id | one row per pixel or token
-SIZE_UNITS = ("row", "sentence", "image")
+SIZE_UNITS = ("row", "sentence", "image", "step", "node", "pair")
+FREQUENCIES = ("H", "D", "W", "M")         # hourly, daily, weekly, monthly time steps
+GRAPH_TASKS = ("node", "link")             # classify nodes | predict edges
 SUITES = ("mle-bench-lite", "archetype", "user")
 LANGUAGES = ("en", "ru")
 
@@ -110,6 +114,62 @@ class Quirks:
 
 
 @dataclass(frozen=True)
+class SeriesSchema:
+    """The time structure of a forecasting task (modality "time_series"); frequency "" = none.
+
+    Exogenous inputs known in advance (prices, promotions, weather forecasts) are the DNA's
+    numeric and categorical feature columns."""
+
+    frequency: str = ""                 # one of FREQUENCIES
+    season_length: int = 0              # steps per seasonal cycle (24 hourly, 7 daily, 52 weekly, 12 monthly); 0 none
+    series: tuple[int, int] = (1, 1)    # how many series, an inclusive range
+    trend: bool = False
+    holidays: bool = False              # dated events with their own effect, listed in holidays.csv
+
+    def __post_init__(self) -> None:
+        if self.frequency and self.frequency not in FREQUENCIES:
+            raise ValueError(f"series.frequency must be one of {FREQUENCIES} or empty, got {self.frequency!r}")
+        if not isinstance(self.season_length, int) or not 0 <= self.season_length <= 60 or self.season_length == 1:
+            raise ValueError(f"series.season_length must be 0 or 2..60 steps, got {self.season_length!r}")
+        low, high = self.series
+        if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high <= 200):
+            raise ValueError(f"series.series must be a range (low, high) with 1 <= low <= high <= 200, got {self.series}")
+        if not isinstance(self.trend, bool) or not isinstance(self.holidays, bool):
+            raise ValueError("series.trend and series.holidays must be booleans")
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.frequency)
+
+
+@dataclass(frozen=True)
+class GraphSchema:
+    """The structure of a graph task (modality "graph"); task "" = none.
+
+    Nodes fall into communities (the classes of a node task); edges join nodes of one
+    community with probability `homophily`; node features are the DNA's numeric columns."""
+
+    task: str = ""                      # one of GRAPH_TASKS
+    mean_degree: float = 0.0            # edges per node in the full graph
+    homophily: float = 0.0              # share of edges inside a community
+    communities: int = 0                # node tasks: the classes; link tasks: hidden groups
+
+    def __post_init__(self) -> None:
+        if self.task and self.task not in GRAPH_TASKS:
+            raise ValueError(f"graph.task must be one of {GRAPH_TASKS} or empty, got {self.task!r}")
+        if self.task and not 2.0 <= self.mean_degree <= 30.0:
+            raise ValueError(f"graph.mean_degree must be in [2, 30], got {self.mean_degree!r}")
+        if self.task and not 0.0 <= self.homophily <= 1.0:
+            raise ValueError(f"graph.homophily must be in [0, 1], got {self.homophily!r}")
+        if self.task and not 2 <= self.communities <= 20:
+            raise ValueError(f"graph.communities must be 2..20, got {self.communities!r}")
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.task)
+
+
+@dataclass(frozen=True)
 class Sizes:
     """Inclusive ranges amplification draws sizes from, in `unit`s (see the module doc)."""
 
@@ -124,8 +184,13 @@ class Sizes:
             low, high = getattr(self, name)
             if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
                 raise ValueError(f"sizes.{name} must be a range (low, high) with 1 <= low <= high, got {(low, high)}")
-        if self.unit == "row" and not (50 <= self.train[0] and self.train[1] <= 200):
-            raise ValueError(f"sizes.train must lie within 50..200 rows for micro tasks, got {self.train}")
+        if self.unit in ("row", "node") and not (50 <= self.train[0] and self.train[1] <= 200):
+            raise ValueError(f"sizes.train must lie within 50..200 {self.unit}s for micro tasks, got {self.train}")
+        if self.unit == "pair" and not (50 <= self.train[0] and self.train[1] <= 400):
+            raise ValueError(f"sizes.train must lie within 50..400 pairs for micro tasks, got {self.train}")
+        if self.unit == "step" and not (8 <= self.train[0] and self.train[1] <= 400 and self.test[1] <= 60):
+            raise ValueError(f"forecasting sizes must be 8..400 history steps and at most 60 horizon steps, "
+                             f"got train {self.train}, test {self.test}")
         if self.test[1] > 5000:
             raise ValueError(f"sizes.test must be at most 5000 {self.unit}s, got {self.test}")
 
@@ -153,6 +218,8 @@ class TaskDNA:
     notes: str = ""                     # how the micro version departs from the source
     domain: str = ""                    # "" for a seed; set by amplification
     data_model: dict[str, Any] = field(default_factory=dict)   # real-data seeds: sandmle.synth.twin.model
+    series: SeriesSchema = field(default_factory=SeriesSchema)     # forecasting tasks only
+    graph: GraphSchema = field(default_factory=GraphSchema)        # graph tasks only
 
     def __post_init__(self) -> None:
         if not self.id or not all(c.isalnum() or c in "-_." for c in self.id):
@@ -172,7 +239,8 @@ class TaskDNA:
             raise ValueError(f"language must be one of {LANGUAGES}, got {self.language!r}")
         if self.suite not in SUITES:
             raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}")
-        if self.target_kind in ("multiclass", "ordinal", "ranking") and not 3 <= self.num_classes <= 20:
+        ranks_nodes = self.modality == "graph" and self.target_kind == "ranking"     # candidates are nodes
+        if self.target_kind in ("multiclass", "ordinal", "ranking") and not ranks_nodes and not 3 <= self.num_classes <= 20:
             raise ValueError(f"num_classes must be 3..20 for a {self.target_kind} target, got {self.num_classes}")
         if self.target_kind == "binary" and self.num_classes not in (0, 2):
             raise ValueError(f"num_classes must be 0 or 2 for a binary target, got {self.num_classes}")
@@ -186,8 +254,9 @@ class TaskDNA:
             raise ValueError(f"metric {self.metric!r} needs num_targets {'> 1' if kind == 'multi_value' else '== 1'}, got {self.num_targets}")
         if kind == "ranking":
             k = self.metric_params.get("k", 5)
-            if not isinstance(k, int) or not 1 <= k < self.num_classes:
-                raise ValueError(f"metric_params.k must be an int in [1, num_classes), got {k!r}")
+            top = 21 if ranks_nodes else self.num_classes
+            if not isinstance(k, int) or not 1 <= k < top:
+                raise ValueError(f"metric_params.k must be an int in [1, {top}), got {k!r}")
         if self.modality == "image_to_image":
             if self.submission != "long" or self.sizes.unit != "image" or not self.features.has_images:
                 raise ValueError("image_to_image needs submission='long', sizes.unit='image' and an image size")
@@ -207,10 +276,40 @@ class TaskDNA:
         }
         if self.modality in needs and not needs[self.modality]:
             raise ValueError(f"modality {self.modality!r} needs matching features, got {self.features}")
-        if self.modality == "graph":
-            raise ValueError("graph tasks are not generated by the procedural engine")
+        self._check_series_and_graph()
         if self.data_model:
             self._check_data_model()
+
+    def _check_series_and_graph(self) -> None:
+        if (self.modality == "time_series") != self.series.is_set:
+            raise ValueError("modality 'time_series' needs series.frequency, and only it may set one")
+        if self.modality == "time_series":
+            if self.target_kind != "regression" or self.num_targets != 1 or self.sizes.unit != "step":
+                raise ValueError("a time_series task forecasts one regression target with sizes.unit 'step'")
+            if self.series.season_length and 2 * self.series.season_length > self.sizes.train[0]:
+                raise ValueError(f"history of {self.sizes.train[0]} steps holds fewer than two seasons of "
+                                 f"{self.series.season_length}")
+        elif self.sizes.unit == "step":
+            raise ValueError("sizes.unit 'step' is only for time_series tasks")
+        if (self.modality == "graph") != self.graph.is_set:
+            raise ValueError("modality 'graph' needs graph.task, and only it may set one")
+        if self.modality == "graph":
+            if self.features.numeric < 1:
+                raise ValueError("a graph task needs at least one numeric node feature")
+            if self.graph.task == "node":
+                if self.target_kind not in ("binary", "multiclass") or self.sizes.unit != "node":
+                    raise ValueError("a node task classifies nodes (binary or multiclass) with sizes.unit 'node'")
+                classes = self.num_classes or 2
+                if self.graph.communities != classes:
+                    raise ValueError(f"graph.communities ({self.graph.communities}) must equal the classes ({classes})")
+            elif self.metric_kind == "ranking":
+                if self.target_kind != "ranking" or self.sizes.unit != "node":
+                    raise ValueError("ranked link prediction needs target_kind 'ranking' and sizes.unit 'node'")
+            elif self.target_kind != "binary" or self.metric_kind != "binary_proba" or self.sizes.unit != "pair":
+                raise ValueError("scored link prediction needs a binary target, a probability metric and "
+                                 "sizes.unit 'pair'")
+        elif self.sizes.unit in ("node", "pair"):
+            raise ValueError(f"sizes.unit {self.sizes.unit!r} is only for graph tasks")
 
     def _check_data_model(self) -> None:
         """A data model must describe exactly the DNA's tabular columns and target."""
@@ -269,6 +368,7 @@ class TaskDNA:
         data = asdict(self)
         data["sizes"]["train"] = list(self.sizes.train)
         data["sizes"]["test"] = list(self.sizes.test)
+        data["series"]["series"] = list(self.series.series)
         return data
 
     @classmethod
@@ -283,6 +383,11 @@ class TaskDNA:
         try:
             data["features"] = FeatureSchema(**data.get("features", {}))
             data["quirks"] = Quirks(**data.get("quirks", {}))
+            series = dict(data.get("series", {}))
+            if "series" in series:
+                series["series"] = tuple(series["series"])
+            data["series"] = SeriesSchema(**series)
+            data["graph"] = GraphSchema(**data.get("graph", {}))
             sizes = dict(data.get("sizes", {}))
             for name in ("train", "test"):
                 if name in sizes:

@@ -359,3 +359,72 @@ GENERIC_WORDS = tuple(
     "here some many few more most other another each every same new old first last next one two several".split()
 )
 NEGATIONS = ("not", "never", "no", "hardly", "without")
+
+
+# ---- forecasting and graph vocabularies --------------------------------------------------------
+
+@dataclass(frozen=True)
+class SeriesVocabulary:
+    """How a domain's forecasting task reads: what a series follows and what is forecast."""
+
+    entity: str                         # what one series follows ("clinic")
+    series_column: str                  # its id column in train.csv and test.csv
+    target: Target                      # the forecast quantity, with a plausible level and spread
+    exogenous: tuple[NumericColumn, ...]    # inputs known in advance
+    event: str                          # what a dated event of holidays.csv is ("public holiday")
+
+
+@dataclass(frozen=True)
+class GraphVocabulary:
+    """How a domain's graph task reads: what a node is and what an edge says."""
+
+    node: str                           # "clinician"
+    node_column: str                    # node id column
+    relation: str                       # an edge (a, b) means: a <relation> b
+
+
+def _series(entity: str, column: str, target: tuple, exogenous: list[str], event: str) -> SeriesVocabulary:
+    return SeriesVocabulary(entity, column, Target(*target), tuple(_num(s) for s in exogenous), event)
+
+
+SERIES_VOCABULARY: dict[str, SeriesVocabulary] = {
+    "healthcare": _series("clinic", "clinic_id", ("admissions", "the admissions", "patients", 60, 20),
+                          ["staff_on_shift count 24 6 0 +", "outdoor_temp_c °C 14 8 1", "flu_index - 2 1 2 +",
+                           "beds_open count 80 15 0 +"], "public holiday"),
+    "retail": _series("store", "store_id", ("units_sold", "the units sold", "units", 240, 80),
+                      ["shelf_price_usd USD 22 4 2 +", "promo_depth_pct % 8 6 1 +", "footfall_index - 100 20 1 +",
+                       "competitor_price_usd USD 23 4 2 +"], "public holiday"),
+    "manufacturing": _series("production line", "line_id", ("units_made", "the units made", "units", 900, 200),
+                             ["planned_hours h 16 3 1 +", "crew_size count 12 3 0 +", "order_backlog count 400 120 0 +",
+                              "maintenance_minutes min 30 20 0 +"], "plant shutdown"),
+    "it_operations": _series("service", "service_id", ("requests_k", "the requests served", "thousand requests", 120, 40),
+                             ["deploys count 2 1.5 0 +", "marketing_emails_k thousand 20 15 1 +",
+                              "cache_hit_pct % 85 6 1 +", "active_users_k thousand 40 12 1 +"], "product launch"),
+    "transport": _series("station", "station_id", ("boardings", "the boardings", "passengers", 1500, 500),
+                         ["trains_scheduled count 120 20 0 +", "rain_mm mm 2 3 1 +", "fare_usd USD 2.8 0.3 2 +",
+                          "event_attendance_k thousand 3 4 1 +"], "public holiday"),
+    "finance": _series("branch", "branch_id", ("transactions", "the card transactions", "transactions", 3000, 900),
+                       ["cash_machines_up count 6 1 0 +", "interest_rate_pct % 4.2 0.5 2 +",
+                        "campaign_spend_k_usd thousand_USD 12 8 1 +", "payday_flag - 0.1 0.3 0 +"], "bank holiday"),
+    "science": _series("instrument", "instrument_id", ("samples_run", "the samples run", "samples", 45, 12),
+                       ["technicians count 5 1.5 0 +", "reagent_stock_pct % 70 15 0 +",
+                        "queue_length count 30 10 0 +", "calibration_flag - 0.1 0.3 0 +"], "lab closure"),
+    "energy": _series("substation", "substation_id", ("load_mwh", "the energy load", "MWh", 420, 120),
+                      ["temperature_c °C 12 8 1", "wind_speed_kmh km/h 18 9 1 +", "daylight_h h 12 3 1 +",
+                       "price_usd_mwh USD/MWh 70 20 1 +"], "public holiday"),
+    "agriculture": _series("market", "market_id", ("crates_sold", "the crates sold", "crates", 320, 90),
+                           ["rain_mm mm 3 4 1 +", "temperature_c °C 16 7 1", "wholesale_price_usd USD 18 4 2 +",
+                            "growers_present count 25 6 0 +"], "market holiday"),
+}
+
+GRAPH_VOCABULARY: dict[str, GraphVocabulary] = {
+    "healthcare": GraphVocabulary("clinician", "clinician_id", "referred a patient to"),
+    "retail": GraphVocabulary("product", "product_id", "is often bought together with"),
+    "manufacturing": GraphVocabulary("part", "part_id", "is assembled with"),
+    "it_operations": GraphVocabulary("service", "service_id", "calls"),
+    "transport": GraphVocabulary("stop", "stop_id", "has a direct route to"),
+    "finance": GraphVocabulary("account", "account_id", "sent money to"),
+    "science": GraphVocabulary("paper", "paper_id", "cites"),
+    "energy": GraphVocabulary("substation", "substation_id", "is linked by a line to"),
+    "agriculture": GraphVocabulary("farm", "farm_id", "trades seed with"),
+}

@@ -1,7 +1,9 @@
 """The seed library: shipped task DNA, one JSON file per seed in sandmle/synth/seeds/.
 
 Two suites: the 22 MLE-bench-lite competitions ("mle-bench-lite", REFERENCE §8) and common
-archetypes ("archetype") that cover metrics the lite set lacks (F1, MCC, MAP@K, Spearman,
+archetypes ("archetype") that cover what the lite set lacks: forecasting (time series with
+seasons, trends, holidays and inputs known ahead; RMSE, MAE, SMAPE, MAPE), graphs (node
+classification, link prediction) and metrics (F1, MCC, MAP@K, Spearman,
 R2, MAE, RMSLE). `select_seeds` understands:
 
     None / "all"          every seed

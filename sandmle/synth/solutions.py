@@ -235,6 +235,122 @@ _DENOISE = [
 ]
 
 
+# Forecasting: baselines a forecaster tries first (the median, the last value, drift, the
+# last season, seasonal means, exponential smoothing), linear models on calendar features,
+# and boosted trees, forests and k-NN on lag features (values at least one horizon back),
+# with and without the inputs known in advance and the holidays, and two fitted on the
+# recent history only.
+_LAGS = ["lags", "calendar", "inputs", "holidays"]
+_FORECAST = [
+    ("constant_median", "constant", "weak", {"method": "constant"}),
+    ("series_mean", "constant", "weak", {"method": "series_mean", "window": None}),
+    ("naive_last", "naive", "weak", {"method": "naive"}),
+    ("drift", "naive", "weak", {"method": "drift"}),
+    ("seasonal_naive", "naive", "medium", {"method": "seasonal_naive"}),
+    ("seasonal_mean_2", "naive", "medium", {"method": "seasonal_mean", "seasons": 2}),
+    ("seasonal_mean_4", "naive", "medium", {"method": "seasonal_mean", "seasons": 4}),
+    ("ses_seasonal_0.3", "smoothing", "medium", {"method": "ses", "alpha": 0.3}),
+    ("ses_seasonal_0.7", "smoothing", "medium", {"method": "ses", "alpha": 0.7}),
+    ("ridge_calendar", "linear", "medium", {"model": "ridge", "features": ["calendar", "inputs", "holidays"]}),
+    ("ridge_calendar_only", "linear", "weak", {"model": "ridge", "features": ["calendar"]}),
+    ("ridge_lags", "linear", "medium", {"model": "ridge", "features": _LAGS}),
+    ("gbm_lags_d2", "boosting", "strong", {"model": "gbm", "params": {"n": 150, "depth": 2}, "features": _LAGS}),
+    ("gbm_lags_d3", "boosting", "strong", {"model": "gbm", "params": {"n": 120, "depth": 3}, "features": _LAGS}),
+    ("gbm_lags_d2_lr0.05", "boosting", "strong", {"model": "gbm", "params": {"n": 200, "depth": 2, "lr": 0.05},
+                                                  "features": _LAGS}),
+    ("gbm_calendar", "boosting", "strong", {"model": "gbm", "params": {"n": 150, "depth": 3},
+                                            "features": ["calendar", "inputs", "holidays"]}),
+    ("gbm_lags_no_inputs", "boosting", "medium", {"model": "gbm", "params": {"n": 150, "depth": 2},
+                                                  "features": ["lags", "calendar"]}),
+    ("forest_lags", "forest", "strong", {"model": "forest", "params": {"n": 60}, "features": _LAGS}),
+    ("extra_lags", "forest", "medium", {"model": "extra", "params": {"n": 60}, "features": _LAGS}),
+    ("knn_lags", "knn", "weak", {"model": "knn", "params": {"k": 10}, "features": _LAGS}),
+    ("ridge_lags_recent50", "linear", "weak", {"model": "ridge", "features": _LAGS, "rows": 0.5}),
+    ("gbm_lags_recent35", "boosting", "medium", {"model": "gbm", "params": {"n": 150, "depth": 2},
+                                                 "features": _LAGS, "rows": 0.35}),
+]
+
+
+def forecasting_solutions(spec: TaskSpec) -> list[Solution]:
+    body = script_source("forecast")
+    out = []
+    for name, family, strength, settings in _FORECAST:
+        cfg = {"id_column": spec.id_column, "method": "regression", **settings}
+        out.append(Solution(name, family, strength, with_settings(cfg, body)))
+    return out
+
+
+# Graphs. Node tasks: the label prior, degrees, a node's own measures under several models,
+# then neighbourhood aggregation (mean measures of the neighbours over one or two hops) and
+# label propagation (shares of the labelled neighbours' classes), plus learning-curve
+# entries. Link tasks: the classic scores (preferential attachment, common neighbours,
+# Jaccard, Adamic-Adar, resource allocation, Katz, a spectral embedding, measure
+# similarity) and models fitted on all of them.
+_GRAPH_NODE = [
+    ("constant_prior", "constant", "weak", {"inputs": "own", "model": "constant"}),
+    ("degree_linear", "linear", "weak", {"inputs": "degree", "model": "linear"}),
+    ("own_linear_C0.1", "linear", "weak", {"inputs": "own", "model": "linear", "params": {"C": 0.1}}),
+    ("own_linear_C1", "linear", "medium", {"inputs": "own", "model": "linear"}),
+    ("own_linear_rows35", "linear", "weak", {"inputs": "own", "model": "linear", "rows": 0.35}),
+    ("own_knn_15", "knn", "weak", {"inputs": "own", "model": "knn", "params": {"k": 15}}),
+    ("own_forest_100", "forest", "medium", {"inputs": "own", "model": "forest", "params": {"n": 100, "leaf": 2}}),
+    ("own_gbm_60", "boosting", "medium", {"inputs": "own", "model": "gbm", "params": {"n": 60}}),
+    ("own_mlp_32", "mlp", "medium", {"inputs": "own", "model": "mlp", "params": {"units": 32}}),
+    ("neighbours_linear", "aggregation", "medium", {"inputs": "neighbours", "model": "linear", "hops": 1}),
+    ("neighbours2_linear", "aggregation", "strong", {"inputs": "neighbours", "model": "linear", "hops": 2}),
+    ("neighbours_forest", "aggregation", "strong", {"inputs": "neighbours", "model": "forest",
+                                                    "params": {"n": 100, "leaf": 2}, "hops": 1}),
+    ("neighbours2_gbm", "aggregation", "strong", {"inputs": "neighbours", "model": "gbm", "params": {"n": 60},
+                                                  "hops": 2}),
+    ("neighbours_knn_15", "aggregation", "medium", {"inputs": "neighbours", "model": "knn", "params": {"k": 15},
+                                                    "hops": 1}),
+    ("neighbours2_linear_rows50", "aggregation", "medium", {"inputs": "neighbours", "model": "linear", "hops": 2,
+                                                            "rows": 0.5}),
+    ("propagation_1hop", "propagation", "medium", {"inputs": "propagation", "model": "linear", "hops": 1}),
+    ("propagation_3hop", "propagation", "strong", {"inputs": "propagation", "model": "linear", "hops": 3}),
+    ("labels_linear", "propagation", "strong", {"inputs": "labels", "model": "linear", "hops": 1}),
+    ("labels2_linear", "propagation", "strong", {"inputs": "labels", "model": "linear", "hops": 2}),
+    ("labels2_forest", "propagation", "strong", {"inputs": "labels", "model": "forest", "params": {"n": 100, "leaf": 2},
+                                                 "hops": 2}),
+    ("labels2_linear_rows35", "propagation", "medium", {"inputs": "labels", "model": "linear", "hops": 2,
+                                                        "rows": 0.35}),
+]
+_GRAPH_LINK = [
+    ("constant", "constant", "weak", {"score": "constant"}),
+    ("preferential_attachment", "heuristic", "weak", {"score": "degree"}),
+    ("common_neighbours", "heuristic", "medium", {"score": "common"}),
+    ("jaccard", "heuristic", "medium", {"score": "jaccard"}),
+    ("adamic_adar", "heuristic", "medium", {"score": "adamic_adar"}),
+    ("resource_allocation", "heuristic", "medium", {"score": "resource"}),
+    ("katz_3", "heuristic", "medium", {"score": "katz"}),
+    ("spectral_4", "embedding", "weak", {"score": "spectral", "dims": 4}),
+    ("spectral_8", "embedding", "medium", {"score": "spectral", "dims": 8}),
+    ("spectral_16", "embedding", "medium", {"score": "spectral", "dims": 16}),
+    ("feature_similarity", "features", "weak", {"score": "features"}),
+    ("learned_linear_C0.1", "learned", "medium", {"score": "learned", "model": "linear", "params": {"C": 0.1}}),
+    ("learned_linear", "learned", "strong", {"score": "learned", "model": "linear"}),
+    ("learned_linear_rows50", "learned", "medium", {"score": "learned", "model": "linear", "rows": 0.5}),
+    ("learned_forest_60", "learned", "strong", {"score": "learned", "model": "forest", "params": {"n": 60, "leaf": 3}}),
+    ("learned_forest_rows35", "learned", "medium", {"score": "learned", "model": "forest",
+                                                    "params": {"n": 60, "leaf": 3}, "rows": 0.35}),
+    ("learned_gbm_d2", "learned", "strong", {"score": "learned", "model": "gbm", "params": {"n": 60}}),
+    ("learned_gbm_d3", "learned", "strong", {"score": "learned", "model": "gbm", "params": {"n": 60, "depth": 3}}),
+    ("learned_knn_25", "learned", "weak", {"score": "learned", "model": "knn", "params": {"k": 25}}),
+    ("learned_mlp_16", "learned", "medium", {"score": "learned", "model": "mlp", "params": {"units": 16}}),
+]
+
+
+def graph_solutions(spec: TaskSpec) -> list[Solution]:
+    dna = spec.lineage.dna or {}
+    task = dna.get("graph", {}).get("task", "node")
+    kind = METRICS[spec.metric].kind
+    body = script_source("graph")
+    rows = _GRAPH_NODE if task == "node" else _GRAPH_LINK
+    base = {"id_column": spec.id_column, "kind": kind, "k": int(spec.metric_params.get("k", 5)), "model": "constant"}
+    return [Solution(name, family, strength, with_settings({**base, **settings}, body))
+            for name, family, strength, settings in rows]
+
+
 def normalisation_solutions(spec: TaskSpec) -> list[Solution]:
     lang = (spec.lineage.dna or {}).get("language", "en")
     body = script_source("normalise")
@@ -266,5 +382,9 @@ def reference_solutions(spec: TaskSpec) -> list[Solution]:
         return normalisation_solutions(spec)
     if spec.modality == "image_to_image":
         return denoising_solutions(spec)
+    if spec.modality == "time_series":
+        return forecasting_solutions(spec)
+    if spec.modality == "graph":
+        return graph_solutions(spec)
     rows = _TEXT if has_text(spec) else _TABULAR if spec.modality == "tabular" else _MEDIA
     return _population(spec, rows)

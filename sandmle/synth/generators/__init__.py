@@ -4,8 +4,9 @@
 image.py, audio.py; several for multimodal tasks), draws a hidden rule over their latent
 inputs (rules.py), samples targets, and lays out train/test tables, hidden answers, the
 noise-free oracle and a weak sample submission. Token-sequence normalisation (sequence.py)
-and image-to-image denoising (denoise.py) have their own layouts and return the same
-`GeneratedData`. Everything is drawn from one numpy Generator: same seed, same bytes.
+image-to-image denoising (denoise.py), forecasting (forecast.py) and graphs (graph.py) have
+their own layouts and return the same `GeneratedData`. Everything is drawn from one numpy
+Generator: same seed, same bytes.
 """
 from __future__ import annotations
 
@@ -18,14 +19,20 @@ from sandmle.synth.generators.rules import draw_targets, make_rule
 
 
 def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator, signal: float = 1.0) -> GeneratedData:
-    """The task's data. `signal` scales the hidden rule's scores against their noise (1 = as
-    drawn; `sandmle.synth.design`)."""
+    """The task's data. `signal` scales the hidden rule against its noise (1 = as drawn;
+    `sandmle.synth.design`): the rule's scores, the forecast's noise, the graph's structure."""
     if dna.modality == "sequence":
         from sandmle.synth.generators.sequence import generate_sequence
         return generate_sequence(dna, bp, rng)
     if dna.modality == "image_to_image":
         from sandmle.synth.generators.denoise import generate_denoise
         return generate_denoise(dna, bp, rng)
+    if dna.modality == "time_series":
+        from sandmle.synth.generators.forecast import generate_forecast
+        return generate_forecast(dna, bp, rng, signal)
+    if dna.modality == "graph":
+        from sandmle.synth.generators.graph import generate_graph
+        return generate_graph(dna, bp, rng, signal)
     n_train, n_test = bp.train_rows, bp.test_rows
     is_test = np.zeros(n_train + n_test, dtype=bool)
     is_test[n_train:] = True

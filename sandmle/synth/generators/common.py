@@ -105,6 +105,8 @@ class GeneratedData:
     train_ids: tuple[str, ...]
     test_ids: tuple[str, ...]
     notes: list[str] = field(default_factory=list)    # format notes for description.md
+    overview: str = ""            # description.md's overview, where the generic one does not fit
+    submission_text: str = ""     # description.md's submission format, likewise
 
 
 def ids_for(prefix: str, start: int, count: int, width: int = 5) -> list[str]:

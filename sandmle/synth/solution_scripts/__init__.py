@@ -9,12 +9,15 @@ A script module
   has bound them already; imported as a module, it starts with none (tests set them);
 - imports numpy, pandas, scipy, scikit-learn, PIL and the standard library, and sandmle only
   as `from sandmle.<module> import ...` lines, which `script_source` replaces by that
-  module's text (once each; the module may not import sandmle itself), so the script needs
-  no sandmle installation;
+  module's text (once each, its own such lines inlined the same way, before it), so the
+  script needs no sandmle installation;
 - runs under `if __name__ == "__main__":` (the sandbox runs a job's code as `__main__`).
 
     predict.py     row-per-id tasks: features.py's blocks, one scikit-learn model, the submission
     features.py    tabular, text, image and audio features (inlined into predict.py)
+    cache.py       what the solutions of one job share (inlined into the scripts that use it)
+    forecast.py    forecasting: naive and seasonal baselines, smoothing, lag-feature models
+    graph.py       graphs: node classification, pair scoring and neighbour ranking
     normalise.py   token normalisation: lookup tables and spoken-form rules
     denoise.py     image denoising: filters and per-pixel regressors
     batch.py       several solutions one after another in one sandbox job (`calibrate.run_batch`)
@@ -57,9 +60,6 @@ def _inline(text: str, seen: set[str]) -> str:
         if module in seen:
             return ""
         seen.add(module)
-        inlined = _FUTURE_LINE.sub("", _module_text(module))
-        if _IMPORT_LINE.search(inlined):
-            raise ValueError(f"{module} imports sandmle itself, so it cannot be inlined into a script")
-        return inlined.strip("\n")
+        return _inline(_FUTURE_LINE.sub("", _module_text(module)), seen).strip("\n")
 
     return _IMPORT_LINE.sub(replace, text)

@@ -14,18 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from sandmle.synth.solution_scripts.cache import cached
+
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
-# Features already computed in this process: batch.py hands the solutions of one job the same
-# dict, so an image, clip or text matrix is featurised once per job, not once per solution.
-FEATURE_CACHE: dict = globals().get("FEATURE_CACHE", {})
 INPUT = Path("input")
-
-
-def cached(key, make):
-    """make(), computed once per key in this process (the values are never modified)."""
-    if key not in FEATURE_CACHE:
-        FEATURE_CACHE[key] = make()
-    return FEATURE_CACHE[key]
 
 
 def read(name):
@@ -37,7 +29,7 @@ def read(name):
         header = pd.read_csv(INPUT / name, nrows=0).columns
         dtype = {idc: str} if idc in header else None
         return pd.read_csv(INPUT / name, keep_default_na=True, na_values=[""], dtype=dtype)
-    return cached(("csv", name, idc), load).copy()
+    return cached(("csv", str((INPUT / name).resolve()), idc), load).copy()
 
 
 def column_roles(train, test, idc):
@@ -101,7 +93,7 @@ def text_block(train, test, roles, spec):
         return None, None
     tr = train[cols].fillna("").astype(str).agg(" ".join, axis=1)
     te = test[cols].fillna("").astype(str).agg(" ".join, axis=1)
-    return cached(("text", spec, hash(tuple(tr)), len(te)), lambda: text_matrices(tr, te, spec))
+    return cached(("text", spec, hash(tuple(tr)), hash(tuple(te))), lambda: text_matrices(tr, te, spec))
 
 
 def text_matrices(tr, te, spec):
@@ -130,13 +122,13 @@ IMAGE_PARTS = {"pixels": ("pixels",), "hist": ("hist",), "edges": ("edges",), "a
 
 def image_vector(path, spec):
     """An image's features for `spec` (IMAGE_PARTS): each part computed once per process."""
-    return np.concatenate([cached(("image", part, str(path)), lambda part=part: image_part(path, part))
+    return np.concatenate([cached(("image", part, str(Path(path).resolve())), lambda part=part: image_part(path, part))
                            for part in IMAGE_PARTS[spec]])
 
 
 def image_part(path, part):
     from PIL import Image
-    img = cached(("png", str(path)), lambda: _decoded(path))
+    img = cached(("png", str(Path(path).resolve())), lambda: _decoded(path))
     rgb = np.asarray(img, dtype=float) / 255.0
     if part == "object":
         return object_features(rgb)
@@ -212,13 +204,13 @@ AUDIO_PARTS = {"bands": ("bands",), "spectro": ("spectro",), "stats": ("stats",)
 
 def audio_vector(path, spec):
     """A clip's features for `spec` (AUDIO_PARTS): each part computed once per process."""
-    return np.concatenate([cached(("audio", part, str(path)), lambda part=part: audio_part(path, part))
+    return np.concatenate([cached(("audio", part, str(Path(path).resolve())), lambda part=part: audio_part(path, part))
                            for part in AUDIO_PARTS[spec]])
 
 
 def audio_part(path, part):
     from scipy.io import wavfile
-    rate, wave = cached(("wav", str(path)), lambda: wavfile.read(path))
+    rate, wave = cached(("wav", str(Path(path).resolve())), lambda: wavfile.read(path))
     x = wave.astype(float) / 32768.0
     if part == "bands":
         power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
@@ -277,8 +269,8 @@ def audio_block(train, test, idc, spec):
 def features(train, test, idc):
     """(x_train, x_test) for CFG's blocks; the same blocks of the same rows are built once
     per process (callers never modify them)."""
-    key = ("features", CFG["tabular"], CFG["text"], CFG["image"], CFG["audio"], idc, len(train),
-           hash(tuple(train.index)), len(test))
+    key = ("features", str(INPUT.resolve()), CFG["tabular"], CFG["text"], CFG["image"], CFG["audio"], idc,
+           len(train), hash(tuple(train.index)), len(test))
     return cached(key, lambda: _features(train, test, idc))
 
 
