@@ -4,10 +4,12 @@
 (competition_id, score, the four thresholds, medal flags, above_median, submission_exists,
 valid_submission, is_lower_better, created_at, submission_path), MLE-bench's totals
 (total_runs ... total_above_median), and on top: rates of valid submissions, above median,
-bronze, silver, gold and any medal with 95% Wilson intervals, mean reward, turns and wall
-time, the share of episode wall time spent in the sandbox and the pool's busy share of the
-run (`sandbox_utilisation`), terminations, and per-task aggregates. `compare_reports(a, b)` compares two reports task by task and in totals.
-Files are written atomically; the chart is a matplotlib (Agg) PNG.
+bronze, silver, gold and any medal with 95% Wilson intervals; MLE-Dojo's HumanRank per
+episode and its mean over the tasks with a human leaderboard (imported MLE-bench
+competitions); mean reward, turns and wall time, the share of episode wall time spent in the
+sandbox and the pool's busy share of the run (`sandbox_utilisation`), terminations, and
+per-task aggregates. `compare_reports(a, b)` compares two reports task by task and in
+totals. Files are written atomically; tables and the chart are in `sandmle.report_view`.
 
 A run folder (`sandmle eval --out RUN`) holds run.json (what was asked: policy, bank, seed,
 rollout config and the planned episode ids), episodes.jsonl (one line per finished episode,
@@ -21,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import threading
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -58,7 +59,38 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     return low, high
 
 
-def _entry(ep, task: Task | None, created_at: str) -> dict[str, Any]:
+def human_scores(task: Task) -> list[float] | None:
+    """The scores of the human teams on the task's leaderboard (an imported competition's
+    Kaggle leaderboard), or None when it has none; a synthetic task's leaderboard of
+    reference solutions is not a human one."""
+    from sandmle.leaderboard import read_leaderboard
+
+    path = task.private_dir / "leaderboard.csv"
+    if not path.is_file():
+        return None
+    board = read_leaderboard(path, task.spec.is_lower_better, min_valid=1)
+    scores = [e.score for e in board.valid_entries if e.strength == "human"]
+    return scores or None
+
+
+def _human_rank(g: dict | None, task: Task | None, cache: dict[str, list[float] | None]) -> float | None:
+    """MLE-Dojo's HumanRank of the episode's graded score; 0.0 without a valid submission
+    (MLE-Dojo scores a failed submission 0); None when the task has no human leaderboard."""
+    from sandmle.leaderboard import human_rank
+
+    if task is None:
+        return None
+    if task.id not in cache:
+        cache[task.id] = human_scores(task)
+    scores = cache[task.id]
+    if scores is None:
+        return None
+    if g is None or not g["valid"] or g["score"] is None:
+        return 0.0
+    return human_rank(float(g["score"]), scores, task.spec.is_lower_better)
+
+
+def _entry(ep, task: Task | None, created_at: str, ranks: dict[str, list[float] | None]) -> dict[str, Any]:
     g = ep.final_grade
     if g is not None:
         t = g["thresholds"]
@@ -87,7 +119,7 @@ def _entry(ep, task: Task | None, created_at: str) -> dict[str, Any]:
         "submission_path": g["submission_path"] if g is not None else None,
         "episode_id": ep.episode_id, "tier": tier, "reward": ep.reward, "num_turns": ep.num_turns,
         "termination": ep.termination, "wall_s": ep.wall_s, "sandbox_s": ep.sandbox_s,
-        "format_rate": ep.format_rate,
+        "format_rate": ep.format_rate, "human_rank": _human_rank(g, task, ranks),
     }
 
 
@@ -104,10 +136,16 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
     `run_wall_s` (default: all; fewer for a resumed run)."""
     tasks = dict(tasks or {})
     for ep in episodes:
-        if ep.task_id not in tasks and ep.final_grade is None and ep.task_root and Path(ep.task_root).is_dir():
-            tasks[ep.task_id] = load_task(ep.task_root)
+        if ep.task_id not in tasks and ep.task_root and Path(ep.task_root).is_dir():
+            try:
+                tasks[ep.task_id] = load_task(ep.task_root)
+            except UserError:
+                if ep.final_grade is None:     # its thresholds are needed
+                    raise
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    entries = [_entry(ep, tasks.get(ep.task_id), created_at) for ep in episodes]
+    ranks: dict[str, list[float] | None] = {}
+    entries = [_entry(ep, tasks.get(ep.task_id), created_at, ranks) for ep in episodes]
+    ranked = [e["human_rank"] for e in entries if e["human_rank"] is not None]
     n = len(entries)
     totals = {
         "total_runs": n,
@@ -132,6 +170,7 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
         **totals,
         "rates": rates,
         "mean_reward": _mean([ep.reward for ep in episodes]),
+        "mean_human_rank": _mean(ranked), "human_rank_episodes": len(ranked),
         "mean_turns": _mean([ep.num_turns for ep in episodes]),
         "mean_wall_s": _mean([ep.wall_s for ep in episodes]),
         "sandbox_share": sandbox / wall if wall > 0 else None,
@@ -270,6 +309,7 @@ def _per_task(entries: list[dict]) -> dict[str, dict[str, Any]]:
             "valid_rate": sum(e["valid_submission"] for e in group) / len(group),
             "any_medal_rate": sum(e["any_medal"] for e in group) / len(group),
             "mean_reward": _mean([e["reward"] for e in group]),
+            "mean_human_rank": _mean([e["human_rank"] for e in group if e["human_rank"] is not None]),
         }
     return out
 
@@ -309,104 +349,3 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _delta(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else b - a
-
-
-def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
-    """Bar chart of the rates with their 95% intervals, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    labels = ["valid", "> median", "bronze", "silver", "gold", "any medal"]
-    rates = [report["rates"][k] for k in RATE_KEYS]
-    values = [r["rate"] or 0.0 for r in rates]
-    low = [max(0.0, v - r["ci95_low"]) for v, r in zip(values, rates)]     # rounding at 0 and 1
-    high = [max(0.0, r["ci95_high"] - v) for v, r in zip(values, rates)]
-    fig = Figure(figsize=(7, 3.6), dpi=100)
-    ax = fig.add_subplot()
-    colors = ["#4c72b0", "#55a868", "#b87333", "#a8a9ad", "#d4af37", "#c44e52"]
-    ax.bar(labels, values, yerr=[low, high], capsize=4, color=colors)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("share of episodes (95% Wilson CI)")
-    ax.set_title(title or f"{report.get('policy')}: {report['total_runs']} episodes")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-_COMPACT = {"pad_edge": False, "padding": (0, 1, 0, 1), "collapse_padding": True}
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _rate_cell(r: dict) -> str:
-    if r["rate"] is None:
-        return "-"
-    return f"{100 * r['rate']:.0f}% [{100 * r['ci95_low']:.0f}, {100 * r['ci95_high']:.0f}]"
-
-
-def report_tables(report: dict[str, Any]) -> list:
-    """rich Tables: per task, then the totals with rates."""
-    from rich.table import Table
-
-    per_task = Table(title=f"{report.get('policy') or 'run'}: per task", **_COMPACT)
-    per_task.add_column("task", overflow="fold", min_width=24)
-    for col in ("episodes", "mean score", "best tier", "valid", "any medal", "mean reward"):
-        per_task.add_column(col, justify="right")
-    for task_id, row in report["tasks"].items():
-        per_task.add_row(task_id, str(row["episodes"]), _fmt(row["mean_score"], 5), row["best_tier"],
-                         f"{100 * row['valid_rate']:.0f}%", f"{100 * row['any_medal_rate']:.0f}%",
-                         _fmt(row["mean_reward"], 3))
-    totals = Table(title="totals (rates with 95% Wilson intervals)", **_COMPACT)
-    totals.add_column("measure")
-    totals.add_column("value", justify="right")
-    names = {"valid_submission": "valid submissions", "above_median": "above median",
-             "bronze_medal": "bronze", "silver_medal": "silver", "gold_medal": "gold", "any_medal": "any medal"}
-    totals.add_row("episodes", str(report["total_runs"]))
-    for key in RATE_KEYS:
-        totals.add_row(names[key], f"{report['rates'][key]['count']}  {_rate_cell(report['rates'][key])}")
-    totals.add_row("mean reward", _fmt(report["mean_reward"], 3))
-    totals.add_row("mean turns", _fmt(report["mean_turns"], 3))
-    totals.add_row("mean wall time (s)", _fmt(report["mean_wall_s"], 3))
-    share = report["sandbox_share"]
-    totals.add_row("sandbox share of episode wall time", "-" if share is None else f"{100 * share:.0f}%")
-    busy = report.get("sandbox_utilisation")
-    if busy is not None:
-        totals.add_row(f"sandbox busy share ({report['num_workers']} workers)", f"{100 * busy:.0f}%")
-    if report.get("episodes_per_min") is not None:
-        totals.add_row("episodes per minute", _fmt(report["episodes_per_min"], 3))
-    totals.add_row("terminations", ", ".join(f"{k} {v}" for k, v in report["terminations"].items()))
-    return [per_task, totals]
-
-
-def comparison_table(comparison: dict[str, Any]):
-    from rich.table import Table
-
-    table = Table(title=f"{comparison['policy_a']} (A) vs {comparison['policy_b']} (B)", **_COMPACT)
-    table.add_column("task", overflow="fold", min_width=24)
-    for col in ("score A", "score B", "gain", "tier A", "tier B", "reward A", "reward B"):
-        table.add_column(col, justify="right")
-    for task_id, row in comparison["tasks"].items():
-        if not (row["in_a"] and row["in_b"]):
-            table.add_row(task_id, *(["-"] * 7))
-            continue
-        table.add_row(task_id, _fmt(row["score_a"], 5), _fmt(row["score_b"], 5), _fmt(row["score_gain"], 3),
-                      row["tier_a"], row["tier_b"], _fmt(row["reward_a"], 3), _fmt(row["reward_b"], 3))
-    return table
-

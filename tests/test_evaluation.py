@@ -4,8 +4,8 @@ import json
 import math
 
 from sandmle.cli import main
-from sandmle.evaluation import (RATE_KEYS, TOTAL_KEYS, build_report, compare_reports, wilson_interval,
-                                write_chart)
+from sandmle.evaluation import RATE_KEYS, TOTAL_KEYS, build_report, compare_reports, wilson_interval
+from sandmle.report_view import write_chart
 from sandmle.rollout.episode import Episode, load_episodes
 
 MLEBENCH_KEYS = {"competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold",
@@ -214,3 +214,24 @@ def test_torn_last_line_is_dropped_on_resume(make_task, tmp_path, capsys):
     assert main(args + ["--resume"]) == 0
     assert [json.loads(x)["episode_id"] for x in log.read_text().splitlines()] == \
         [json.loads(first)["episode_id"], json.loads(second)["episode_id"]]
+
+
+def test_human_rank_from_a_human_leaderboard_only(make_task):
+    from sandmle.leaderboard import Entry, make_leaderboard
+
+    human = make_task("auc", task_id="kaggle")
+    synthetic = make_task("auc", task_id="synth")
+    scores = [0.95, 0.9, 0.85, 0.8, 0.7]        # a score of 0.85 beats 3 of 5 teams (ties count)
+    make_leaderboard([Entry(f"team {i}", "kaggle", "human", s, True, 0.0) for i, s in enumerate(scores)],
+                     False, min_valid=1).write_csv(human.private_dir / "leaderboard.csv")
+    make_leaderboard([Entry(f"ref {i}", "linear", "strong", s, True, 0.0) for i, s in enumerate(scores)],
+                     False, min_valid=1).write_csv(synthetic.private_dir / "leaderboard.csv")
+    eps = [episode("kaggle", grade("kaggle", 0.85, "bronze"), i=0),
+           episode("kaggle", grade("kaggle", None, "none", valid=False), i=1),
+           episode("kaggle", grade("kaggle", 0.99, "gold"), i=2),
+           episode("synth", grade("synth", 0.85, "bronze"), i=3)]
+    report = build_report(eps, {"kaggle": human, "synth": synthetic})
+    ranks = [e["human_rank"] for e in report["competition_reports"]]
+    assert ranks == [0.6, 0.0, 1.0, None]       # invalid: 0 (MLE-Dojo); no human board: None
+    assert math.isclose(report["mean_human_rank"], 1.6 / 3) and report["human_rank_episodes"] == 3
+    assert report["tasks"]["synth"]["mean_human_rank"] is None

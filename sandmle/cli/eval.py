@@ -1,8 +1,14 @@
 """`sandmle eval`: run a policy on a task bank and write an MLE-bench grading report.
 
     sandmle eval --policy scripted:strong --bank BANK --out RUN [--num-episodes-per-task K]
-                 [--max-turns N] [--workers W] [--scheme S] [--sft-out FILE] [--json]
+                 [--budget paper-eval] [--max-turns N] [--step-timeout-s S] [--episode-timeout-s S]
+                 [--memory-mb MB] [--gpus] [--workers W] [--scheme S] [--sft-out FILE] [--json]
                  [--resume | --overwrite]
+
+Budgets: --budget paper-eval is the paper's MLE-bench-lite evaluation (20 LLM calls, 20 min
+an episode, 300 s a code run; the default); the flags override it one by one. Full-size
+MLE-bench data usually needs more than the default --memory-mb 4096; --gpus binds the host's
+NVIDIA device nodes into code runs and is an error on a machine without them.
 
 Writes RUN/run.json first, appends each episode to RUN/episodes.jsonl as it finishes, then
 RUN/grading_report.json and RUN/rates.png, and keeps each episode's work folder under
@@ -45,13 +51,26 @@ def register(subparsers) -> None:
 
 
 def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-turns", type=int, default=20, metavar="N",
+    from sandmle.rollout.budgets import BUDGETS
+
+    p.add_argument("--budget", choices=tuple(BUDGETS), default=None,
+                   help="a named budget: paper-eval (20 turns, 1200 s an episode, 300 s a code run: "
+                        "the paper's MLE-bench-lite evaluation) or paper-train (15 turns); "
+                        "--max-turns and the timeouts override it")
+    p.add_argument("--max-turns", type=int, default=None, metavar="N",
                    help="LLM calls per episode (default 20, MLE-bench-lite evaluation)")
+    p.add_argument("--episode-timeout-s", "--episode-timeout", dest="episode_timeout_s", type=float,
+                   default=None, metavar="SECONDS", help="wall clock per episode (default 1200)")
+    p.add_argument("--step-timeout-s", "--step-timeout", dest="step_timeout_s", type=float,
+                   default=None, metavar="SECONDS", help="wall clock per code run (default 300)")
+    p.add_argument("--memory-mb", type=int, default=4096, metavar="MB",
+                   help="memory of a code run's process tree (default 4096; raise it for full-size "
+                        "MLE-bench data)")
+    p.add_argument("--gpus", action="store_true",
+                   help="bind the host's NVIDIA device nodes into code runs (an error when there are none)")
     p.add_argument("--workers", type=int, default=None, metavar="W", help="sandbox workers (default: CPU count)")
     p.add_argument("--scheme", default="paper", choices=("paper", "release", "sparse"), help="reward scheme")
     p.add_argument("--reward-from", default="last", choices=("last", "best"), help="graded score the reward uses")
-    p.add_argument("--episode-timeout", type=float, default=1200.0, metavar="SECONDS")
-    p.add_argument("--step-timeout", type=float, default=300.0, metavar="SECONDS")
     p.add_argument("--max-context-tokens", type=int, default=32768)
     p.add_argument("--max-new-tokens", type=int, default=4096)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -60,15 +79,26 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def rollout_config(args):
+    """The RolloutConfig of the command line: explicit flags, then --budget, then the
+    evaluation defaults (the paper-eval budget)."""
     from sandmle.policies.base import SamplingParams
+    from sandmle.rollout.budgets import BUDGETS
     from sandmle.rollout.runner import RolloutConfig
 
+    budget = BUDGETS[args.budget or "paper-eval"]
+    chosen = {key: budget[key] if getattr(args, key) is None else getattr(args, key) for key in budget}
+    devices = ()
+    if args.gpus:
+        from sandmle.sandbox.devices import require_gpu_device_nodes
+
+        devices = require_gpu_device_nodes()
     try:
         sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p,
                                   max_new_tokens=args.max_new_tokens, seed=args.seed)
-        return RolloutConfig(max_turns=args.max_turns, episode_timeout_s=args.episode_timeout,
-                             step_timeout_s=args.step_timeout, max_context_tokens=args.max_context_tokens,
-                             reward_scheme=args.scheme, reward_from=args.reward_from, sampling=sampling)
+        return RolloutConfig(max_turns=int(chosen["max_turns"]), episode_timeout_s=chosen["episode_timeout_s"],
+                             step_timeout_s=chosen["step_timeout_s"], max_context_tokens=args.max_context_tokens,
+                             reward_scheme=args.scheme, reward_from=args.reward_from, sampling=sampling,
+                             memory_mb=args.memory_mb, devices=devices)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -102,8 +132,9 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     With `resume`, episodes `out` already holds are kept and not run again."""
     import time
 
-    from sandmle.evaluation import EpisodeLog, build_report, open_run, write_chart
+    from sandmle.evaluation import EpisodeLog, build_report, open_run
     from sandmle.policies import make_policy
+    from sandmle.report_view import write_chart
     from sandmle.rollout.runner import episode_id_for, run_episodes
     from sandmle.task import load_bank, write_json_atomic
 
@@ -190,7 +221,7 @@ def _jsonable(data):
 
 def handle(args) -> int:
     from sandmle.console import escape, make_console, print_json
-    from sandmle.evaluation import report_tables
+    from sandmle.report_view import report_tables
     from sandmle.rollout.episode import save_sft, to_sft
 
     config = rollout_config(args)

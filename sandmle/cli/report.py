@@ -53,7 +53,8 @@ def progress_line(run: Path, report: dict) -> str:
 
 def handle(args) -> int:
     from sandmle.console import escape, make_console, print_json
-    from sandmle.evaluation import RATE_KEYS, compare_reports, comparison_table, report_tables
+    from sandmle.evaluation import RATE_KEYS, compare_reports
+    from sandmle.report_view import comparison_table, report_tables
 
     report_a = load_report(args.run_a)
     if args.run_b is None:

@@ -6,5 +6,5 @@ turn `turns` makes the batched policy call (resuming a turn a stop string cut in
 the policy's text is parsed by `protocol`, run as a sandbox job or graded by `env`, and
 answered with a `<tool_response>`; `episode` records everything (JSONL, replay, the usable
 rule, SFT export) and `tokens` turns its recorded ids into training sequences; `runner`
-advances many episodes together.
+advances many episodes together, within a `budgets` entry.
 """

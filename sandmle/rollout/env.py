@@ -177,7 +177,7 @@ class EpisodeEnv:
         job = Job(work_dir=str(self.work_dir), public_dir=str(self.task.public_dir), code=action.code,
                   limits=Limits(timeout_s=timeout_s, memory_mb=cfg.memory_mb),
                   seed=None if self.seed is None else self.seed * 1000 + index,
-                  name=f"{self.episode_id}/step{index}")
+                  name=f"{self.episode_id}/step{index}", devices=tuple(cfg.devices))
         result = self.pool.run(job)
         lines = []
         if result.stdout_tail.strip():

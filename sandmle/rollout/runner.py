@@ -48,7 +48,8 @@ class RolloutConfig:
     reward_scheme: str = "paper"         # "paper" | "release" | "sparse" (REFERENCE §6)
     reward_from: str = "last"            # "last" | "best" graded score
     sampling: SamplingParams = field(default_factory=SamplingParams)
-    memory_mb: int = 4096                # address-space limit of a code run
+    memory_mb: int = 4096                # memory of a code run's process tree (sandbox Limits)
+    devices: tuple[str, ...] = ()        # host device nodes code runs see (GPUs: sandbox/devices.py)
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
@@ -59,6 +60,8 @@ class RolloutConfig:
         if self.max_context_tokens <= self.sampling.max_new_tokens:
             raise ValueError(f"max_context_tokens ({self.max_context_tokens}) must exceed "
                              f"sampling.max_new_tokens ({self.sampling.max_new_tokens})")
+        if self.memory_mb < 1:
+            raise ValueError(f"memory_mb must be >= 1, got {self.memory_mb}")
         if self.tool_output_lines < 1:
             raise ValueError(f"tool_output_lines must be >= 1, got {self.tool_output_lines}")
         if self.reward_from not in ("last", "best"):

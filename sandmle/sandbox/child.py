@@ -152,11 +152,13 @@ def _job_process(spec: ChildSpec, ctl_fd: int, isolated: bool) -> NoReturn:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if isolated:
-            apply_rlimits(spec.job.limits, spec.image_bytes, spec.nproc_base)
+            apply_rlimits(spec.job.limits, spec.image_bytes, spec.nproc_base,
+                          cap_address_space=not spec.job.devices)
             isolate.drop_privileges(spec.uid, spec.gid)
         else:
             os.setsid()
-            apply_rlimits(spec.job.limits, spec.image_bytes, spec.nproc_base)
+            apply_rlimits(spec.job.limits, spec.image_bytes, spec.nproc_base,
+                          cap_address_space=not spec.job.devices)
             isolate.prctl(isolate.PR_SET_NO_NEW_PRIVS, 1)
             isolate.die_with_parent()
         os.chdir(spec.work_path)

@@ -9,7 +9,8 @@ with `pivot_root`; the old root is detached, so nothing that is not bound in is 
                                   plus a generated passwd/group/hosts
     <python prefixes>             read-only binds at their real paths (sys.prefix,
                                   sys.base_prefix ...), parent directories recreated 0755
-    /dev                          null, zero, full, random, urandom; a private tmpfs /dev/shm
+    /dev                          null, zero, full, random, urandom; a private tmpfs /dev/shm;
+                                  the job's `devices` (GPUs: devices.py)
     /proc                         a fresh proc of the job's own PID namespace
     /tmp                          a private tmpfs
     /sandbox/work                 the job's work folder, read-write (the cwd)
@@ -24,6 +25,7 @@ import ctypes
 import os
 import platform
 import signal
+import stat
 from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
@@ -53,7 +55,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
                "nsswitch.conf", "ssl", "ca-certificates", "fonts", "alternatives",
                "mime.types", "protocols", "services")
-DEVICES = ("null", "zero", "full", "random", "urandom")
+DEVICES = ("null", "zero", "full", "random", "urandom")   # job.RESERVED_DEV_NAMES holds these
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -136,6 +138,7 @@ class RootPlan:
     uid: int
     gid: int
     tmp_mb: int                    # size of the private /tmp (and /dev/shm)
+    devices: tuple[str, ...] = ()  # host device nodes bound at /dev/<name> (Job.devices)
 
 
 def _bind(src: str, dst: str, readonly: bool, extra: int = MS_NOSUID | MS_NODEV) -> None:
@@ -199,6 +202,13 @@ def build_root(plan: RootPlan) -> None:
         with open(f"{dev}/{name}", "wb"):
             pass
         _bind(f"/dev/{name}", f"{dev}/{name}", readonly=False, extra=MS_NOSUID | MS_NOEXEC)
+    for host in plan.devices:
+        if not stat.S_ISCHR(os.stat(host).st_mode):
+            raise OSError(f"{host} is not a character device")
+        target = f"{dev}/{os.path.basename(host)}"
+        with open(target, "wb"):
+            pass
+        _bind(host, target, readonly=False, extra=MS_NOSUID | MS_NOEXEC)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")

@@ -10,11 +10,13 @@ files) are data in `JobResult`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 INPUT_DIRNAME = "input"   # the public folder, as the job sees it: ./input/train.csv
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024      # Limits.output_bytes at most (replies stay small)
+RESERVED_DEV_NAMES = ("null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout", "stderr", "shm")
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,25 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)   # extra variables (scrubbed env otherwise)
     seed: int | None = None           # seeds random/numpy in the job; None = fresh entropy
     name: str = "job"                 # label for logs and benchmark rows
+    devices: tuple[str, ...] = ()     # host character devices bound into the job's /dev under
+                                      # their own names, read-write (GPUs: devices.py); such a
+                                      # job has no RLIMIT_AS (CUDA reserves address space)
 
     def __post_init__(self) -> None:
         if (self.code is None) == (self.script is None):
             raise ValueError("a Job needs exactly one of code and script")
+        names = [os.path.basename(d) for d in self.devices]
+        for device, name in zip(self.devices, names):
+            if not os.path.isabs(device) or name in RESERVED_DEV_NAMES or name in ("", ".", ".."):
+                raise ValueError(f"Job.devices entries must be absolute paths of device nodes whose "
+                                 f"names are not one of /dev's own entries, got {device!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"Job.devices names must differ, got {list(self.devices)}")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["argv"] = list(self.argv)
+        data["devices"] = list(self.devices)
         return data
 
     @classmethod
@@ -73,6 +86,7 @@ class Job:
         data = dict(data)
         data["limits"] = Limits(**data["limits"])
         data["argv"] = tuple(data.get("argv", ()))
+        data["devices"] = tuple(data.get("devices", ()))
         return cls(**data)
 
 

@@ -63,15 +63,20 @@ def cpu_seconds(limits: Limits) -> int:
     return math.ceil(limits.cpu_s if limits.cpu_s is not None else limits.timeout_s + 1)
 
 
-def apply_rlimits(limits: Limits, image_bytes: int, nproc_base: int = 0) -> None:
+def apply_rlimits(limits: Limits, image_bytes: int, nproc_base: int = 0,
+                  cap_address_space: bool = True) -> None:
     """Set hard and soft limits in the job's process (before dropping privileges).
 
     `nproc_base` is added to the process limit where RLIMIT_NPROC counts processes the job
-    does not own (a shared uid in the plain fallback)."""
+    does not own (a shared uid in the plain fallback). Without `cap_address_space` (a job
+    given GPUs: CUDA reserves tens of GB of address space it never touches) RLIMIT_AS is
+    left unlimited and the cgroup or the watchdog alone caps memory."""
     cpu = cpu_seconds(limits)
     address_space = image_bytes + limits.memory_mb * MB
     fsize = limits.file_size_mb * MB
     nproc = nproc_base + limits.processes
+    if not cap_address_space:
+        address_space = resource.RLIM_INFINITY
     for kind, soft, hard in (
         (resource.RLIMIT_AS, address_space, address_space),
         (resource.RLIMIT_CPU, cpu, cpu + 1),        # SIGXCPU at soft, SIGKILL at hard

@@ -49,7 +49,8 @@ What the pool does NOT cover:
   exploits (and user namespaces, which jobs may still create) are out of scope;
 - side channels (timing, cache, /proc/stat and other global kernel counters, host paths
   shown in /proc/self/mountinfo) and covert channels between concurrent jobs;
-- no GPU (no /dev/nvidia* in the sandbox) and no GPU isolation;
+- GPUs only when a job asks (`Job.devices`, devices.py), and then no GPU isolation: GPU
+  memory and time are shared with every other job given the same device;
 - no CPU shares between concurrent jobs (the cgroup measures CPU, it does not divide it);
 - the job is a fork of the preloaded template: it can read the preloaded modules' memory
   (never job data, but never put secrets in a preload function either);

@@ -277,7 +277,7 @@ class Worker:
             plan = isolate.RootPlan(
                 new_root=self.root_dir, python_dirs=self.python_dirs, work_dir=prepared.work_dir,
                 public_dir=os.path.realpath(job.public_dir) if job.public_dir else None,
-                uid=uid, gid=uid, tmp_mb=max(64, job.limits.file_size_mb))
+                uid=uid, gid=uid, tmp_mb=max(64, job.limits.file_size_mb), devices=job.devices)
         self.refill(block=True)
         spare = self.spares.popleft()
         group, usage = spare.group, None

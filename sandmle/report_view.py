@@ -1,0 +1,118 @@
+"""How a grading report is shown: rich tables (per task, totals, a comparison of two runs)
+and the rates chart (matplotlib, Agg, a PNG written atomically). The report itself is built
+in `sandmle.evaluation`."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sandmle.evaluation import RATE_KEYS
+
+
+def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
+    """Bar chart of the rates with their 95% intervals, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    labels = ["valid", "> median", "bronze", "silver", "gold", "any medal"]
+    rates = [report["rates"][k] for k in RATE_KEYS]
+    values = [r["rate"] or 0.0 for r in rates]
+    low = [max(0.0, v - r["ci95_low"]) for v, r in zip(values, rates)]     # rounding at 0 and 1
+    high = [max(0.0, r["ci95_high"] - v) for v, r in zip(values, rates)]
+    fig = Figure(figsize=(7, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    colors = ["#4c72b0", "#55a868", "#b87333", "#a8a9ad", "#d4af37", "#c44e52"]
+    ax.bar(labels, values, yerr=[low, high], capsize=4, color=colors)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of episodes (95% Wilson CI)")
+    ax.set_title(title or f"{report.get('policy')}: {report['total_runs']} episodes")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+_COMPACT = {"pad_edge": False, "padding": (0, 1, 0, 1), "collapse_padding": True}
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _rate_cell(r: dict) -> str:
+    if r["rate"] is None:
+        return "-"
+    return f"{100 * r['rate']:.0f}% [{100 * r['ci95_low']:.0f}, {100 * r['ci95_high']:.0f}]"
+
+
+def report_tables(report: dict[str, Any]) -> list:
+    """rich Tables: per task, then the totals with rates."""
+    from rich.table import Table
+
+    per_task = Table(title=f"{report.get('policy') or 'run'}: per task", **_COMPACT)
+    per_task.add_column("task", overflow="fold", min_width=24)
+    ranked = any(row.get("mean_human_rank") is not None for row in report["tasks"].values())
+    for col in ("episodes", "mean score", "best tier", "valid", "any medal", "mean reward") + (
+            ("HumanRank",) if ranked else ()):
+        per_task.add_column(col, justify="right")
+    for task_id, row in report["tasks"].items():
+        per_task.add_row(task_id, str(row["episodes"]), _fmt(row["mean_score"], 5), row["best_tier"],
+                         f"{100 * row['valid_rate']:.0f}%", f"{100 * row['any_medal_rate']:.0f}%",
+                         _fmt(row["mean_reward"], 3),
+                         *((_fmt(row.get("mean_human_rank"), 3),) if ranked else ()))
+    totals = Table(title="totals (rates with 95% Wilson intervals)", **_COMPACT)
+    totals.add_column("measure")
+    totals.add_column("value", justify="right")
+    names = {"valid_submission": "valid submissions", "above_median": "above median",
+             "bronze_medal": "bronze", "silver_medal": "silver", "gold_medal": "gold", "any_medal": "any medal"}
+    totals.add_row("episodes", str(report["total_runs"]))
+    for key in RATE_KEYS:
+        totals.add_row(names[key], f"{report['rates'][key]['count']}  {_rate_cell(report['rates'][key])}")
+    totals.add_row("mean reward", _fmt(report["mean_reward"], 3))
+    if report.get("mean_human_rank") is not None:
+        totals.add_row(f"mean HumanRank ({report['human_rank_episodes']} episodes)",
+                       _fmt(report["mean_human_rank"], 3))
+    totals.add_row("mean turns", _fmt(report["mean_turns"], 3))
+    totals.add_row("mean wall time (s)", _fmt(report["mean_wall_s"], 3))
+    share = report["sandbox_share"]
+    totals.add_row("sandbox share of episode wall time", "-" if share is None else f"{100 * share:.0f}%")
+    busy = report.get("sandbox_utilisation")
+    if busy is not None:
+        totals.add_row(f"sandbox busy share ({report['num_workers']} workers)", f"{100 * busy:.0f}%")
+    if report.get("episodes_per_min") is not None:
+        totals.add_row("episodes per minute", _fmt(report["episodes_per_min"], 3))
+    totals.add_row("terminations", ", ".join(f"{k} {v}" for k, v in report["terminations"].items()))
+    return [per_task, totals]
+
+
+def comparison_table(comparison: dict[str, Any]):
+    from rich.table import Table
+
+    table = Table(title=f"{comparison['policy_a']} (A) vs {comparison['policy_b']} (B)", **_COMPACT)
+    table.add_column("task", overflow="fold", min_width=24)
+    for col in ("score A", "score B", "gain", "tier A", "tier B", "reward A", "reward B"):
+        table.add_column(col, justify="right")
+    for task_id, row in comparison["tasks"].items():
+        if not (row["in_a"] and row["in_b"]):
+            table.add_row(task_id, *(["-"] * 7))
+            continue
+        table.add_row(task_id, _fmt(row["score_a"], 5), _fmt(row["score_b"], 5), _fmt(row["score_gain"], 3),
+                      row["tier_a"], row["tier_b"], _fmt(row["reward_a"], 3), _fmt(row["reward_b"], 3))
+    return table
+
