@@ -206,6 +206,23 @@ def test_a_truncated_think_block_under_qwen3s_template_is_recorded_not_raised(po
     assert_exact(ep, policy.calls)
 
 
+def test_a_template_that_raises_ends_its_episode_as_env_error_and_the_others_go_on(pool, make_task, tmp_path):
+    from sandmle.policies.tiny import CHAT_TEMPLATE
+
+    tok = build_tokenizer()
+    # Templates refuse conversations they do not expect (Mistral's and Llama's "roles must
+    # alternate"); here the one of task beta, once it has an assistant turn.
+    tok.chat_template = ("{% if messages|length > 2 and '\"id\": \"beta\"' in messages[1]['content'] %}"
+                         "{{ raise_exception('Conversation roles must alternate') }}{% endif %}" + CHAT_TEMPLATE)
+    tasks = [make_task("auc", task_id="alpha"), make_task("auc", task_id="beta")]
+    texts = [py("print(1)"), ANSWER]
+    policy = TokenScript(tok, {"alpha": texts, "beta": texts})
+    alpha, beta = run(policy, tasks, pool, tmp_path, tok)
+    assert alpha.termination == "answered" and alpha.num_turns == 2
+    assert beta.termination == "env_error" and "Conversation roles must alternate" in beta.error
+    assert_exact(alpha, policy.calls)
+
+
 def test_a_prefilled_think_block_gets_format_credit(pool, make_task, tmp_path):
     tok = build_tokenizer(template="think-prefill")
     tasks = [make_task("auc", task_id="alpha")]

@@ -86,7 +86,8 @@ def test_infrastructure_failures_leave_the_group_before_its_statistics(tmp_path,
     samples = rollouts.samples
     assert [s.usable for s in samples] == [True, False] * 4
     assert not any(s.keep for s in samples if not s.usable)
-    assert rollouts.stats["unusable"] == 4 and rollouts.stats["unusable_policy_error"] == 4
+    assert rollouts.counts == {"resumes": 0.0, "unusable": 4.0, "unusable_policy_error": 4.0, "unusable_env_error": 0.0,
+                               "unusable_nonfinite_reward": 0.0, "unusable_prompt_over_budget": 0.0}
     batch = collate(samples)
     for keep in (batch.keep, batch.usable):        # with timed-out rollouts masked or not
         adv, _ = group_advantages(batch.rewards, batch.groups, keep=keep, episodes=batch.episodes)

@@ -37,7 +37,8 @@ class TaskSeededEnv:
                 samples.append(Sample(tuple(ids), (0,) * PROMPT_LEN + (1,) * (SEQ_LEN - PROMPT_LEN),
                                       reward, g, str(task), valid=True))
         self.calls += 1
-        return Rollouts(tuple(samples), 0.0)
+        # a per-process figure (averaged over processes) and a count (summed)
+        return Rollouts(tuple(samples), 0.0, {"sandbox_s": 2.0}, {"unusable": 1.0})
 
 
 out, agg = Path(sys.argv[1]), sys.argv[2]
@@ -47,8 +48,9 @@ cfg = RunConfig(model=ModelConfig(kind="actions", hidden_size=8),
                 train=TrainConfig(steps=2, lr=0.05, save_every=0, seed=0), log=LogConfig(live=False))
 torch.manual_seed(0)
 trainer = Trainer(cfg, out, tasks=[0, 1, 2, 3, 4, 5], env=TaskSeededEnv(), model=ActionPolicy(8))
-trainer.train(2)
+rows = trainer.train(2)
 assert trainer.accelerator.num_processes == int(sys.argv[3])
+assert rows[-1]["rollout_sandbox_s"] == 2.0 and rows[-1]["rollout_unusable"] == int(sys.argv[3])
 if trainer.accelerator.is_main_process:
     state = trainer.accelerator.unwrap_model(trainer.model).state_dict()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, out / "params.pt")

@@ -1,5 +1,8 @@
 """The step loop: checkpoint/resume reproduces an uninterrupted run; the loss moves the policy."""
 import json
+import math
+
+import pytest
 
 import torch
 
@@ -165,3 +168,30 @@ def test_truncated_importance_sampling_caps_the_weights_and_changes_the_update(t
         params[cap] = _params(trainer)
     assert rows[1.1]["tis_clip_frac"] == 1.0 and abs(rows[1.1]["tis_weight_mean"] - 1.1) < 1e-5
     assert any(not torch.allclose(params[0.0][k], params[1.1][k]) for k in params[0.0])
+
+
+class FailingEnv(ToyEnv):
+    """ToyEnv whose every second rollout ended by infrastructure (reward 0) or with a NaN reward."""
+
+    def collect(self, model, tasks, group_size, seed):
+        rollouts = ToyEnv.collect(self, model, tasks, group_size, seed)
+        samples = [s if i % 2 == 0 else
+                   Sample(s.input_ids, s.loss_mask, 0.0 if i % 4 == 1 else float("nan"), s.group, s.task_id,
+                          usable=False, keep=False)
+                   for i, s in enumerate(rollouts.samples)]
+        self.usable_rewards = [s.reward for s in samples if s.usable]
+        counts = {"unusable": 4.0, "unusable_policy_error": 2.0, "unusable_nonfinite_reward": 2.0}
+        return Rollouts(tuple(samples), 0.0, {"answered_rate": 0.5}, counts)
+
+
+def test_dropped_rollouts_are_counted_by_reason_and_leave_the_reward_figures(tmp_path):
+    torch.manual_seed(0)
+    env = FailingEnv()
+    trainer = Trainer(_config(), tmp_path, tasks=["a", "b"], env=env, model=ActionPolicy(16))
+    row = trainer.train_step()
+    assert row["rollout_unusable"] == 4 and row["rollout_unusable_policy_error"] == 2
+    assert row["rollout_unusable_nonfinite_reward"] == 2 and row["rollout_answered_rate"] == 0.5
+    assert row["episodes"] == 8 and all(math.isfinite(v) for v in row.values() if isinstance(v, float))
+    kept = torch.tensor(env.usable_rewards)            # the failures' 0 and NaN are not the agent's
+    assert row["reward_mean"] == pytest.approx(float(kept.mean())) and row["reward_max"] == float(kept.max())
+    assert row["reward_std"] == pytest.approx(float(kept.std()))

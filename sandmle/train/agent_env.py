@@ -14,7 +14,8 @@ sandbox errors) or with a non-finite reward are not `usable` and never enter the
 statistics; timed-out ones are usable but not kept in the loss unless the trainer keeps
 them. A sequence longer than max_prompt_tokens + max_response_tokens is cut at the end (its
 tail leaves the loss); one whose prompt alone exceeds max_prompt_tokens is not usable.
-`Rollouts.stats` counts the rollouts left out, by reason (`unusable`, `unusable_<reason>`).
+`Rollouts.counts` counts the rollouts left out, by reason (`unusable`, and `unusable_<reason>`
+for each of `DROP_REASONS`, 0 included, so every step's metrics have the same columns).
 After the rollouts a colocated vLLM engine is put to sleep so the update has the GPU memory.
 """
 from __future__ import annotations
@@ -24,9 +25,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from sandmle.rollout.episode import UNUSABLE_REASONS
 from sandmle.train.batch import Rollouts, Sample
 
 PROMPT_OVER_BUDGET = "prompt_over_budget"
+# Why a rollout leaves the batch, each counted every step (0 or not). Timed-out rollouts are
+# usable here; whether they stay in the loss is the trainer's `mask_timed_out`.
+DROP_REASONS = (*(r for r in UNUSABLE_REASONS if r != "timed_out"), PROMPT_OVER_BUDGET)
 
 
 class AgentEnv:
@@ -71,11 +76,13 @@ class AgentEnv:
             "answered_rate": sum(ep.termination == "answered" for ep in episodes) / n,
             "policy_error_rate": sum(ep.termination == "policy_error" for ep in episodes) / n,
             "sandbox_s": sum(ep.sandbox_s for ep in episodes),
+        }
+        counts = {
             "resumes": float(sum(s.resumes for ep in episodes for s in ep.steps)),
             "unusable": float(sum(reasons.values())),
-            **{f"unusable_{r}": float(c) for r, c in sorted(reasons.items())},
+            **{f"unusable_{r}": float(reasons[r]) for r in DROP_REASONS},
         }
-        return Rollouts(tuple(samples), wall, stats)
+        return Rollouts(tuple(samples), wall, stats, counts)
 
     def _samples(self, ep, index: int, group: int) -> tuple[list[Sample], str | None]:
         """The episode's training sequences as Samples, and why it is unusable (None if usable)."""

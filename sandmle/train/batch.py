@@ -49,7 +49,8 @@ class Sample:
 class Rollouts:
     samples: tuple[Sample, ...]
     wall_s: float
-    stats: dict[str, float] = field(default_factory=dict)   # backend-specific extras
+    stats: dict[str, float] = field(default_factory=dict)    # per-process figures (rates, means, seconds)
+    counts: dict[str, float] = field(default_factory=dict)   # counts of rollouts, summed over processes
 
 
 @dataclass

@@ -281,22 +281,33 @@ class Trainer:
             size[1] += len(s.input_ids)
         local = torch.tensor([[s.reward, float(s.valid), float(s.tier in MEDAL_TIERS),
                                float(s.tier != "none"), float(s.timed_out),
-                               *sizes[s.episode if s.episode >= 0 else -1 - i]]
+                               *sizes[s.episode if s.episode >= 0 else -1 - i], float(s.usable)]
                               for i, s in enumerate(samples) if s.segment == 0], device=acc.device)
         extra = torch.tensor([float(zero_var.sum()), float(in_loss.sum())], device=acc.device)
+        # the env's figures: per-process ones averaged over processes (equal shares), counts summed
+        keys = sorted(rollouts.stats) + sorted(rollouts.counts)
+        figures = {**rollouts.stats, **rollouts.counts}
+        backend = torch.tensor([float(figures[k]) for k in keys], device=acc.device, dtype=torch.float64)
         if acc.num_processes > 1:
             local = acc.gather(local)
             extra = acc.reduce(extra, reduction="sum")
-        rewards = local[:, 0]
+            backend = acc.reduce(backend, reduction="sum") if keys else backend
+        rollout_stats = {f"rollout_{k}": float(backend[j]) / (1 if k in rollouts.counts else acc.num_processes)
+                         for j, k in enumerate(keys)}
         tokens = float(local[:, 6].sum())
+        # the agent's reward and grades over the rollouts usable for training: one that an
+        # HTTP 503 or a broken sandbox ended says nothing about the policy (rollout_unusable_*)
+        usable = local[local[:, 7] > 0]
+        rewards = usable[:, 0]
+        nan = float("nan")
         row = {
             "step": self.step,
-            "reward_mean": float(rewards.mean()),
+            "reward_mean": float(rewards.mean()) if len(rewards) else nan,
             "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-            "reward_max": float(rewards.max()),
-            "valid_rate": float(local[:, 1].mean()),
-            "medal_rate": float(local[:, 2].mean()),
-            "above_median_rate": float(local[:, 3].mean()),
+            "reward_max": float(rewards.max()) if len(rewards) else nan,
+            "valid_rate": float(usable[:, 1].mean()) if len(rewards) else nan,
+            "medal_rate": float(usable[:, 2].mean()) if len(rewards) else nan,
+            "above_median_rate": float(usable[:, 3].mean()) if len(rewards) else nan,
             "timed_out_rate": float(local[:, 4].mean()),
             "response_len_mean": float(local[:, 5].mean()),
             "episodes": int(local.shape[0]),
@@ -309,7 +320,7 @@ class Trainer:
             "step_s": step_s,
             "tokens_per_s": tokens / max(step_s, 1e-9),
             **{k: float(v) for k, v in stats.items()},
-            **{f"rollout_{k}": float(v) for k, v in rollouts.stats.items()},
+            **rollout_stats,
         }
         return row
 
