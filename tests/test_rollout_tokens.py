@@ -98,6 +98,21 @@ def run(policy, tasks, pool, tmp_path, tok, **cfg):
     return run_episodes(policy, tasks, pool, config, tokenizer=tok, work_root=tmp_path / "work", seed=1)
 
 
+def record_calls(policy) -> list[tuple[tuple[int, ...], Generation]]:
+    """Wrap `policy.generate` (an instance attribute; `del policy.generate` undoes it) so that
+    every generation is recorded with the prompt ids it came from; returns the record."""
+    calls = []
+    generate = policy.generate
+
+    def recording(conversations, sampling, prompt_ids=None):
+        out = generate(conversations, sampling, prompt_ids=prompt_ids)
+        calls.extend((g.prompt_ids, g) for g in out)
+        return out
+
+    policy.generate = recording
+    return calls
+
+
 def assert_exact(ep, calls):
     """Each turn's completion ids are trained once, behind exactly the prompt the policy saw."""
     sequences = training_sequences(ep.steps)
@@ -262,15 +277,7 @@ def test_hf_samples_that_do_not_round_trip_are_trained_as_sampled(make_task, tmp
     for template in sorted(CHAT_TEMPLATES):
         path = build_tiny_model(tmp_path / template, seed=0, template=template)
         policy = HFPolicy(path)
-        calls = []
-        generate = policy.generate
-
-        def recording(conversations, sampling, prompt_ids=None):
-            out = generate(conversations, sampling, prompt_ids=prompt_ids)
-            calls.extend((g.prompt_ids, g) for g in out)
-            return out
-
-        policy.generate = recording
+        calls = record_calls(policy)
         tasks = [make_task("auc", task_id=f"t-{template}")] * 2
         episodes = run(policy, tasks, pool, tmp_path / template, policy.tokenizer, max_turns=2,
                        sampling=SamplingParams(max_new_tokens=24, seed=0))

@@ -129,21 +129,13 @@ def test_token_prompts_are_echoed_with_the_sampled_ids_and_the_stop_string(tied_
 
 
 def test_rollouts_on_the_engine_train_on_exactly_the_ids_it_sampled(tied_engine, tied_dir, make_task, tmp_path):
-    from test_rollout_tokens import assert_exact
+    from test_rollout_tokens import assert_exact, record_calls
     from transformers import AutoTokenizer
 
     from sandmle.rollout.runner import RolloutConfig, run_episodes
     from sandmle.sandbox.pool import Pool
 
-    calls = []
-    generate = tied_engine.generate
-
-    def recording(conversations, sampling, prompt_ids=None):
-        out = generate(conversations, sampling, prompt_ids=prompt_ids)
-        calls.extend((g.prompt_ids, g) for g in out)
-        return out
-
-    tied_engine.generate = recording
+    calls = record_calls(tied_engine)
     config = RolloutConfig(max_turns=2, step_timeout_s=30, max_context_tokens=2048,
                            sampling=SamplingParams(max_new_tokens=24, seed=0))
     try:
