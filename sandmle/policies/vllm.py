@@ -7,7 +7,7 @@ colocate  an in-process `vllm.LLM` on the trainer's device. On CUDA it uses slee
           allocator maps memory outside torch's cache). `sync_weights(model)` wakes the
           weights only, streams the trained parameters (`sandmle.policies.weights`: FSDP
           gathered, LoRA merged, cast to the engine's dtype one tensor at a time) into the
-          model runner's `load_weights` through `LLM.collective_rpc`, and resets the prefix
+          model runner (`weights.load_into_runner`) through `LLM.collective_rpc`, and resets the prefix
           cache. Several accelerate processes each own one engine (vLLM's
           `external_launcher` backend, one engine per process, as TRL's colocate mode).
           The engine core must run in this process (tensors are handed over by reference):
@@ -45,7 +45,7 @@ from typing import Any
 
 from sandmle.errors import UserError
 from sandmle.policies.base import Generation, Message, SamplingParams, cut_at_stop
-from sandmle.policies.weights import SandmleWorkerExtension, inference_weights, write_weight_shards
+from sandmle.policies.weights import SandmleWorkerExtension, inference_weights, load_into_runner, write_weight_shards
 
 __all__ = ["VLLMPolicy", "SandmleWorkerExtension", "prompt_token_ids", "in_process_engine"]
 
@@ -80,16 +80,7 @@ def prompt_token_ids(tokenizer, conversation: list[Message]) -> list[int]:
 
 def _load_in_worker(worker, weights) -> int:
     """Run on the engine's worker (in this process): stream `weights` into its model."""
-    count = 0
-
-    def counted():
-        nonlocal count
-        for item in weights:
-            count += 1
-            yield item
-
-    worker.model_runner.model.load_weights(weights=counted())
-    return count
+    return load_into_runner(worker.model_runner, weights)
 
 
 def _post(url: str, body: dict | None, timeout_s: float) -> Any:

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 SHARD_PREFIX = "model-"
 SHARD_BYTES = 1 << 30                      # 1 GiB per safetensors shard
@@ -215,6 +215,30 @@ def read_weight_shards(folder: str | Path) -> Iterator[tuple[str, Any]]:
                 yield name, handle.get_tensor(name)
 
 
+def load_into_runner(model_runner, weights: Iterable[tuple[str, Any]]) -> int:
+    """Load checkpoint-format `weights` into a live vLLM model runner; the number of tensors.
+
+    vLLM's CPU backend repacks linear weights into kernel layouts after loading (oneDNN or
+    packed GEMM, chosen by the CPU's instruction set) and drops their loaders, so a second
+    `model.load_weights` fails on some hosts ("'Parameter' object has no attribute
+    'weight_loader'"). `model_runner.reload_weights` (vLLM >= 0.12) restores each layer to
+    checkpoint format, loads and re-processes it; older runners take `model.load_weights`.
+    """
+    count = 0
+
+    def counted():
+        nonlocal count
+        for item in weights:
+            count += 1
+            yield item
+
+    if hasattr(model_runner, "reload_weights"):
+        model_runner.reload_weights(weights_iterator=counted(), is_checkpoint_format=True)
+    else:
+        model_runner.model.load_weights(weights=counted())
+    return count
+
+
 class SandmleWorkerExtension:
     """Mixed into each vLLM worker by `--worker-extension-cls`: loads a shard folder.
 
@@ -223,13 +247,4 @@ class SandmleWorkerExtension:
     """
 
     def sandmle_load_weights(self, folder: str) -> dict[str, int]:
-        count = 0
-
-        def counted():
-            nonlocal count
-            for item in read_weight_shards(folder):
-                count += 1
-                yield item
-
-        self.model_runner.model.load_weights(weights=counted())
-        return {"tensors": count}
+        return {"tensors": load_into_runner(self.model_runner, read_weight_shards(folder))}
