@@ -2,16 +2,24 @@
 
 Private kernels in the scikit-learn style, like csrc/metrics.pyx: they trust their input
 (contiguous, same length, non-empty; `sandmle.metrics.forecast` checks it) and run without
-the GIL. A sum comes back NaN or infinite when an input is not finite; the wrapper then
+the GIL. They take ndarrays rather than memoryviews, whose acquisition cost more than the
+loop at n=100 (arrays.pxd). A sum comes back NaN or infinite when an input is not finite; the wrapper then
 names the offending value. Four partial accumulators, as in metrics.pyx's regression sums.
 """
+cimport numpy as cnp
 from libc.math cimport fabs, fmax
 
+from arrays cimport f64_data, same_rows
 
-def sum_absolute_percentage_error(const double[::1] a, const double[::1] b, double eps):
+cnp.import_array()
+
+
+def sum_absolute_percentage_error(cnp.ndarray a_array not None, cnp.ndarray b_array not None, double eps):
     """Sum of |a - b| / max(|a|, eps) (scikit-learn's mean_absolute_percentage_error)."""
-    # IN  a: true values; b: forecasts (len(a)); eps: floor of the denominator
-    cdef Py_ssize_t i, n = a.shape[0], n4 = n - n % 4
+    # IN  a: (n,) float64 true values; b: (n,) float64 forecasts; eps: floor of the denominator
+    cdef const double* a = f64_data(a_array, 1)
+    cdef const double* b = f64_data(b_array, 1)
+    cdef Py_ssize_t i, n = same_rows(a_array, b_array), n4 = n - n % 4
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     with nogil:
         for i in range(0, n4, 4):
@@ -32,10 +40,12 @@ cdef inline double _symmetric_term(double a, double b) noexcept nogil:
     return 2.0 * fabs(b - a) / d
 
 
-def sum_symmetric_percentage_error(const double[::1] a, const double[::1] b):
+def sum_symmetric_percentage_error(cnp.ndarray a_array not None, cnp.ndarray b_array not None):
     """Sum of 2 |b - a| / (|a| + |b|) over the rows, a row of two zeros adding 0."""
-    # IN  a: true values; b: forecasts (len(a))
-    cdef Py_ssize_t i, n = a.shape[0], n4 = n - n % 4
+    # IN  a: (n,) float64 true values; b: (n,) float64 forecasts
+    cdef const double* a = f64_data(a_array, 1)
+    cdef const double* b = f64_data(b_array, 1)
+    cdef Py_ssize_t i, n = same_rows(a_array, b_array), n4 = n - n % 4
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     with nogil:
         for i in range(0, n4, 4):

@@ -6,11 +6,15 @@ only caller; it checks shapes, dtypes, finiteness and label domains, and turns a
 kernel returns for an undefined case into a MetricError. Work buffers come from the C heap
 (malloc/calloc) outside the loops; a failed allocation raises MemoryError.
 """
+cimport numpy as cnp
 from libc.math cimport fabs, isfinite, log, sqrt, NAN
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 
+from arrays cimport f64_data, i64_data, same_rows
 from sorting cimport Keyed, RADIX_BINS, RADIX_MIN_N, RADIX_PASSES, _midranks
+
+cnp.import_array()
 
 
 # ---------------------------------------------------------------------------------------
@@ -28,9 +32,12 @@ def first_nonfinite(const double[::1] x):
     return bad
 
 
-def first_nonfinite_pair(const double[::1] a, const double[::1] b):
+def first_nonfinite_pair(cnp.ndarray a_array not None, cnp.ndarray b_array not None):
     """First row i where a[i] or b[i] is NaN or infinite: i if a[i] is, else n + i; or -1."""
-    cdef Py_ssize_t i, n = a.shape[0], bad = -1
+    # IN  a, b: (n,) float64 (ndarrays: called on spearman's n=100 hot path)
+    cdef const double* a = f64_data(a_array, 1)
+    cdef const double* b = f64_data(b_array, 1)
+    cdef Py_ssize_t i, n = same_rows(a_array, b_array), bad = -1
     with nogil:
         for i in range(n):
             if not (isfinite(a[i]) and isfinite(b[i])):
@@ -331,10 +338,12 @@ def auc_sorted(const double[::1] positive, const double[::1] negative):
     return twice_u / (2.0 * n_pos * n_neg)
 
 
-def spearman(const double[::1] x, const double[::1] y):
+def spearman(cnp.ndarray x_array not None, cnp.ndarray y_array not None):
     """Pearson correlation of the midranks of x and y; NaN when either is constant."""
-    # IN  x, y: (n,) finite values, n >= 2
-    cdef Py_ssize_t i, n = x.shape[0]
+    # IN  x, y: (n,) finite float64 values, n >= 2 (ndarrays: arrays.pxd says why)
+    cdef const double* x = f64_data(x_array, 1)
+    cdef const double* y = f64_data(y_array, 1)
+    cdef Py_ssize_t i, n = same_rows(x_array, y_array)
     cdef Py_ssize_t n_counts = RADIX_PASSES * RADIX_BINS if n >= RADIX_MIN_N else 1
     cdef Keyed* work = <Keyed*> malloc(2 * n * sizeof(Keyed))
     cdef double* rx = <double*> malloc(2 * n * sizeof(double))
@@ -348,8 +357,8 @@ def spearman(const double[::1] x, const double[::1] y):
         raise MemoryError()
     ry = rx + n
     with nogil:
-        _midranks(&x[0], work, work + n, counts, rx, n)
-        _midranks(&y[0], work, work + n, counts + n_counts, ry, n)
+        _midranks(x, work, work + n, counts, rx, n)
+        _midranks(y, work, work + n, counts + n_counts, ry, n)
         mean = 0.5 * (n + 1)  # midranks always sum to n(n+1)/2
         for i in range(n):
             dx = rx[i] - mean
@@ -478,38 +487,48 @@ def qwk(const int64_t[::1] a, const int64_t[::1] b, int64_t lo, Py_ssize_t width
 # ---------------------------------------------------------------------------------------
 # MAP@K.
 
-def average_precision_sum(const int64_t[:, ::1] actual, const int64_t[:, ::1] predicted,
+# Entry points take ndarrays, not memoryviews: at n=100 acquiring two memoryviews cost more
+# than the whole loop (arrays.pxd).
+
+def average_precision_sum(cnp.ndarray actual_array not None, cnp.ndarray predicted_array not None,
                           Py_ssize_t k):
     """Sum over rows of Kaggle's AP@k. Negative codes are padding in both arrays."""
-    # IN  actual: (n, t) true codes per row; predicted: (n, m) codes, best first
-    cdef Py_ssize_t r, i, j, n = actual.shape[0], t = actual.shape[1]
-    cdef Py_ssize_t m = predicted.shape[1], depth = min(k, predicted.shape[1])
+    # IN  actual: (n, t) int64 true codes per row; predicted: (n, m) int64 codes, best first
+    cdef const int64_t* actual = i64_data(actual_array, 2)
+    cdef const int64_t* predicted = i64_data(predicted_array, 2)
+    cdef Py_ssize_t r, i, j, n = same_rows(actual_array, predicted_array)
+    cdef Py_ssize_t t = cnp.PyArray_DIM(actual_array, 1), m = cnp.PyArray_DIM(predicted_array, 1)
+    cdef Py_ssize_t depth = min(k, m)
     cdef Py_ssize_t n_true, hits
+    cdef const int64_t* truth
+    cdef const int64_t* guess
     cdef int64_t p
     cdef bint found
     cdef double score, total = 0.0
     with nogil:
         for r in range(n):
+            truth = actual + r * t
+            guess = predicted + r * m
             n_true = 0
             for j in range(t):
-                n_true += actual[r, j] >= 0
+                n_true += truth[j] >= 0
             if n_true == 0:
                 continue
             hits = 0
             score = 0.0
             for i in range(depth):
-                p = predicted[r, i]
+                p = guess[i]
                 if p < 0:
                     continue
                 found = False
                 for j in range(t):
-                    if actual[r, j] == p:
+                    if truth[j] == p:
                         found = True
                         break
                 if not found:
                     continue
                 for j in range(i):
-                    if predicted[r, j] == p:
+                    if guess[j] == p:
                         found = False
                         break
                 if found:
@@ -519,11 +538,14 @@ def average_precision_sum(const int64_t[:, ::1] actual, const int64_t[:, ::1] pr
     return total
 
 
-def average_precision_sum_single(const int64_t[::1] actual, const int64_t[:, ::1] predicted,
+def average_precision_sum_single(cnp.ndarray actual_array not None, cnp.ndarray predicted_array not None,
                                  Py_ssize_t k):
     """average_precision_sum for one true code per row (negative: no true label)."""
-    # IN  actual: (n,); predicted: (n, m) codes, best first
-    cdef Py_ssize_t r, i, j, n = actual.shape[0], depth = min(k, predicted.shape[1])
+    # IN  actual: (n,) int64; predicted: (n, m) int64 codes, best first
+    cdef const int64_t* actual = i64_data(actual_array, 1)
+    cdef const int64_t* predicted = i64_data(predicted_array, 2)
+    cdef Py_ssize_t r, i, n = same_rows(actual_array, predicted_array)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(predicted_array, 1), depth = min(k, m)
     cdef int64_t target
     cdef double total = 0.0
     with nogil:
@@ -532,7 +554,7 @@ def average_precision_sum_single(const int64_t[::1] actual, const int64_t[:, ::1
             if target < 0:
                 continue
             for i in range(depth):
-                if predicted[r, i] == target:
+                if predicted[r * m + i] == target:
                     total += 1.0 / (i + 1.0)  # first hit only: one true label, AP = 1/rank
                     break
     return total

@@ -46,6 +46,7 @@ def test_table_marks_goals(monkeypatch, capsys):
 
 def test_goals():
     assert kernels.goal("rmse", 100) == 50.0
+    assert kernels.goal("smape", 100) == 5.0      # its reference is a bare numpy formula
     assert kernels.goal("rmse", 10_000) is None
     assert kernels.goal("rmse", 1_000_000) == 1.5
     assert kernels.goal("qwk", 1_000_000) == 5.0

@@ -5,8 +5,11 @@ Kaggle's pure-Python mapk) on the same inputs in the same run.
 Each time is the best of several repeats of a loop sized to last about 20 ms, ours and the
 reference taking turns so both see the same load on a shared machine; the whole run takes
 about 1.5 minutes on 2 cores.
-Goals: at n=100 every metric at least 50x faster than its reference; at n=1e6 at least
-1.5x, and 5x for the label-handling metrics (accuracy, F1, kappa, MCC, log losses).
+Goals: at n=100 every metric at least 50x faster than its library reference (scikit-learn,
+scipy, Kaggle's Python mapk), whose input validation dominates there; 5x against a bare
+numpy formula (SMAPE), which validates nothing and costs a few numpy calls (~25-115 us),
+so 50x would ask for less than one Python call; at n=1e6 at least 1.5x, and 5x for the
+label-handling metrics (accuracy, F1, kappa, MCC, log losses).
 `--json` prints {"rows": [{"metric", "n", "ours_s", "baseline_s", "ratio"}, ...]}.
 """
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 SIZES = (100, 10_000, 1_000_000)
 LABEL_HANDLING = {"accuracy", "f1_macro", "f1_micro", "qwk", "mcc", "log_loss",
                   "multiclass_log_loss"}
+NUMPY_FORMULA = {"smape"}  # references written as a plain numpy expression
 LOOP_S = 0.02  # length of one timed loop
 REPEATS = 7
 
@@ -32,7 +36,7 @@ def register(subparsers) -> None:
 def goal(metric: str, n: int) -> float | None:
     """The speed-up over the reference this benchmark expects, or None."""
     if n <= 100:
-        return 50.0
+        return 5.0 if metric in NUMPY_FORMULA else 50.0
     if n >= 1_000_000:
         return 5.0 if metric in LABEL_HANDLING else 1.5
     return None
