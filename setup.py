@@ -4,6 +4,7 @@ Compiler directives are set once here. `SANDMLE_CYTHON_DEBUG=1 pip install -e .`
 bounds checks, wraparound and initialisation checks back on for a debug build.
 """
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,14 @@ EXTENSIONS = [
     for path in sorted(Path("csrc").glob("*.pyx"))
 ]
 
+# One place for the version: sandmle/__init__.py (`sandmle --version`, every run's metadata).
+VERSION = re.search(r'^__version__ = "([^"]+)"', Path("sandmle/__init__.py").read_text(), re.M).group(1)
+
 TRAIN = ["torch>=2.4", "accelerate>=1.0", "transformers>=4.45", "tokenizers>=0.20", "safetensors>=0.4"]
 
 setup(
     name="sandmle",
-    version="0.1.0",
+    version=VERSION,
     description="Synthetic micro-scale ML-engineering tasks, a sandbox and GRPO for MLE agents",
     python_requires=">=3.11",
     packages=find_packages(include=["sandmle", "sandmle.*"]),

@@ -284,7 +284,7 @@ class EpisodeLog:
     def append(self, episode) -> None:
         line = (json.dumps(episode.to_json(), allow_nan=False) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # the umask decides
             try:
                 view = memoryview(line)
                 while view:

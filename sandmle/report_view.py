@@ -4,11 +4,11 @@ in `sandmle.evaluation`."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from sandmle.evaluation import RATE_KEYS
+from sandmle.files import atomic_tmp
 
 
 def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
@@ -32,15 +32,8 @@ def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | No
     ax.set_title(title or f"{report.get('policy')}: {report['total_runs']} episodes")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_tmp(path, ".png") as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -8,8 +8,12 @@ turns with a non-empty <think> block:
 - "release" (the released code's dense reward): 0.2 for a valid score plus only the
   highest tier reached: median 0.1, bronze 0.5, silver 0.6, gold 0.7.
 - "sparse" (the paper's ablation): 0.9 for a valid score at gold.
-A tier is reached when the score is at least as good as its threshold (equal counts);
-an invalid or missing submission earns only the format term.
+The tier is MLE-bench's (`sandmle.leaderboard.tier_of`): a medal when the score is at least
+as good as its threshold (equal counts), "above median" only when strictly better than the
+median, so a score tying the median earns the valid term alone, as its tier "none" says.
+An invalid or missing submission earns only the format term, and so does a copy of the
+task's sample submission (`Grade.sample_copy`: graded valid, as MLE-bench grades it, but
+the task's placeholder earns no credit as a prediction of the agent's).
 
 `compute_rewards` scores a batch with the compiled kernel (sandmle._native.reward);
 `reward_for_grade` scores one sandmle.grading.Grade, or None for no submission.
@@ -93,11 +97,11 @@ def compute_rewards(valid, score, thresholds, is_lower_better, format_rate,
 
 def reward_for_grade(grade, format_rate: float, scheme: str = "paper") -> float:
     """Reward of one episode from its grade (fields valid, score, thresholds,
-    is_lower_better), or from None when the episode left no submission."""
+    is_lower_better, sample_copy), or from None when the episode left no submission."""
     if grade is None:
         valid, score, thresholds, lower = False, float("nan"), (0.0, 0.0, 0.0, 0.0), False
     else:
-        valid = bool(grade.valid)
+        valid = bool(grade.valid) and not grade.sample_copy
         score = float("nan") if grade.score is None else float(grade.score)
         thresholds = grade.thresholds.as_tuple()
         lower = bool(grade.is_lower_better)

@@ -25,12 +25,12 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from sandmle.errors import UserError
+from sandmle.files import staging_dir, write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 TASK_FILE = "task.json"
@@ -285,25 +285,6 @@ def load_bank(path: str | os.PathLike) -> list[Task]:
     return [load_task(p) for p in folders]
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
 def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Path], None],
                overwrite: bool = False) -> Task:
     """Create the task folder `dest` atomically.
@@ -315,14 +296,12 @@ def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Pa
     dest = Path(dest)
     if dest.exists() and not overwrite:
         raise UserError(f"{dest} already exists (remove it or choose another --out)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    staging = staging_dir(dest)
     try:
         (staging / "public").mkdir()
         (staging / "private").mkdir()
         fill(staging / "public", staging / "private")
         write_json_atomic(staging / TASK_FILE, spec.to_json())
-        os.chmod(staging, 0o755)
         try:
             load_task(staging)            # an invalid task never reaches `dest`
         except UserError as exc:

@@ -31,11 +31,12 @@ def test_grade_valid_submission_json(make_task, capsys):
 
 
 @pytest.mark.parametrize("scheme, reward", [("paper", 0.4), ("release", 0.3), ("sparse", 0.1)])
-def test_grade_reward_follows_the_scheme(make_task, capsys, scheme, reward):
-    task = make_task("auc")       # the sample scores 0.5: valid, below the median
-    code, data = run_json(capsys, ["grade", str(task.root), str(task.sample_submission_path),
-                                   "--json", "--scheme", scheme])
-    assert code == 0 and data["tier"] == "none"
+def test_grade_reward_follows_the_scheme(make_task, tmp_path, capsys, scheme, reward):
+    task = make_task("auc")       # a constant prediction scores 0.5: valid, below the median
+    constant = tmp_path / "constant.csv"
+    constant.write_text(task.sample_submission_path.read_text().replace(",0.5", ",0.25"))
+    code, data = run_json(capsys, ["grade", str(task.root), str(constant), "--json", "--scheme", scheme])
+    assert code == 0 and data["tier"] == "none" and not data["sample_copy"]
     assert data["reward"] == pytest.approx(reward)
 
 
@@ -63,9 +64,7 @@ def test_grade_bad_task_or_usage_exits_2(make_task, tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nope"), str(tmp_path / "s.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     task = make_task("auc")
-    with pytest.raises(SystemExit) as info:
-        main(["grade", str(task.root), "s.csv", "--scheme", "dense"])
-    assert info.value.code == 2
+    assert main(["grade", str(task.root), "s.csv", "--scheme", "dense"]) == 2
 
 
 def test_grade_missing_submission_is_invalid_not_a_usage_error(make_task, tmp_path, capsys):

@@ -15,20 +15,34 @@ from sandmle.reward import SCHEMES, compute_rewards, reward_for_grade
 from sandmle.task import Thresholds
 
 
+def reference_tier(score, thresholds, lower):
+    """MLE-bench's rule written out: medals at least as good as their threshold, checked gold
+    first; above median only when strictly better than the median."""
+    median, bronze, silver, gold = thresholds
+
+    def at_least(t):
+        return score <= t if lower else score >= t
+    if math.isnan(score):
+        return "none"
+    for name, t in (("gold", gold), ("silver", silver), ("bronze", bronze)):
+        if at_least(t):
+            return name
+    return "above_median" if (score < median if lower else score > median) else "none"
+
+
+TIER_VALUE = {  # REFERENCE §6, per tier reached (valid submissions)
+    "paper": {"none": 0.3, "above_median": 0.3 + 0.1, "bronze": 0.3 + 0.1 + 0.2,
+              "silver": 0.3 + 0.1 + 0.2 + 0.2, "gold": 0.3 + 0.1 + 0.2 + 0.2 + 0.1},
+    "release": {"none": 0.2, "above_median": 0.2 + 0.1, "bronze": 0.2 + 0.5, "silver": 0.2 + 0.6,
+                "gold": 0.2 + 0.7},
+    "sparse": {"none": 0.0, "above_median": 0.0, "bronze": 0.0, "silver": 0.0, "gold": 0.9},
+}
+
+
 def reference(valid, score, thresholds, lower, fmt, scheme):
     """REFERENCE §6 written out: the oracle for the kernel."""
-    def reaches(t):
-        return valid and (score <= t if lower else score >= t)
-    median, bronze, silver, gold = thresholds
     r = 0.1 * fmt
-    if scheme == "paper":
-        return (r + 0.3 * valid + 0.1 * reaches(median) + 0.2 * reaches(bronze)
-                + 0.2 * reaches(silver) + 0.1 * reaches(gold))
-    if scheme == "release":
-        tier = (0.7 if reaches(gold) else 0.6 if reaches(silver) else 0.5 if reaches(bronze)
-                else 0.1 if reaches(median) else 0.0)
-        return r + 0.2 * valid + tier
-    return r + 0.9 * reaches(gold)
+    return r + (TIER_VALUE[scheme][reference_tier(score, thresholds, lower)] if valid else 0.0)
 
 
 HIGHER = (0.5, 0.6, 0.7, 0.8)
@@ -87,6 +101,7 @@ class FakeGrade:
     score: float | None
     thresholds: Thresholds
     is_lower_better: bool
+    sample_copy: bool = False
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -149,3 +164,52 @@ def test_batches_match_formula(rows, scheme):
     want = [reference(*row, scheme) for row in rows]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     assert all(0.0 <= r <= 1.0 + 1e-12 and math.isfinite(r) for r in got)
+
+
+@settings(max_examples=200, deadline=None)
+@given(finite, st.lists(finite, min_size=4, max_size=4), st.booleans(), st.sampled_from(SCHEMES))
+def test_reward_follows_the_reported_tier(score, thresholds, lower, scheme):
+    """The tier a report shows (sandmle.leaderboard.tier_of) decides the reward: they never
+    disagree, whatever the thresholds."""
+    from sandmle.leaderboard import tier_of
+
+    tier = tier_of(score, Thresholds(*thresholds), lower)
+    got = compute_rewards([True], [score], [thresholds], [lower], [0.0], scheme)[0]
+    assert got == pytest.approx(TIER_VALUE[scheme][tier], abs=1e-12)
+
+
+@pytest.mark.parametrize("lower, thresholds", [(False, HIGHER), (True, LOWER)])
+def test_a_score_tying_the_median_earns_the_valid_term_only(lower, thresholds):
+    from sandmle.leaderboard import tier_of
+
+    median = thresholds[0]
+    assert tier_of(median, Thresholds(*thresholds), lower) == "none"
+    got = compute_rewards([True], [median], [thresholds], [lower], [0.0], "paper")[0]
+    assert got == pytest.approx(0.3, abs=1e-12)
+
+
+def test_a_copy_of_the_sample_submission_earns_the_format_term_only(make_task, tmp_path):
+    """Copied byte for byte, or rewritten by pandas (other order, other number format): still
+    graded valid (as MLE-bench grades it), flagged, and rewarded as no submission."""
+    import shutil
+
+    import pandas as pd
+
+    from sandmle.grading import grade_submission
+
+    task = make_task("auc", thresholds=Thresholds(0.4, 0.6, 0.7, 0.8))   # the constant 0.5 is above median
+    copy = tmp_path / "copy.csv"
+    shutil.copyfile(task.sample_submission_path, copy)
+    shuffled = tmp_path / "shuffled.csv"
+    pd.read_csv(task.sample_submission_path).sample(frac=1.0, random_state=0).to_csv(
+        shuffled, index=False, float_format="%.3f")
+    for path in (copy, shuffled):
+        grade = grade_submission(task, path)
+        assert grade.valid and grade.sample_copy and grade.tier == "above_median"
+        assert grade.to_json()["sample_copy"] is True
+        assert reward_for_grade(grade, 1.0, "paper") == pytest.approx(0.1)
+    answers = tmp_path / "answers.csv"
+    shutil.copyfile(task.answers_path, answers)
+    grade = grade_submission(task, answers)
+    assert grade.valid and not grade.sample_copy
+    assert reward_for_grade(grade, 1.0, "paper") == pytest.approx(1.0)

@@ -29,9 +29,11 @@ PROMPT_TOKENS, RESPONSE_TOKENS, ROWS = 96, 160, 8
 
 
 def register(subparsers) -> None:
+    from sandmle.cli import count
+
     parser = subparsers.add_parser("grpo", help="GRPO update step and log-prob memory vs the previous path")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--tokens", type=int, default=1024, help="positions in the memory measurement")
+    parser.add_argument("--tokens", type=count, default=1024, help="positions in the memory measurement")
     parser.add_argument("--peak-child", choices=("previous", "today"), help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 

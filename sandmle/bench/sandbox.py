@@ -49,9 +49,11 @@ TRAIN_ROWS, TEST_ROWS, FEATURES = 150, 50, 6
 
 
 def register(subparsers) -> None:
+    from sandmle.cli import count
+
     parser = subparsers.add_parser("sandbox", help="warm isolated pool vs fresh python")
-    parser.add_argument("--repeats", type=int, default=10, help="runs per job and mode")
-    parser.add_argument("--workers", type=int, default=None, help="pool size (CPU count)")
+    parser.add_argument("--repeats", type=count, default=10, help="runs per job and mode")
+    parser.add_argument("--workers", type=count, default=None, help="pool size (CPU count)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_bench)
 

@@ -25,14 +25,16 @@ STEP_SOLUTIONS = ("forest_40", "gbm_100_d2_lr0.1", "linear_C1")   # timed in (b)
 
 
 def register(subparsers) -> None:
+    from sandmle.cli import count, count_or_zero
+
     parser = subparsers.add_parser("synth", help="verified synthetic tasks per minute; micro vs full-scale step time")
-    parser.add_argument("--tasks", type=int, default=30, help="tabular tasks to synthesise (default 30)")
-    parser.add_argument("--modality-tasks", type=int, default=6,
+    parser.add_argument("--tasks", type=count, default=30, help="tabular tasks to synthesise (default 30)")
+    parser.add_argument("--modality-tasks", type=count_or_zero, default=6,
                         help="tasks per other modality, at least one per seed (default 6; 0 skips them)")
     parser.add_argument("--modalities", default=None, metavar="A,B",
                         help="only these modalities (default: every modality of the seed library)")
-    parser.add_argument("--workers", type=int, default=2, help="sandbox workers (default 2)")
-    parser.add_argument("--full-rows", type=int, default=100_000, help="training rows at full scale (default 100000)")
+    parser.add_argument("--workers", type=count, default=2, help="sandbox workers (default 2)")
+    parser.add_argument("--full-rows", type=count, default=100_000, help="training rows at full scale (default 100000)")
     parser.add_argument("--seed-task", default=STEP_SEED,
                         help=f"tabular seed for the step timing (default {STEP_SEED}: binary, so the "
                              "linear model is a logistic regression)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandmle.sources.mlebench_lite import LITE
+from sandmle.cli import out_file, out_folder
 
 EXPORT_HELP = """Formats:
   sandmle-release  SandMLE's released layout: <DIR>/<task_id>/prepared/public/ with the data,
@@ -37,14 +38,14 @@ def register(subparsers) -> None:
     stats = commands.add_parser("stats", help="modality, domain, metric and size mix, and the funnel")
     stats.add_argument("bank", type=Path, metavar="BANK")
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    stats.add_argument("--chart", type=Path, default=None, metavar="FILE.png", help="also write a PNG chart")
+    stats.add_argument("--chart", type=out_file, default=None, metavar="FILE.png", help="also write a PNG chart")
     stats.set_defaults(handler=run_stats)
     export = commands.add_parser("export", help="write a bank in another benchmark's layout",
                                  description="Export every task of BANK to DIR.", epilog=EXPORT_HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("bank", type=Path, metavar="BANK")
     export.add_argument("--format", required=True, choices=("sandmle-release", "mlebench"), dest="fmt")
-    export.add_argument("--out", required=True, type=Path, metavar="DIR")
+    export.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     export.add_argument("--overwrite", action="store_true", help="replace task folders already in DIR")
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.set_defaults(handler=run_export)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from sandmle.cli import count, out_folder
 from sandmle.errors import UserError
 
 DEMO_SEEDS = ",".join((
@@ -27,10 +28,10 @@ STRENGTHS = ("weak", "medium", "strong")
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="synthesise a small bank and evaluate the scripted baselines",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR", help="output folder (default demo-out)")
-    p.add_argument("--num-tasks", type=int, default=12, metavar="N", help="accepted tasks to make (default 12, one per seed)")
+    p.add_argument("--out", type=out_folder, default=Path("demo-out"), metavar="DIR", help="output folder (default demo-out)")
+    p.add_argument("--num-tasks", type=count, default=12, metavar="N", help="accepted tasks to make (default 12, one per seed)")
     p.add_argument("--seeds", default=DEMO_SEEDS, metavar="SELECTOR", help="seed selector (default: 12 mixed seeds)")
-    p.add_argument("--workers", type=int, default=None, metavar="W", help="sandbox workers (default: CPU count)")
+    p.add_argument("--workers", type=count, default=None, metavar="W", help="sandbox workers (default: CPU count)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=handle)

@@ -25,6 +25,7 @@ import dataclasses
 import threading
 from pathlib import Path
 
+from sandmle.cli import count, out_file, out_folder, positive
 from sandmle.errors import UserError
 from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
 
@@ -36,10 +37,10 @@ def register(subparsers) -> None:
     p.add_argument("--policy", required=True, metavar="SPEC",
                    help="scripted[:weak|medium|strong], openai:MODEL@URL, hf:DIR or vllm:MODEL")
     p.add_argument("--bank", required=True, type=Path, metavar="BANK", help="task bank folder")
-    p.add_argument("--out", required=True, type=Path, metavar="RUN", help="run folder to create")
-    p.add_argument("--num-episodes-per-task", type=int, default=1, metavar="K")
-    p.add_argument("--limit-tasks", type=int, default=None, metavar="N", help="only the first N tasks")
-    p.add_argument("--sft-out", type=Path, default=None, metavar="FILE",
+    p.add_argument("--out", required=True, type=out_folder, metavar="RUN", help="run folder to create")
+    p.add_argument("--num-episodes-per-task", type=count, default=1, metavar="K")
+    p.add_argument("--limit-tasks", type=count, default=None, metavar="N", help="only the first N tasks")
+    p.add_argument("--sft-out", type=out_file, default=None, metavar="FILE",
                    help="also write the episodes as chat-format SFT data (JSONL)")
     p.add_argument("--min-reward", type=float, default=0.0, help="SFT export: keep episodes with reward >= this")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -57,22 +58,22 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
                    help="a named budget: paper-eval (20 turns, 1200 s an episode, 300 s a code run: "
                         "the paper's MLE-bench-lite evaluation) or paper-train (15 turns); "
                         "--max-turns and the timeouts override it")
-    p.add_argument("--max-turns", type=int, default=None, metavar="N",
+    p.add_argument("--max-turns", type=count, default=None, metavar="N",
                    help="LLM calls per episode (default 20, MLE-bench-lite evaluation)")
-    p.add_argument("--episode-timeout-s", "--episode-timeout", dest="episode_timeout_s", type=float,
+    p.add_argument("--episode-timeout-s", "--episode-timeout", dest="episode_timeout_s", type=positive,
                    default=None, metavar="SECONDS", help="wall clock per episode (default 1200)")
-    p.add_argument("--step-timeout-s", "--step-timeout", dest="step_timeout_s", type=float,
+    p.add_argument("--step-timeout-s", "--step-timeout", dest="step_timeout_s", type=positive,
                    default=None, metavar="SECONDS", help="wall clock per code run (default 300)")
-    p.add_argument("--memory-mb", type=int, default=4096, metavar="MB",
+    p.add_argument("--memory-mb", type=count, default=4096, metavar="MB",
                    help="memory of a code run's process tree (default 4096; raise it for full-size "
                         "MLE-bench data)")
     p.add_argument("--gpus", action="store_true",
                    help="bind the host's NVIDIA device nodes into code runs (an error when there are none)")
-    p.add_argument("--workers", type=int, default=None, metavar="W", help="sandbox workers (default: CPU count)")
+    p.add_argument("--workers", type=count, default=None, metavar="W", help="sandbox workers (default: CPU count)")
     p.add_argument("--scheme", default="paper", choices=("paper", "release", "sparse"), help="reward scheme")
     p.add_argument("--reward-from", default="last", choices=("last", "best"), help="graded score the reward uses")
-    p.add_argument("--max-context-tokens", type=int, default=32768)
-    p.add_argument("--max-new-tokens", type=int, default=4096)
+    p.add_argument("--max-context-tokens", type=count, default=32768)
+    p.add_argument("--max-new-tokens", type=count, default=4096)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)

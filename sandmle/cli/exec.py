@@ -15,6 +15,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from sandmle.cli import count, out_folder, positive
 from sandmle.errors import UserError
 
 SUBMISSION = "submission.csv"
@@ -25,9 +26,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("exec", help="run a script on a task in the sandbox and grade it")
     parser.add_argument("task_dir", help="task folder (task.json, public/, private/)")
     parser.add_argument("script", help="Python file to run as __main__")
-    parser.add_argument("--timeout-s", type=float, default=300.0, help="wall-clock limit (300)")
-    parser.add_argument("--memory-mb", type=int, default=4096, help="address-space budget (4096)")
-    parser.add_argument("--keep-work", metavar="DIR", help="work folder to use and keep")
+    parser.add_argument("--timeout-s", type=positive, default=300.0, help="wall-clock limit (300)")
+    parser.add_argument("--memory-mb", type=count, default=4096, help="address-space budget (4096)")
+    parser.add_argument("--keep-work", type=out_folder, metavar="DIR", help="work folder to use and keep")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_exec)
 
@@ -51,16 +52,11 @@ def run_exec(args) -> int:
     script = Path(args.script)
     if not script.is_file():
         raise UserError(f"script {script} is not a file")
-    if args.timeout_s <= 0 or args.memory_mb <= 0:
-        raise UserError(f"--timeout-s and --memory-mb must be positive, got {args.timeout_s} "
-                        f"and {args.memory_mb}")
     from sandmle.sandbox.workdir import remove_tree
 
     tmp = tempfile.mkdtemp(prefix="sandmle-exec-")
     try:
         work = Path(args.keep_work).resolve() if args.keep_work else Path(tmp) / "work"
-        if work.exists() and not work.is_dir():
-            raise UserError(f"--keep-work {work} exists and is not a folder")
         job = Job(work_dir=str(work), public_dir=str(task.public_dir), script=str(script),
                   limits=Limits(timeout_s=args.timeout_s, memory_mb=args.memory_mb),
                   name=script.name)

@@ -57,4 +57,5 @@ def print_grade(task, grade, reward: float, scheme: str) -> None:
         table.add_column(name, justify="right")
     table.add_row(*(f"{v:.5g}" for v in grade.thresholds.as_tuple()))
     console.print(table)
-    console.print(f"reward {reward:.3f} ({scheme} scheme, format rate 1.0)")
+    note = ": a copy of the sample submission earns the format term only" if grade.sample_copy else ""
+    console.print(f"reward {reward:.3f} ({scheme} scheme, format rate 1.0){note}")

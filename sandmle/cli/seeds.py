@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sandmle.cli import count, out_file, out_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("seeds", help="list, show and extract task DNA seeds")
@@ -39,17 +41,17 @@ def register(subparsers) -> None:
     p.add_argument("csv", metavar="DATA.csv")
     p.add_argument("--target", required=True, help="target column")
     p.add_argument("--metric", required=True, help="metric name (see sandmle.metrics)")
-    p.add_argument("--twins", type=int, default=5, metavar="K", help="twins to synthesise (default 5)")
-    p.add_argument("--splits", type=int, default=8, metavar="R", help="micro tasks drawn from the real data (default 8)")
+    p.add_argument("--twins", type=count, default=5, metavar="K", help="twins to synthesise (default 5)")
+    p.add_argument("--splits", type=count, default=8, metavar="R", help="micro tasks drawn from the real data (default 8)")
     p.add_argument("--seed-file", type=Path, default=None, metavar="SEED.json",
                    help="measure this seed (made from DATA.csv) instead of extracting one")
     p.add_argument("--control", default=None, metavar="SEED",
                    help="control seed file or shipped id (default: the shipped tabular seed of the same "
                         "target kind)")
-    p.add_argument("--bank", type=Path, default=None, metavar="DIR",
+    p.add_argument("--bank", type=out_folder, default=None, metavar="DIR",
                    help="keep the twins as a bank here, with the report in DIR/_fidelity.json")
-    p.add_argument("--chart", type=Path, default=None, metavar="FILE.png", help="write the rank scatter plot")
-    p.add_argument("--workers", type=int, default=None, metavar="W", help="sandbox workers (default: CPU count)")
+    p.add_argument("--chart", type=out_file, default=None, metavar="FILE.png", help="write the rank scatter plot")
+    p.add_argument("--workers", type=count, default=None, metavar="W", help="sandbox workers (default: CPU count)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_fidelity)

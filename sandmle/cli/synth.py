@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sandmle.cli import count, out_folder, positive
 from sandmle.errors import UserError
 
 DEFAULT_CACHE = "_llm_cache"
@@ -34,15 +35,15 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", default=None, metavar="SELECTOR",
                         help="seed tasks: all (default), lite, modality:NAME, comma-separated ids or globs, "
                              "seed files (SEED.json) or folders of them (DIR/)")
-    parser.add_argument("--num-tasks", type=int, required=True, metavar="N",
+    parser.add_argument("--num-tasks", type=count, required=True, metavar="N",
                         help="accepted tasks to make, spread evenly over the seeds")
-    parser.add_argument("--max-attempts", type=int, default=None, metavar="M",
+    parser.add_argument("--max-attempts", type=count, default=None, metavar="M",
                         help="attempts the run may spend, accepted or rejected (default 3 N)")
-    parser.add_argument("--out", required=True, type=Path, metavar="BANK", help="bank folder")
-    parser.add_argument("--workers", type=int, default=None, metavar="W",
+    parser.add_argument("--out", required=True, type=out_folder, metavar="BANK", help="bank folder")
+    parser.add_argument("--workers", type=count, default=None, metavar="W",
                         help="sandbox workers running reference solutions (default: CPU count)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of the run (default 0)")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive, default=30.0, metavar="SECONDS",
                         help="wall-clock limit per reference solution (default 30)")
     parser.add_argument("--separation", type=float, default=1.0, metavar="SIGMAS",
                         help="adjacent medal thresholds must lie this many paired bootstrap standard "
@@ -55,14 +56,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from sandmle.synth.pipeline import synthesize
 
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
-    if args.num_tasks < 0:
-        raise UserError(f"--num-tasks must be >= 0, got {args.num_tasks}")
     if args.max_attempts is not None and args.max_attempts < args.num_tasks:
         raise UserError(f"--max-attempts ({args.max_attempts}) must be at least --num-tasks ({args.num_tasks})")
-    if args.timeout <= 0:
-        raise UserError(f"--timeout must be > 0, got {args.timeout}")
     if args.separation < 0:
         raise UserError(f"--separation must be >= 0, got {args.separation}")
     check_flags(args)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sandmle.cli import out_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("task", help="check a task folder, or make one from a CSV file")
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
     make.add_argument("--target", action="append", required=True, metavar="COL",
                       help="target column (repeat for several targets)")
     make.add_argument("--metric", required=True, metavar="NAME", help="metric name (see sandmle.metrics)")
-    make.add_argument("--out", required=True, type=Path, metavar="DIR", help="task folder to create")
+    make.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="task folder to create")
     make.add_argument("--seed", type=int, default=0, metavar="S", help="split and model seed (default 0)")
     make.add_argument("--test-fraction", type=float, default=0.3, metavar="F",
                       help="share of rows held out as the test set (default 0.3)")

@@ -8,15 +8,17 @@ import json
 import sys
 from pathlib import Path
 
+from sandmle.cli import count, out_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("train", help="GRPO training from a TOML recipe")
     parser.add_argument("recipe", type=Path, help="TOML recipe (recipes/*.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value (TOML literal), repeatable")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=out_folder, default=None,
                         help="run folder (default runs/<recipe name>); a checkpoint there is resumed")
-    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
+    parser.add_argument("--steps", type=count, default=None, help="stop after this many steps in total")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(handler=handle)
 

@@ -11,6 +11,11 @@ The task's `grader` block (`sandmle.grading.profile`) decides how the files are 
 checked and paired; its era "mlebench" adds the checks scikit-learn 1.5 makes and later
 releases dropped: RMSLE of negative values and binary log loss of one-class answers raise
 there, so such submissions are invalid.
+
+A valid grade whose predictions are exactly those of the task's own sample_submission.csv
+(in any row order or number formatting) is flagged `sample_copy`: it stays a valid
+submission with its score and tier, as MLE-bench grades it, and `sandmle.reward` gives it
+no more than an invalid one (the file is the task's placeholder, not a prediction).
 """
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ class Grade:
     submission_path: str
     submission_exists: bool = True
     notes: tuple[str, ...] = ()            # what the grader forgave, e.g. an index column
+    sample_copy: bool = False              # valid, but the sample submission's own predictions
 
     @property
     def gold_medal(self) -> bool:
@@ -90,6 +96,7 @@ class Grade:
             "tier": self.tier, "is_lower_better": self.is_lower_better,
             "thresholds": {"median": t.median, "bronze": t.bronze, "silver": t.silver, "gold": t.gold},
             "submission_path": self.submission_path, "submission_exists": self.submission_exists,
+            "sample_copy": self.sample_copy,
             "valid_submission": self.valid,
             "gold_threshold": t.gold, "silver_threshold": t.silver, "bronze_threshold": t.bronze,
             "median_threshold": t.median,
@@ -108,7 +115,8 @@ class Grade:
                    is_lower_better=bool(data["is_lower_better"]),
                    submission_path=data["submission_path"],
                    submission_exists=bool(data.get("submission_exists", True)),
-                   notes=tuple(data.get("notes", ())))
+                   notes=tuple(data.get("notes", ())),
+                   sample_copy=bool(data.get("sample_copy", False)))
 
 
 def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.PathLike) -> Grade:
@@ -131,8 +139,10 @@ def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.P
                 "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file")
         return Grade.invalid(spec, path, f"submission {path} {what}")
     notes: list[str] = []
+    profile = profile_of(spec)
     try:
-        score = _score(spec, task.answers_path, path, notes, task.cache)
+        y_true, y_pred = _inputs(spec, profile, task.answers_path, path, notes, task.cache)
+        score = _metric_value(spec, profile, y_true, y_pred)
     except InvalidSubmission as exc:
         return Grade.invalid(spec, path, str(exc))
     for note in notes:
@@ -140,7 +150,8 @@ def grade_submission(task: Task | str | os.PathLike, submission_path: str | os.P
     return Grade(task_id=spec.id, valid=True, score=score, reason=None,
                  tier=tier_of(score, spec.thresholds, spec.is_lower_better),
                  thresholds=spec.thresholds, is_lower_better=spec.is_lower_better,
-                 submission_path=str(path), notes=tuple(one_line(n) for n in notes))
+                 submission_path=str(path), notes=tuple(one_line(n) for n in notes),
+                 sample_copy=_is_sample_copy(task, profile, path, y_pred))
 
 
 def score_submission(spec: TaskSpec, answers_path: str | os.PathLike,
@@ -156,7 +167,10 @@ def score_submission(spec: TaskSpec, answers_path: str | os.PathLike,
 def _score(spec: TaskSpec, answers_path: Path, submission_path: Path, notes: list[str],
            cache: dict | None = None) -> float:
     profile = profile_of(spec)
-    y_true, y_pred = _inputs(spec, profile, answers_path, submission_path, notes, cache)
+    return _metric_value(spec, profile, *_inputs(spec, profile, answers_path, submission_path, notes, cache))
+
+
+def _metric_value(spec: TaskSpec, profile: GraderProfile, y_true, y_pred) -> float:
     from sandmle.metrics import compute
 
     params = dict(spec.metric_params)
@@ -245,3 +259,28 @@ def _check_era(metric: str, y_true, y_pred) -> None:
         raise InvalidSubmission("log_loss is undefined when the answers hold one class "
                                 "(scikit-learn 1.5 refuses it)")
 
+
+def _is_sample_copy(task: Task, profile: GraderProfile, path: Path, y_pred) -> bool:
+    """Whether a valid submission predicts exactly what the task's sample_submission.csv does,
+    row for row (in any row order or number formatting). The cheap test (the same values at
+    all) runs first; rows are matched only when it passes."""
+    try:
+        sample = _inputs(task.spec, profile, task.answers_path, task.sample_submission_path, [], task.cache,
+                         in_answer_order=True)[1]
+    except (InvalidSubmission, OSError):
+        return False
+    if not _same_values(y_pred, sample):
+        return False
+    ordered = _inputs(task.spec, profile, task.answers_path, path, [], task.cache, in_answer_order=True)[1]
+    return _same_values(ordered, sample, in_order=True)
+
+
+def _same_values(a, b, in_order: bool = False) -> bool:
+    if hasattr(a, "shape") and hasattr(b, "shape"):
+        import numpy as np
+
+        if a.shape != b.shape:
+            return False
+        return bool(np.array_equal(a, b) if in_order else np.array_equal(np.sort(a, axis=0), np.sort(b, axis=0)))
+    a, b = [tuple(x) for x in a], [tuple(x) for x in b]
+    return a == b if in_order else sorted(a) == sorted(b)

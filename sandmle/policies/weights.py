@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from sandmle.files import staging_dir
 SHARD_PREFIX = "model-"
 SHARD_BYTES = 1 << 30                      # 1 GiB per safetensors shard
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
@@ -172,8 +172,7 @@ def write_weight_shards(model, sync_dir: Path, version: int, dtype=None,
             for _ in inference_weights(model, dtype):
                 pass
         return final
-    Path(sync_dir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=sync_dir, prefix=f".v{version:06d}."))
+    tmp = staging_dir(final)
     try:
         shard: dict[str, Any] = {}
         size, index = 0, 0

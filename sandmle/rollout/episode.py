@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from sandmle.files import atomic_file
 from sandmle.rollout.protocol import Action, parse_turn
 
 TERMINATIONS = ("answered", "turn_budget", "time_budget", "context_overflow", "policy_error",
@@ -117,16 +117,9 @@ def is_timeout_episode(steps: Iterable[Step]) -> bool:
 def save_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> Path:
     """Write episodes as JSONL to a temporary file, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for episode in episodes:
-                fh.write(json.dumps(episode.to_json(), allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        for episode in episodes:
+            fh.write(json.dumps(episode.to_json(), allow_nan=False) + "\n")
     return path
 
 
@@ -281,14 +274,7 @@ def to_sft(episodes: Iterable[Episode], min_reward: float = 0.0,
 
 def save_sft(path: str | os.PathLike, records: list[dict[str, Any]]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        for record in records:
+            fh.write(json.dumps(record) + "\n")
     return path

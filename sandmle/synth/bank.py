@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sandmle.files import atomic_tmp
 from sandmle.task import load_bank
 
 SIZE_BUCKETS = ((0, 50), (50, 100), (100, 150), (150, 201), (201, 10**12))   # train rows, [low, high)
@@ -97,8 +98,8 @@ def write_chart(stats: BankStats, path: Path) -> None:
         for i, v in enumerate(values):
             ax.text(v, i, f" {v}", va="center", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_tmp(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)

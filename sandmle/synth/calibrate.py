@@ -17,7 +17,6 @@ thresholds, public/, private/answers.csv), so a different generator can reuse it
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from sandmle.files import copy_atomic
 from sandmle.leaderboard import MIN_VALID, Entry, Leaderboard, make_leaderboard
 from sandmle.task import TASK_FILE, Task, TaskSpec, Thresholds, load_task, write_json_atomic
 
@@ -188,7 +188,7 @@ def calibrate_folder(task_dir: Path, pool, solutions: Sequence[Any] | None = Non
         if tiers:
             (task.private_dir / TIER_SUBMISSIONS_DIR).mkdir(exist_ok=True)
             for tier, entry in tiers.items():
-                _copy_atomic(kept / f"{_safe(entry.name)}.csv", task.private_dir / TIER_SUBMISSIONS_DIR / f"{tier}.csv")
+                copy_atomic(kept / f"{_safe(entry.name)}.csv", task.private_dir / TIER_SUBMISSIONS_DIR / f"{tier}.csv")
             write_thresholds(task_dir, board.thresholds)
         return board
     finally:
@@ -237,12 +237,3 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "solution"
 
 
-def _copy_atomic(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

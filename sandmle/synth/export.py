@@ -26,10 +26,10 @@ import json
 import os
 import pprint
 import shutil
-import tempfile
 from pathlib import Path
 
 from sandmle.errors import UserError
+from sandmle.files import staging_dir
 from sandmle.task import Task, load_bank
 
 FORMATS = ("sandmle-release", "mlebench")
@@ -177,11 +177,9 @@ def export_task(task: Task, fmt: str, out_dir: Path, overwrite: bool = False) ->
     dest = Path(out_dir) / task.id
     if dest.exists() and not overwrite:
         raise UserError(f"{dest} already exists (remove it or choose another --out)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{task.id}.", suffix=".partial"))
+    staging = staging_dir(dest)
     try:
         _BUILDERS[fmt](task, staging)
-        os.chmod(staging, 0o755)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)

@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from sandmle.errors import UserError
+from sandmle.files import atomic_tmp
 from sandmle.metrics.registry import METRICS
 
 FIDELITY_FILE = "_fidelity.json"
@@ -296,11 +297,11 @@ def write_chart(report: FidelityReport, path: Path) -> None:
     ax.set_title(f"{Path(report.data).name}: {report.target} ({report.metric})", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_tmp(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def read_fidelity(bank: Path) -> dict[str, Any] | None:

@@ -10,12 +10,11 @@ their tasks this way, and `sandmle bank stats` reads it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandmle.files import write_text_atomic
 from sandmle.task import write_json_atomic
 
 FUNNEL_FILE = "_funnel.json"
@@ -117,10 +116,7 @@ def repair_rejected(out_dir: Path) -> None:
     good = [o.to_json() for o in read_rejected(out_dir)]
     fixed = "".join(json.dumps(o, sort_keys=True) + "\n" for o in good)
     if fixed != text:
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{REJECTED_FILE}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(fixed)
-        os.replace(tmp, path)
+        write_text_atomic(path, fixed)
 
 
 def compute_funnel(outcomes: list[Outcome], checks: tuple[str, ...] | None = None) -> Funnel:

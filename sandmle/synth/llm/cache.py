@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
+from sandmle.files import atomic_file
 from sandmle.policies.base import Generation, Message, Policy, SamplingParams
 
 CACHE_FORMAT = 1
@@ -84,14 +83,8 @@ class CachedPolicy:
         record = {"format": CACHE_FORMAT, "key": key, "model": self.model, "messages": messages,
                   "sampling": _sampling_json(sampling), "text": generation.text,
                   "finish_reason": generation.finish_reason}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as fh:
+            json.dump(record, fh, ensure_ascii=False)
 
     def _backend(self) -> Policy:
         with self._lock:
