@@ -9,6 +9,12 @@ appear as ./input/) or grades ./submission.csv, and appends the tool response; `
 the `Episode`. Agent failures are data; an exception from the sandbox or grader ends the
 episode as "env_error" instead of escaping.
 
+The score tool behaves as `config.score_tool` says (`sandmle.rollout.score_tool`): `test`
+shows the test grade; `validation` shows the task's validation view (written under the
+episode folder as view/) and scores its held-out training rows; `format` only validates;
+`off` refuses. Outside `test` the episode is graded on the submission it ends with (its
+test rows alone in `validation`).
+
 Budgets: the turn and wall-clock budgets are checked before each turn, and a code run's
 timeout is the smaller of the step timeout and the time left; a generation in flight is not
 interrupted (its backend's own timeout bounds it).
@@ -34,6 +40,7 @@ from sandmle.rollout.context import ContextView, fit_context
 from sandmle.rollout.episode import TRUNCATIONS, Episode, Step, choose_grade, grade_from_json, is_timeout_episode
 from sandmle.rollout.prompts import system_prompt, tail_lines, task_message, tool_response
 from sandmle.rollout.protocol import UNFENCED_NOTE, Action, format_rate, parse_turn
+from sandmle.rollout.score_tool import ValidationView, filter_rows, make_validation_view
 from sandmle.rollout.tokens import TokenContext, TurnPrompt
 from sandmle.sandbox.job import Job, Limits
 from sandmle.sandbox.workdir import remove_tree
@@ -64,6 +71,9 @@ class EpisodeEnv:
         self._last_view: ContextView | None = None
         self.tokens = TokenContext(tokenizer)
         self.prompt: TurnPrompt | None = None       # this turn's prompt ids (with a tokenizer)
+        self.shown = task                          # the task as the agent sees it
+        self.validation: ValidationView | None = None
+        self.validation_note: str | None = None    # why `validation` mode found no split
 
     # -- lifecycle -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -71,9 +81,18 @@ class EpisodeEnv:
         remove_tree(self.episode_dir)     # iterative: any tree an earlier run's job left
         self.work_dir.mkdir(parents=True)
         (self.episode_dir / "graded").mkdir()
+        if cfg.score_tool == "validation":
+            try:
+                made = make_validation_view(self.task, self.episode_dir / "view")
+            except (ValueError, UnicodeDecodeError) as exc:
+                made = f"its files cannot be split ({exc})"
+            if isinstance(made, str):
+                self.validation_note = made
+            else:
+                self.validation, self.shown = made, made.task
         self.messages = [
-            {"role": "system", "content": system_prompt(cfg.tool_output_lines)},
-            {"role": "user", "content": task_message(self.task, cfg.max_turns, cfg.episode_timeout_s,
+            {"role": "system", "content": system_prompt(cfg.tool_output_lines, cfg.score_tool)},
+            {"role": "user", "content": task_message(self.shown, cfg.max_turns, cfg.episode_timeout_s,
                                                      cfg.step_timeout_s)},
         ]
         self.start = time.perf_counter()
@@ -174,7 +193,7 @@ class EpisodeEnv:
         cfg = self.config
         remaining_s = cfg.episode_timeout_s - self.elapsed_s()
         timeout_s = max(MIN_STEP_TIMEOUT_S, min(cfg.step_timeout_s, remaining_s))
-        job = Job(work_dir=str(self.work_dir), public_dir=str(self.task.public_dir), code=action.code,
+        job = Job(work_dir=str(self.work_dir), public_dir=str(self.shown.public_dir), code=action.code,
                   limits=Limits(timeout_s=timeout_s, memory_mb=cfg.memory_mb),
                   seed=None if self.seed is None else self.seed * 1000 + index,
                   name=f"{self.episode_id}/step{index}", devices=tuple(cfg.devices))
@@ -199,10 +218,9 @@ class EpisodeEnv:
             status = f"[exit code {result.exit_code}, {result.wall_s:.2f} s]"
         return result.to_json(), f"{status}\n{output}", not result.ok
 
-    def _grade_copy(self, index: int) -> dict | None:
-        """Grade a copy of ./submission.csv; None when there is none."""
-        from sandmle.grading import grade_submission
-
+    def _copy_submission(self, index: int) -> Path | dict | None:
+        """A copy of ./submission.csv under graded/; an invalid grade (JSON) when it cannot be
+        copied safely; None when there is none."""
         submission = self.work_dir / SUBMISSION
         if not os.path.lexists(submission):
             return None
@@ -223,13 +241,55 @@ class EpisodeEnv:
         copy = self.episode_dir / "graded" / f"step{index}.csv"
         # A planted symlink is copied as a link, and the grader refuses links.
         shutil.copyfile(submission, copy, follow_symlinks=False)
+        return copy
+
+    def _grade_copy(self, index: int) -> dict | None:
+        """The test grade of a copy of ./submission.csv (of its test rows, when a validation
+        view added rows); None when there is none."""
+        from sandmle.grading import grade_submission
+
+        copy = self._copy_submission(index)
+        if not isinstance(copy, Path):
+            return copy
+        if self.validation is not None:
+            held = self.validation.validation_ids
+            copy = filter_rows(copy, copy.with_suffix(".test.csv"), self.task.spec.id_column,
+                               lambda row_id: row_id not in held)
         return grade_submission(self.task, copy).to_json()
 
     def _score(self, index: int) -> tuple[dict | None, str, bool]:
+        """The score tool: (the test grade to record, or None outside `test` mode; the answer;
+        whether the call failed)."""
+        mode = self.config.score_tool
+        if mode == "off":
+            return None, "the score tool is off in this run: check ./submission.csv with Python", True
         grade = self._grade_copy(index)
         if grade is None:
             return None, f"no {SUBMISSION} in the working directory: write it first", True
-        return grade, describe_grade(grade, self.task.spec.metric), not grade["valid"]
+        if mode == "test":
+            return grade, describe_grade(grade, self.task.spec.metric), not grade["valid"]
+        if not grade["valid"]:
+            return None, describe_grade(grade, self.task.spec.metric), True
+        if mode == "validation" and self.validation is not None:
+            return None, *self._validation_score(index)
+        note = (f"validation scoring is not available for this task ({self.validation_note}): "
+                "format check only\n" if mode == "validation" else "")
+        return None, f"{note}valid submission: {self.task.spec.test_rows} test rows (no score is shown)", False
+
+    def _validation_score(self, index: int) -> tuple[str, bool]:
+        from sandmle.errors import InvalidSubmission
+        from sandmle.grading import score_submission
+
+        spec, held = self.task.spec, self.validation.validation_ids
+        copy = self.episode_dir / "graded" / f"step{index}.csv"
+        rows = filter_rows(copy, copy.with_suffix(".validation.csv"), spec.id_column, held.__contains__)
+        try:
+            score = score_submission(spec, self.validation.answers_path, rows)
+        except InvalidSubmission as exc:
+            return f"the test rows are valid; the validation rows are not: {exc}", True
+        direction = "lower is better" if spec.is_lower_better else "higher is better"
+        return (f"validation score {score} ({spec.metric}, {direction}) on the {len(held)} rows held out "
+                f"from {spec.train_file}; the test score stays hidden"), False
 
     # -- the record ------------------------------------------------------------------------
     def finish(self) -> Episode:

@@ -43,19 +43,22 @@ import pandas as pd
 print(pd.read_csv("input/train.csv").head())
 </code></tool_call>
 
-2. Score ./submission.csv against the hidden test answers (returns the score and the medal \
-thresholds):
-<tool_call>{{"name": "score"}}</tool_call>
-
-3. Finish, submitting ./submission.csv:
+{score_tool}{finish}. Finish, submitting ./submission.csv:
 <answer>submission.csv</answer>
 
 Results come back as <tool_response>...</tool_response> showing the last {tool_output_lines} \
 lines of output. A turn that breaks the format is wasted; in short: {format_hint}."""
 
 
-def system_prompt(tool_output_lines: int) -> str:
-    return SYSTEM_PROMPT.format(tool_output_lines=tool_output_lines, format_hint=FORMAT_HINT)
+def system_prompt(tool_output_lines: int, score_tool: str = "test") -> str:
+    """The system prompt; the score tool is described as `score_tool` makes it behave
+    (`sandmle.rollout.score_tool`), and not offered when it is "off"."""
+    from sandmle.rollout.score_tool import prompt_line
+
+    line = prompt_line(score_tool)
+    tool = f'2. {line}:\n<tool_call>{{"name": "score"}}</tool_call>\n\n' if line else ""
+    return SYSTEM_PROMPT.format(tool_output_lines=tool_output_lines, format_hint=FORMAT_HINT,
+                                score_tool=tool, finish=3 if line else 2)
 
 
 def task_card(task: Task) -> dict[str, Any]:

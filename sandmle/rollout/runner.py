@@ -50,6 +50,7 @@ class RolloutConfig:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     memory_mb: int = 4096                # memory of a code run's process tree (sandbox Limits)
     devices: tuple[str, ...] = ()        # host device nodes code runs see (GPUs: sandbox/devices.py)
+    score_tool: str = "test"             # "test" | "validation" | "format" | "off" (rollout/score_tool.py)
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
@@ -66,6 +67,10 @@ class RolloutConfig:
             raise ValueError(f"tool_output_lines must be >= 1, got {self.tool_output_lines}")
         if self.reward_from not in ("last", "best"):
             raise ValueError(f"reward_from must be 'last' or 'best', got {self.reward_from!r}")
+        from sandmle.rollout.score_tool import SCORE_TOOLS
+
+        if self.score_tool not in SCORE_TOOLS:
+            raise ValueError(f"score_tool must be one of {SCORE_TOOLS}, got {self.score_tool!r}")
         from sandmle.reward import SCHEMES
 
         if self.reward_scheme not in SCHEMES:
