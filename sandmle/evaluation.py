@@ -129,7 +129,8 @@ def _mean(values: list[float]) -> float | None:
 
 def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy: str | None = None,
                  bank: str | None = None, run_wall_s: float | None = None,
-                 reward_scheme: str | None = None, num_workers: int | None = None,
+                 reward_scheme: str | None = None, score_tool: str | None = None,
+                 num_workers: int | None = None,
                  episodes_planned: int | None = None, episodes_timed: int | None = None) -> dict[str, Any]:
     """The grading report of a run (see the module docstring). `episodes_planned`: how many
     the run was asked for (default: all here); `episodes_timed`: how many ran within
@@ -166,6 +167,7 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
     sandbox = sum(ep.sandbox_s for ep in episodes)
     report = {
         "policy": policy, "bank": bank, "created_at": created_at, "reward_scheme": reward_scheme,
+        "score_tool": score_tool,
         "competition_reports": entries,
         **totals,
         "rates": rates,

@@ -75,6 +75,8 @@ def report_tables(report: dict[str, Any]) -> list:
     names = {"valid_submission": "valid submissions", "above_median": "above median",
              "bronze_medal": "bronze", "silver_medal": "silver", "gold_medal": "gold", "any_medal": "any medal"}
     totals.add_row("episodes", str(report["total_runs"]))
+    if report.get("score_tool"):
+        totals.add_row("score tool", report["score_tool"])
     for key in RATE_KEYS:
         totals.add_row(names[key], f"{report['rates'][key]['count']}  {_rate_cell(report['rates'][key])}")
     totals.add_row("mean reward", _fmt(report["mean_reward"], 3))

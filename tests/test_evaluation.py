@@ -101,10 +101,14 @@ def test_eval_and_report_commands_end_to_end(make_task, tmp_path, capsys):
         runs[strength] = json.loads(printed)
         assert runs[strength]["total_runs"] == 2 and runs[strength]["total_valid_submissions"] == 2
         saved = json.loads((out / "grading_report.json").read_text())
+        # Evaluation's score tool only checks the format unless asked otherwise, and says so.
+        assert saved["score_tool"] == "format" and runs[strength]["score_tool"] == "format"
+        assert json.loads((out / "run.json").read_text())["config"]["score_tool"] == "format"
         assert {e["competition_id"] for e in saved["competition_reports"]} == {"a-task", "b-task"}
         assert (out / "rates.png").is_file()
         episodes = load_episodes(out / "episodes.jsonl")
         assert all(ep.termination == "answered" and ep.num_turns == 4 for ep in episodes)
+        assert all(ep.steps[2].observation.startswith("valid submission") for ep in episodes)
         sft = [json.loads(line) for line in (tmp_path / f"{strength}.sft.jsonl").read_text().splitlines()]
         assert len(sft) == 2 and sft[0]["messages"][0]["role"] == "system"
     assert main(["report", str(tmp_path / "weak"), str(tmp_path / "strong"), "--json"]) == 0

@@ -15,6 +15,7 @@ def test_defaults_are_the_papers_hyperparameters():
     assert (cfg.grpo.clip_ratio_low, cfg.grpo.clip_ratio_high) == (0.2, 0.28)
     assert cfg.grpo.loss_agg == "seq-mean-token-mean" and cfg.grpo.kl_coef == 0.0
     assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.grad_clip) == (1e-6, 0.01, 1.0)
+    assert cfg.rollout.score_tool == "test"           # the paper trains with the test score shown
 
 
 def test_override_values_parse_as_toml_literals():
@@ -41,6 +42,7 @@ def test_load_recipe_applies_overrides(tmp_path):
     ("[rollout]\nbackend = 'vllm'\nvllm_mode = 'server'\n", "needs vllm_sync_dir"),
     ("[model]\nkind = 'actions'\n[rollout]\nbackend = 'vllm'\n", "backend=\"vllm\" needs [model] kind=\"hf\""),
     ("[rollout]\nvllm_tensor_parallel_size = 2\n", "vllm_tensor_parallel_size=2 is not supported"),
+    ("[rollout]\nscore_tool = 'hidden'\n", "score_tool='hidden' is unknown: use one of test, validation"),
 ])
 def test_bad_recipes_raise_one_line_naming_the_value(tmp_path, text, message):
     recipe = tmp_path / "bad.toml"

@@ -29,7 +29,7 @@ PROMPT_TOKENS, RESPONSE_TOKENS, ROWS = 96, 160, 8
 
 
 def register(subparsers) -> None:
-    from sandmle.cli import count
+    from sandmle.arguments import count
 
     parser = subparsers.add_parser("grpo", help="GRPO update step and log-prob memory vs the previous path")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -49,7 +49,7 @@ TRAIN_ROWS, TEST_ROWS, FEATURES = 150, 50, 6
 
 
 def register(subparsers) -> None:
-    from sandmle.cli import count
+    from sandmle.arguments import count
 
     parser = subparsers.add_parser("sandbox", help="warm isolated pool vs fresh python")
     parser.add_argument("--repeats", type=count, default=10, help="runs per job and mode")

@@ -25,7 +25,7 @@ STEP_SOLUTIONS = ("forest_40", "gbm_100_d2_lr0.1", "linear_C1")   # timed in (b)
 
 
 def register(subparsers) -> None:
-    from sandmle.cli import count, count_or_zero
+    from sandmle.arguments import count, count_or_zero
 
     parser = subparsers.add_parser("synth", help="verified synthetic tasks per minute; micro vs full-scale step time")
     parser.add_argument("--tasks", type=count, default=30, help="tabular tasks to synthesise (default 30)")

@@ -10,10 +10,8 @@ failed check), 2 a usage error, bad input or an infrastructure failure (one line
 `sandmle: error: ...`): a full disk, a denied permission, a sandbox that cannot start
 (no namespaces, no `unshare`), wherever in the command it happens. Every writer in sandmle
 writes to a temporary path and renames, so such a failure leaves nothing half-written.
-An evaluation whose episodes fail at the policy or the sandbox more often than allowed
-(`eval --max-error-share`) exits 1 and says so.
 
-Argument types shared by the commands: `count` (a whole number >= 1: every flag that counts
+Argument types shared by the commands (`sandmle.arguments`): `count` (a whole number >= 1: every flag that counts
 tasks, episodes, turns, tokens, workers or steps), `count_or_zero` (where 0 means none and
 the help says so), `positive` (seconds, megabytes),
 `out_folder` (an output folder: refused when the path is a file) and `out_file` (an output
@@ -26,9 +24,9 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from pathlib import Path
 
 from sandmle import __version__
+from sandmle.arguments import count, count_or_zero, out_file, out_folder, positive  # noqa: F401  (the commands' types)
 from sandmle.errors import UserError
 
 
@@ -70,71 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             raise                        # a bug: the traceback is the report
         print(f"sandmle: error: {line}", file=sys.stderr)
         return 2
-
-
-def count(text: str) -> int:
-    """argparse type of a count: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def count_or_zero(text: str) -> int:
-    """argparse type of a count where 0 means "none" (said in the flag's help)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive(text: str) -> float:
-    """argparse type of a positive finite number (seconds, megabytes)."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def out_folder(text: str) -> Path:
-    """argparse type of an output folder: it may exist as a folder, or be made (its nearest
-    existing ancestor must be a folder)."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder: choose a folder")
-    _check_ancestors(path, text)
-    return path
-
-
-def out_file(text: str) -> Path:
-    """argparse type of an output file: not a folder, in a folder that exists."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder: name a file")
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is not a folder" if parent.exists() else "does not exist"
-        raise argparse.ArgumentTypeError(f"{text}: the folder {parent} {what}")
-    return path
-
-
-def _check_ancestors(path: Path, text: str) -> None:
-    for ancestor in path.parents:
-        if ancestor.exists():
-            if not ancestor.is_dir():
-                raise argparse.ArgumentTypeError(f"{text}: {ancestor} is a file, not a folder")
-            return
 
 
 _NO_SPACE = ("No space left on device", "Disk quota exceeded")

@@ -101,7 +101,7 @@ def handle(args) -> int:
     console.print("bank by modality: " + ", ".join(f"{m} {n}" for m, n in _modalities(folders).items()))
     if num_tasks == 0:
         raise UserError(f"synthesis accepted no task into {bank}: try more --num-tasks or other --seeds")
-    config = RolloutConfig(max_turns=8, step_timeout_s=60.0, episode_timeout_s=300.0)
+    config = RolloutConfig(max_turns=8, step_timeout_s=60.0, episode_timeout_s=300.0, score_tool="format")
     summary = {"bank": str(bank), "num_tasks": num_tasks, "synth_wall_s": synth_s, "policies": {}}
     console.print(f"[bold]2/2[/] running the scripted baselines on {num_tasks} tasks ...")
     with Pool(num_workers=args.workers) as pool:

@@ -28,6 +28,7 @@ from pathlib import Path
 from sandmle.cli import count, out_file, out_folder, positive
 from sandmle.errors import UserError
 from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
+from sandmle.rollout.score_tool import SCORE_TOOLS
 
 
 def register(subparsers) -> None:
@@ -72,6 +73,10 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=count, default=None, metavar="W", help="sandbox workers (default: CPU count)")
     p.add_argument("--scheme", default="paper", choices=("paper", "release", "sparse"), help="reward scheme")
     p.add_argument("--reward-from", default="last", choices=("last", "best"), help="graded score the reward uses")
+    p.add_argument("--score-tool", default="format", choices=SCORE_TOOLS,
+                   help="what the agent's score tool answers: format (default: validity only, as MLE-bench), "
+                        "validation (a score on rows held out from train), test (the hidden test score, as in "
+                        "the paper's training: not comparable with MLE-bench), off")
     p.add_argument("--max-context-tokens", type=count, default=32768)
     p.add_argument("--max-new-tokens", type=count, default=4096)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -99,7 +104,7 @@ def rollout_config(args):
         return RolloutConfig(max_turns=int(chosen["max_turns"]), episode_timeout_s=chosen["episode_timeout_s"],
                              step_timeout_s=chosen["step_timeout_s"], max_context_tokens=args.max_context_tokens,
                              reward_scheme=args.scheme, reward_from=args.reward_from, sampling=sampling,
-                             memory_mb=args.memory_mb, devices=devices)
+                             memory_mb=args.memory_mb, devices=devices, score_tool=args.score_tool)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -206,7 +211,8 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     episodes = sorted(finished + new, key=lambda ep: order[ep.episode_id])
     report = build_report(episodes, {t.id: t for t in tasks}, policy=getattr(policy, "name", policy_spec),
                           bank=str(bank), run_wall_s=timing["wall_s"] or None,
-                          reward_scheme=config.reward_scheme, num_workers=timing["workers"],
+                          reward_scheme=config.reward_scheme, score_tool=config.score_tool,
+                          num_workers=timing["workers"],
                           episodes_planned=len(plan), episodes_timed=len(new))
     write_json_atomic(out / REPORT_FILE, report)
     warm.join()

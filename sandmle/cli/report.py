@@ -32,6 +32,7 @@ def load_report(run: Path) -> dict:
         return build_report(episodes, policy=(manifest or {}).get("policy"),
                             bank=(manifest or {}).get("bank"),
                             reward_scheme=(manifest or {}).get("config", {}).get("reward_scheme"),
+                            score_tool=(manifest or {}).get("config", {}).get("score_tool"),
                             episodes_planned=planned)
     path = run / REPORT_FILE if run.is_dir() else run
     try:

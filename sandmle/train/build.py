@@ -122,7 +122,7 @@ def build_env(cfg: RunConfig, model, tokenizer, model_dir: Path | None, pool, ru
     rollout_config = RolloutConfig(
         max_turns=r.max_turns, episode_timeout_s=r.episode_timeout_s, step_timeout_s=r.step_timeout_s,
         max_context_tokens=r.max_prompt_tokens + r.max_response_tokens, tool_output_lines=r.tool_output_lines,
-        reward_scheme=r.reward_scheme, reward_from=r.reward_from,
+        reward_scheme=r.reward_scheme, reward_from=r.reward_from, score_tool=r.score_tool,
         sampling=SamplingParams(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens,
                                 stop=STOP_STRINGS))
     if r.backend == "vllm":

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sandmle.errors import UserError
+from sandmle.rollout.score_tool import SCORE_TOOLS
 
 LOSS_AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm")
 REWARD_SCHEMES = ("paper", "release", "sparse")
@@ -82,6 +83,8 @@ class RolloutSection:
     top_p: float = 1.0
     reward_scheme: str = "paper"
     reward_from: str = "last"         # released code rewards the last graded score
+    score_tool: str = "test"          # the agent's score tool: "test" (the paper's training), "validation",
+                                      # "format" or "off" (sandmle/rollout/score_tool.py)
     workers: int = 0                  # sandbox pool workers; 0 = one per CPU core
 
     def __post_init__(self) -> None:
@@ -113,6 +116,8 @@ class RolloutSection:
             _fail("rollout", f"reward_scheme={self.reward_scheme!r} is unknown: use one of {', '.join(REWARD_SCHEMES)}")
         if self.reward_from not in ("last", "best"):
             _fail("rollout", f"reward_from={self.reward_from!r} is unknown: use \"last\" or \"best\"")
+        if self.score_tool not in SCORE_TOOLS:
+            _fail("rollout", f"score_tool={self.score_tool!r} is unknown: use one of {', '.join(SCORE_TOOLS)}")
         if self.workers < 0:
             _fail("rollout", f"workers={self.workers} must be >= 0 (0 = one per CPU core)")
 

@@ -1,0 +1,74 @@
+"""argparse types shared by every command line (`sandmle.cli` and the benchmarks' own
+sub-commands): `count` (a whole number >= 1), `count_or_zero` (0 means none), `positive`
+(seconds, megabytes), `out_folder` (refused when the path is a file) and `out_file`
+(refused when it is a folder or its folder does not exist). A bad value raises
+`argparse.ArgumentTypeError`, which the parser prints as one `sandmle: error:` line."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def count(text: str) -> int:
+    """argparse type of a count: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def count_or_zero(text: str) -> int:
+    """argparse type of a count where 0 means "none" (said in the flag's help)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive(text: str) -> float:
+    """argparse type of a positive finite number (seconds, megabytes)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def out_folder(text: str) -> Path:
+    """argparse type of an output folder: it may exist as a folder, or be made (its nearest
+    existing ancestor must be a folder)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder: choose a folder")
+    _check_ancestors(path, text)
+    return path
+
+
+def out_file(text: str) -> Path:
+    """argparse type of an output file: not a folder, in a folder that exists."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: name a file")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text}: the folder {parent} {what}")
+    return path
+
+
+def _check_ancestors(path: Path, text: str) -> None:
+    for ancestor in path.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {ancestor} is a file, not a folder")
+            return
