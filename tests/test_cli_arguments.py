@@ -52,6 +52,7 @@ def test_version_flag():
     (["bench", "synth", "--tasks", "0"], "--tasks"),
     (["bench", "synth", "--modality-tasks", "-1"], "--modality-tasks"),
     (["bench", "grpo", "--tokens", "0"], "--tokens"),
+    (["export-model", "RUN", "--out", "M", "--step", "0"], "--step"),
 ])
 def test_counts_of_zero_or_below_are_refused(argv, flag, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -87,6 +88,7 @@ def test_every_integer_count_flag_is_checked():
     ["bank", "export", "B", "--format", "mlebench", "--out", "{file}"],
     ["eval", "--policy", "scripted", "--bank", "B", "--out", "{file}/run"],
     ["task", "from-csv", "d.csv", "--target", "y", "--metric", "auc", "--out", "{file}"],
+    ["export-model", "RUN", "--out", "{file}"],
 ])
 def test_out_naming_an_existing_file_is_one_line(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -47,5 +47,6 @@ def handle(args) -> int:
         first, last = summary["reward_first"], summary["reward_last"]
         print(f"trained {summary['steps']} steps on {summary['tasks']} tasks in {summary['wall_s']:.1f} s: "
               f"reward {first if first is None else round(first, 4)} -> {last if last is None else round(last, 4)}; "
-              f"metrics {out / 'metrics.jsonl'}, curves {out / 'curves.png'}")
+              f"metrics {out / 'metrics.jsonl'}, curves {out / 'curves.png'}"
+              + (f", model {summary['model_dir']}" if summary.get("model_dir") else ""))
     return 0

@@ -1,6 +1,7 @@
 """Policy on a transformers causal LM, on CPU or GPU.
 
-`HFPolicy(path_or_model, tokenizer=None, device=None)` loads a local model folder (or takes
+`HFPolicy(path_or_model, tokenizer=None, device=None)` loads a local model folder or a LoRA
+adapter folder on the base model it names (`sandmle export-model --kind adapter`), or takes
 a model object: the trainer passes the model it trains, so `sync_weights` is a no-op for
 that same object and copies the state dict from any other). Generation is batched with left
 padding over the given prompt ids (or the chat template's rendering, generation prompt
@@ -33,11 +34,16 @@ class HFPolicy:
 
         if isinstance(path_or_model, (str, Path)):
             path = Path(path_or_model)
-            if not (path / "config.json").is_file():
-                raise UserError(f"hf policy: {path} is not a local model folder (no config.json)")
+            adapter = (path / "adapter_config.json").is_file()
+            if not adapter and not (path / "config.json").is_file():
+                raise UserError(f"hf policy: {path} is not a local model folder (no config.json "
+                                "or adapter_config.json)")
             torch_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16,
                            "float32": torch.float32, None: "auto"}[dtype]
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+            if adapter:
+                self.model = _load_adapter(path, torch_dtype)
+            else:
+                self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
             self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
             self.name = name or f"hf:{path}"
         else:
@@ -120,6 +126,21 @@ class HFPolicy:
 
     def close(self) -> None:
         """The model stays with its owner; nothing to release."""
+
+
+def _load_adapter(path: Path, dtype: Any):
+    """A LoRA adapter folder (peft's format) on the base model its adapter_config.json names."""
+    import json
+
+    try:
+        from peft import AutoPeftModelForCausalLM
+    except ImportError:
+        raise UserError(f"hf policy: {path} is a LoRA adapter, which needs peft: pip install 'sandmle[lora]'") from None
+    base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base or not (Path(base) / "config.json").is_file():
+        raise UserError(f"hf policy: the adapter {path} names its base model {base!r}, which is not a local "
+                        "model folder")
+    return AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype)
 
 
 class _StopRecorder:

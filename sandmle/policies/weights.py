@@ -41,6 +41,8 @@ def inference_weights(model, dtype=None) -> Iterator[tuple[str, Any]]:
 
     `model` is the module the trainer holds (DDP and FSDP wrappers included); `dtype` casts
     each tensor (None keeps it). Under FSDP every process must consume the whole iterator.
+    A consumer may keep the tensors: merged LoRA weights are copies, not views of the
+    parameters the adapters are unmerged from afterwards.
     """
     model = _unwrap_ddp(model)
     fsdp1 = _fsdp1_class()
@@ -54,14 +56,20 @@ def inference_weights(model, dtype=None) -> Iterator[tuple[str, Any]]:
                                "(fsdp_version: 2 in the accelerate config) or DDP")
         yield from _fsdp1_weights(model, fsdp1, dtype)
         return
+    peft = _is_peft(model)
     with _merged_adapters(model):
         for name, tensor in model.state_dict().items():
-            name = _base_name(name, _is_peft(model))
+            name = _base_name(name, peft)
             if name is None:
                 continue
             if hasattr(tensor, "full_tensor"):          # FSDP2: gathered here, on every process
                 tensor = tensor.full_tensor()
-            yield name, _cast(tensor.detach(), dtype)
+            out = _cast(tensor.detach(), dtype)
+            if peft and out.untyped_storage().data_ptr() == tensor.untyped_storage().data_ptr():
+                # merged in place and unmerged when the iteration ends: a consumer that keeps
+                # the tensor (a shard being filled) must keep the merged values
+                out = out.clone()
+            yield name, out
 
 
 def _fsdp1_weights(module, fsdp1, dtype, prefix: str = "", seen: set | None = None):
@@ -163,8 +171,6 @@ def write_weight_shards(model, sync_dir: Path, version: int, dtype=None,
     The folder appears atomically (written under a temporary name, then renamed); older
     versions are removed. Returns the folder on every process.
     """
-    from safetensors.torch import save_file
-
     several, main = _distributed()
     final = Path(sync_dir) / f"v{version:06d}"
     if not main:
@@ -174,21 +180,7 @@ def write_weight_shards(model, sync_dir: Path, version: int, dtype=None,
         return final
     tmp = staging_dir(final)
     try:
-        shard: dict[str, Any] = {}
-        size, index = 0, 0
-        for name, tensor in inference_weights(model, dtype):
-            tensor = tensor.contiguous().cpu()
-            if any(t.untyped_storage().data_ptr() == tensor.untyped_storage().data_ptr() for t in shard.values()):
-                tensor = tensor.clone()          # tied embeddings: safetensors refuses shared storage
-            shard[name] = tensor
-            size += tensor.numel() * tensor.element_size()
-            if size >= shard_bytes:
-                index += 1
-                save_file(shard, str(tmp / f"{SHARD_PREFIX}{index:05d}.safetensors"))
-                shard, size = {}, 0
-        if shard or index == 0:
-            index += 1
-            save_file(shard, str(tmp / f"{SHARD_PREFIX}{index:05d}.safetensors"))
+        save_shards(inference_weights(model, dtype), tmp, shard_bytes)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -199,6 +191,36 @@ def write_weight_shards(model, sync_dir: Path, version: int, dtype=None,
         if old.is_dir() and old.name.startswith("v") and old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_shards(tensors: Iterator[tuple[str, Any]], folder: Path, shard_bytes: int = SHARD_BYTES,
+                metadata: dict[str, str] | None = None) -> list[tuple[str, list[str], int]]:
+    """Write a stream of (name, tensor) pairs as `folder/model-NNNNN.safetensors` shards of
+    about `shard_bytes` each, holding one shard on the CPU at a time; returns (file name,
+    tensor names, bytes) per shard. At least one shard is written (empty when the stream is)."""
+    from safetensors.torch import save_file
+
+    written: list[tuple[str, list[str], int]] = []
+    shard: dict[str, Any] = {}
+    size = 0
+
+    def flush() -> None:
+        name = f"{SHARD_PREFIX}{len(written) + 1:05d}.safetensors"
+        save_file(shard, str(folder / name), metadata=metadata)
+        written.append((name, list(shard), size))
+
+    for name, tensor in tensors:
+        tensor = tensor.contiguous().cpu()
+        if any(t.untyped_storage().data_ptr() == tensor.untyped_storage().data_ptr() for t in shard.values()):
+            tensor = tensor.clone()          # tied embeddings: safetensors refuses shared storage
+        shard[name] = tensor
+        size += tensor.numel() * tensor.element_size()
+        if size >= shard_bytes:
+            flush()
+            shard, size = {}, 0
+    if shard or not written:
+        flush()
+    return written
 
 
 def read_weight_shards(folder: str | Path) -> Iterator[tuple[str, Any]]:

@@ -5,8 +5,9 @@
                             `summary.json`; returns the summary
 
 The run folder holds `config.json` (the resolved recipe), `metrics.jsonl`, `curves.png`,
-`checkpoints/`, `summary.json` and, for language models, `model-init/` when the recipe asks
-for the tiny random model.
+`checkpoints/`, `summary.json` and, for language models, `model/` (the last checkpoint's
+policy as a Hugging Face model folder, `[train] save_model`, `sandmle.train.export`) and
+`model-init/` when the recipe asks for the tiny random model.
 """
 from __future__ import annotations
 
@@ -190,7 +191,13 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
     with Pool(num_workers=workers, preload=SANDBOX_PRELOAD) as pool:
         env = build_env(cfg, model, tokenizer, model_dir, pool, run_dir, accelerator)
         try:
-            trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id)
+            export = None
+            if cfg.model.kind == "hf" and cfg.train.save_model != "off":
+                from sandmle.train.export import ModelExport
+
+                export = ModelExport(model_dir, tokenizer, cfg.train.save_model, cfg.model.dtype)
+            trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id,
+                              model_export=export)
             checkpoint = latest_checkpoint(run_dir)
             if checkpoint is not None:
                 trainer.resume(checkpoint)          # also syncs the restored weights to the engine
@@ -211,6 +218,11 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
     rows = logger.rows
     if not main:
         return {"main_process": False, "steps": trainer.step}
+    model_out = None
+    if trainer.model_export is not None:
+        from sandmle.train.export import publish_model
+
+        model_out = publish_model(latest_checkpoint(run_dir), run_dir)
     summary = {
         "run_dir": str(run_dir), "steps": trainer.step, "tasks": len(tasks), "wall_s": time.perf_counter() - started,
         "reward_first": rows[0]["reward_mean"] if rows else None,
@@ -218,6 +230,7 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
         "reward_per_step": [round(r["reward_mean"], 4) for r in rows],
         "valid_rate_last": rows[-1]["valid_rate"] if rows else None,
         "medal_rate_last": rows[-1]["medal_rate"] if rows else None,
+        "model_dir": None if model_out is None else str(model_out),
     }
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

@@ -3,7 +3,8 @@
 A checkpoint is a folder `RUN/checkpoints/step-NNNNNN/` holding what `Accelerator.save_state`
 writes (model weights, optimizer, LR scheduler, each process's RNG states: python, numpy,
 torch, CUDA) plus `trainer.json` (the step, the task sampler's order and position, the
-metrics history length, the recipe). It is written under a temporary name and renamed into
+metrics history length, the recipe), and for language models `model/`, the policy as a
+Hugging Face model folder (`sandmle.train.export`). It is written under a temporary name and renamed into
 place by the main process once every process has finished writing, so a killed run leaves
 either the previous checkpoint or the new one, never half of one. `latest_checkpoint`
 ignores temporary folders.
@@ -15,7 +16,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sandmle.task import write_json_atomic
 
@@ -41,8 +42,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(accelerator, run_dir: Path, step: int, state: dict[str, Any], keep_last: int) -> Path:
-    """Save the accelerator's state and `state` as checkpoint `step`; prune to `keep_last`."""
+def save_checkpoint(accelerator, run_dir: Path, step: int, state: dict[str, Any], keep_last: int,
+                    extra: Callable[[Path], Any] | None = None) -> Path:
+    """Save the accelerator's state and `state` as checkpoint `step`; prune to `keep_last`.
+    `extra(folder)` runs on every process before the rename and may add to the folder (the
+    model folder, `sandmle.train.export`)."""
     root = checkpoint_dir(run_dir)
     final = root / f"step-{step:06d}"
     tmp = root / f".tmp-step-{step:06d}"
@@ -58,6 +62,8 @@ def save_checkpoint(accelerator, run_dir: Path, step: int, state: dict[str, Any]
         accelerator.save_state(str(tmp))
     finally:
         quiet.setLevel(level)
+    if extra is not None:
+        extra(tmp)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json_atomic(tmp / STATE_FILE, {"step": step, **state})

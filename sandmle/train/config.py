@@ -190,6 +190,9 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 10              # steps between checkpoints; 0 = only at the end
     keep_last: int = 2                # checkpoints kept
+    save_model: str = "merged"        # language models: a Hugging Face model folder in each checkpoint and
+                                      # RUN/model (sandmle/train/export.py): "merged" (LoRA merged into the
+                                      # weights), "adapter" (the LoRA adapter on its base), "off"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -203,6 +206,8 @@ class TrainConfig:
                            f"grad_clip={self.grad_clip} must be >= 0")
         if self.mixed_precision not in ("no", "bf16"):
             _fail("train", f"mixed_precision={self.mixed_precision!r} is unknown: use \"no\" or \"bf16\"")
+        if self.save_model not in ("merged", "adapter", "off"):
+            _fail("train", f"save_model={self.save_model!r} is unknown: use \"merged\", \"adapter\" or \"off\"")
         if self.save_every < 0 or self.keep_last < 1:
             _fail("train", f"save_every={self.save_every} must be >= 0 and keep_last={self.keep_last} >= 1")
 
@@ -260,6 +265,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.rollout.backend == "vllm" and self.model.kind != "hf":
             _fail("rollout", f"backend=\"vllm\" needs [model] kind=\"hf\", got {self.model.kind!r}")
+        if self.train.save_model == "adapter" and not self.model.lora_rank:
+            _fail("train", "save_model=\"adapter\" needs LoRA ([model] lora_rank > 0): use \"merged\"")
 
     @property
     def norm_tokens(self) -> int:

@@ -80,7 +80,7 @@ class Trainer:
     """Owns the model, optimizer and schedule; `train_step` runs one GRPO step."""
 
     def __init__(self, config: RunConfig, run_dir: Path, tasks: list, env, model, *, accelerator=None,
-                 pad_id: int = 0, logger=None):
+                 pad_id: int = 0, logger=None, model_export=None):
         from accelerate import Accelerator
 
         self.config = config
@@ -109,6 +109,9 @@ class Trainer:
         total = t.steps * g.ppo_epochs * g.mini_batches
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.lr_schedule, t.warmup_steps, total))
         self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        self.model_export = model_export        # sandmle.train.export.ModelExport: a model folder per checkpoint
+        if model_export is not None:
+            model_export.check(self.model)
         self.sampler = TaskSampler(len(tasks), t.seed)
         from accelerate.utils import DistributedType
 
@@ -122,8 +125,12 @@ class Trainer:
         return {"sampler": self.sampler.state_dict(), "config": self.config.to_json()}
 
     def save(self) -> Path:
+        from sandmle.train.export import MODEL_DIR
+
+        export = self.model_export
+        extra = None if export is None else (lambda folder: export.write(self.model, folder / MODEL_DIR))
         return save_checkpoint(self.accelerator, self.run_dir, self.step, self.trainer_state(),
-                               self.config.train.keep_last)
+                               self.config.train.keep_last, extra=extra)
 
     def resume(self, path: Path) -> None:
         """Restore a checkpoint, then hand the restored weights to the rollout engine (built from
