@@ -1,6 +1,6 @@
 """argparse types shared by every command line (`sandmle.cli` and the benchmarks' own
 sub-commands): `count` (a whole number >= 1), `count_or_zero` (0 means none), `positive`
-(seconds, megabytes), `out_folder` (refused when the path is a file) and `out_file`
+(seconds, megabytes), `share` (a number in [0, 1]), `out_folder` (refused when the path is a file) and `out_file`
 (refused when it is a folder or its folder does not exist). A bad value raises
 `argparse.ArgumentTypeError`, which the parser prints as one `sandmle: error:` line."""
 from __future__ import annotations
@@ -41,6 +41,17 @@ def positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    """argparse type of a share: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
     return value
 
 

@@ -37,6 +37,7 @@ RATE_KEYS = ("valid_submission", "above_median", "bronze_medal", "silver_medal",
 TOTAL_KEYS = ("total_runs", "total_runs_with_submissions", "total_valid_submissions", "total_medals",
               "total_gold_medals", "total_silver_medals", "total_bronze_medals", "total_above_median")
 TIER_ORDER = ("none", "above_median", "bronze", "silver", "gold")
+FAILURE_TERMINATIONS = ("policy_error", "env_error")     # the policy or the sandbox failed, not the agent
 MANIFEST_FILE = "run.json"
 EPISODES_FILE = "episodes.jsonl"
 REPORT_FILE = "grading_report.json"
@@ -130,11 +131,13 @@ def _mean(values: list[float]) -> float | None:
 def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy: str | None = None,
                  bank: str | None = None, run_wall_s: float | None = None,
                  reward_scheme: str | None = None, score_tool: str | None = None,
-                 num_workers: int | None = None,
-                 episodes_planned: int | None = None, episodes_timed: int | None = None) -> dict[str, Any]:
+                 num_workers: int | None = None, episodes_planned: int | None = None,
+                 episodes_timed: int | None = None, max_error_share: float | None = None) -> dict[str, Any]:
     """The grading report of a run (see the module docstring). `episodes_planned`: how many
     the run was asked for (default: all here); `episodes_timed`: how many ran within
-    `run_wall_s` (default: all; fewer for a resumed run)."""
+    `run_wall_s` (default: all; fewer for a resumed run); `max_error_share`: the share of
+    episodes that may end in policy_error or env_error before the run is marked
+    `errors_exceeded` (None: not checked)."""
     tasks = dict(tasks or {})
     for ep in episodes:
         if ep.task_id not in tasks and ep.task_root and Path(ep.task_root).is_dir():
@@ -187,9 +190,34 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
                              if run_wall_s else None),
         "episodes_planned": n if episodes_planned is None else episodes_planned,
         "complete": episodes_planned is None or n >= episodes_planned,
+        **error_summary(episodes, max_error_share),
         "tasks": _per_task(entries),
     }
     return report
+
+
+def error_summary(episodes: list, max_error_share: float | None) -> dict[str, Any]:
+    """How many episodes failed at a boundary sandmle does not grade (the policy or the
+    sandbox), their share, the most common reasons, and whether the share is above
+    `max_error_share` (then the rates measure the infrastructure, not the policy)."""
+    failed = [ep for ep in episodes if ep.termination in FAILURE_TERMINATIONS]
+    share = len(failed) / len(episodes) if episodes else None
+    reasons = Counter((ep.termination, ep.error or "") for ep in failed).most_common(3)
+    return {
+        "failed_episodes": len(failed), "error_share": share, "max_error_share": max_error_share,
+        "errors_exceeded": bool(max_error_share is not None and share is not None and share > max_error_share),
+        "top_errors": [{"termination": t, "error": e, "count": c} for (t, e), c in reasons],
+    }
+
+
+def error_line(report: dict[str, Any]) -> str:
+    """The one line that says a run's failures are above its allowed share."""
+    top = report["top_errors"][0] if report["top_errors"] else None
+    common = f"; most common: {top['termination']}: {top['error']} ({top['count']}x)" if top else ""
+    return (f"{report['failed_episodes']} of {report['total_runs']} episodes "
+            f"({100 * report['error_share']:.0f}%) ended in policy_error or env_error, above the allowed "
+            f"{100 * report['max_error_share']:.0f}% (--max-error-share): these rates measure the "
+            f"infrastructure, not the policy{common}")
 
 
 # -- run folders ---------------------------------------------------------------------------
@@ -243,23 +271,14 @@ def open_run(run: Path, manifest: dict[str, Any], *, resume: bool, overwrite: bo
     work folders are removed; nothing else in the folder is touched)."""
     from sandmle.sandbox.workdir import remove_tree
 
-    if is_run_folder(run) and not (resume or overwrite):
-        raise UserError(f"{run} already holds an evaluation run: pass --resume to finish it "
-                        "or --overwrite to start it again")
+    check_run(run, manifest, resume=resume, overwrite=overwrite)
     finished: list = []
     if is_run_folder(run) and overwrite:
         for name in (MANIFEST_FILE, EPISODES_FILE, REPORT_FILE, CHART_FILE):
             (run / name).unlink(missing_ok=True)
         remove_tree(run / WORK_DIR)
     elif is_run_folder(run):
-        old, finished = load_run(run)
-        if old is None:
-            raise UserError(f"{run} has no {MANIFEST_FILE}: it cannot be resumed (use --overwrite)")
-        for key, value in manifest.items():
-            if old.get(key) != value:
-                shown = key if key != "episode_ids" else "planned episodes"
-                raise UserError(f"--resume: {run} was run with a different {shown} "
-                                f"({_short(old.get(key))} here, {_short(value)} now)")
+        _, finished = load_run(run)
         _, end = read_episode_lines(run / EPISODES_FILE)
         if (run / EPISODES_FILE).exists() and (run / EPISODES_FILE).stat().st_size != end:
             os.truncate(run / EPISODES_FILE, end)        # a line torn by a crash
@@ -268,6 +287,26 @@ def open_run(run: Path, manifest: dict[str, Any], *, resume: bool, overwrite: bo
     run.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run / MANIFEST_FILE, manifest)
     return finished
+
+
+def check_run(run: Path, manifest: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    """Refuse what `open_run` would refuse, writing nothing: an existing run without
+    `resume` or `overwrite`, or a resume of a different run."""
+    if not is_run_folder(run):
+        return
+    if not (resume or overwrite):
+        raise UserError(f"{run} already holds an evaluation run: pass --resume to finish it "
+                        "or --overwrite to start it again")
+    if overwrite:
+        return
+    old, _ = load_run(run)
+    if old is None:
+        raise UserError(f"{run} has no {MANIFEST_FILE}: it cannot be resumed (use --overwrite)")
+    for key, value in manifest.items():
+        if old.get(key) != value:
+            shown = key if key != "episode_ids" else "planned episodes"
+            raise UserError(f"--resume: {run} was run with a different {shown} "
+                            f"({_short(old.get(key))} here, {_short(value)} now)")
 
 
 def _short(value: Any) -> str:

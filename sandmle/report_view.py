@@ -93,6 +93,13 @@ def report_tables(report: dict[str, Any]) -> list:
     if report.get("episodes_per_min") is not None:
         totals.add_row("episodes per minute", _fmt(report["episodes_per_min"], 3))
     totals.add_row("terminations", ", ".join(f"{k} {v}" for k, v in report["terminations"].items()))
+    if report.get("error_share") is not None:
+        allowed = report.get("max_error_share")
+        verdict = "" if allowed is None else (
+            f" [bold red]above the allowed {100 * allowed:.0f}%[/]" if report["errors_exceeded"]
+            else f" (allowed {100 * allowed:.0f}%)")
+        totals.add_row("failed at the policy or sandbox",
+                       f"{report['failed_episodes']} ({100 * report['error_share']:.0f}%){verdict}")
     return [per_task, totals]
 
 

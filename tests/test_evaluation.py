@@ -239,3 +239,102 @@ def test_human_rank_from_a_human_leaderboard_only(make_task):
     assert ranks == [0.6, 0.0, 1.0, None]       # invalid: 0 (MLE-Dojo); no human board: None
     assert math.isclose(report["mean_human_rank"], 1.6 / 3) and report["human_rank_episodes"] == 3
     assert report["tasks"]["synth"]["mean_human_rank"] is None
+
+
+# -- runs that cannot mislead ---------------------------------------------------------------
+class _Endpoint:
+    """A chat-completions server on loopback: answers the one-token probe, then `status`
+    (with an error body) to every episode's request; `probe_status` for the probe itself."""
+
+    def __init__(self, status=400, probe_status=200):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                code = probe_status if body.get("max_tokens") == 1 else status
+                payload = ({"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
+                            "choices": [{"index": 0, "finish_reason": "length",
+                                         "message": {"role": "assistant", "content": "x"}}]}
+                           if code == 200 else {"error": {"message": f"model {body['model']} is not served"}})
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dead_endpoint_is_one_line_before_any_episode(make_task, tmp_path, capsys):
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    out = tmp_path / "run"
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    assert main(["eval", "--policy", f"openai:m@{url}", "--bank", str(bank), "--out", str(out),
+                 "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"sandmle: error: policy openai:m@{url}: nothing answers at {url}")
+    assert not out.exists()                       # no run folder to --overwrite afterwards
+
+
+def test_an_endpoint_that_does_not_serve_the_model_is_one_line(make_task, tmp_path, capsys):
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    endpoint = _Endpoint(probe_status=404)
+    try:
+        assert main(["eval", "--policy", f"openai:nope@{endpoint.url}", "--bank", str(bank),
+                     "--out", str(tmp_path / "run"), "--workers", "1"]) == 2
+    finally:
+        endpoint.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTTP 404" in err and "model nope is not served" in err
+
+
+def test_episodes_failing_at_the_policy_above_the_share_exit_1_and_say_so(make_task, tmp_path, capsys):
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    make_task("rmse", task_id="b-task")
+    endpoint = _Endpoint(status=400)
+    args = ["eval", "--policy", f"openai:m@{endpoint.url}", "--bank", str(bank), "--workers", "1"]
+    try:
+        assert main([*args, "--out", str(tmp_path / "run")]) == 1
+        captured = capsys.readouterr()
+        line = captured.err.splitlines()[-1]
+        assert line.startswith("sandmle: error: 2 of 2 episodes (100%) ended in policy_error or env_error, "
+                               "above the allowed 10% (--max-error-share)")
+        assert "HTTP 400" in line and "(2x)" in line
+        assert "failed at the policy or sandbox" in captured.out and "above the allowed 10%" in captured.out
+        report = json.loads((tmp_path / "run" / "grading_report.json").read_text())
+        assert report["errors_exceeded"] and report["error_share"] == 1.0 and report["max_error_share"] == 0.1
+        assert report["top_errors"][0]["termination"] == "policy_error"
+        # A run allowed every failure passes, and still reports them.
+        assert main([*args, "--out", str(tmp_path / "lenient"), "--max-error-share", "1", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["failed_episodes"] == 2
+    finally:
+        endpoint.close()
+
+
+def test_max_error_share_outside_0_1_is_refused(tmp_path, capsys):
+    assert main(["eval", "--policy", "scripted", "--bank", "B", "--out", str(tmp_path / "r"),
+                 "--max-error-share", "1.5"]) == 2
+    assert "--max-error-share" in capsys.readouterr().err

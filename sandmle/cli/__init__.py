@@ -10,10 +10,12 @@ failed check), 2 a usage error, bad input or an infrastructure failure (one line
 `sandmle: error: ...`): a full disk, a denied permission, a sandbox that cannot start
 (no namespaces, no `unshare`), wherever in the command it happens. Every writer in sandmle
 writes to a temporary path and renames, so such a failure leaves nothing half-written.
+An evaluation whose episodes fail at the policy or the sandbox more often than allowed
+(`eval --max-error-share`) exits 1 and says so.
 
 Argument types shared by the commands (`sandmle.arguments`): `count` (a whole number >= 1: every flag that counts
 tasks, episodes, turns, tokens, workers or steps), `count_or_zero` (where 0 means none and
-the help says so), `positive` (seconds, megabytes),
+the help says so), `positive` (seconds, megabytes), `share` (0 to 1),
 `out_folder` (an output folder: refused when the path is a file) and `out_file` (an output
 file: refused when it is a folder or its folder does not exist). A bad value is one
 `sandmle: error:` line naming the flag, before any work starts.

@@ -12,7 +12,10 @@ NVIDIA device nodes into code runs and is an error on a machine without them.
 
 Writes RUN/run.json first, appends each episode to RUN/episodes.jsonl as it finishes, then
 RUN/grading_report.json and RUN/rates.png, and keeps each episode's work folder under
-RUN/work/ (so `replay` can re-grade it). An existing RUN is refused unless `--resume`
+RUN/work/ (so `replay` can re-grade it). A remote policy is probed first: an endpoint that
+cannot answer is one error line (exit 2) and no run folder. When more than
+--max-error-share of the episodes end in policy_error or env_error, the report says so and
+the command exits 1. An existing RUN is refused unless `--resume`
 (finish it: episodes already in episodes.jsonl are skipped, the rest run as they would
 have, and the report is the uninterrupted run's) or `--overwrite`. `sandmle report RUN`
 shows a run, finished or not. Prints a table, or with --json one JSON object: the report
@@ -22,10 +25,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import threading
 from pathlib import Path
 
-from sandmle.cli import count, out_file, out_folder, positive
+from sandmle.arguments import count, out_file, out_folder, positive, share
 from sandmle.errors import UserError
 from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
 from sandmle.rollout.score_tool import SCORE_TOOLS
@@ -44,6 +48,9 @@ def register(subparsers) -> None:
     p.add_argument("--sft-out", type=out_file, default=None, metavar="FILE",
                    help="also write the episodes as chat-format SFT data (JSONL)")
     p.add_argument("--min-reward", type=float, default=0.0, help="SFT export: keep episodes with reward >= this")
+    p.add_argument("--max-error-share", type=share, default=0.1, metavar="SHARE",
+                   help="exit 1 when more than this share of episodes end in policy_error or env_error "
+                        "(the policy endpoint or the sandbox failed; default 0.1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
@@ -133,13 +140,15 @@ def _prewarm() -> threading.Thread:
 def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_task: int = 1,
              workers: int | None = None, seed: int = 0, limit_tasks: int | None = None,
              pool=None, policy=None, progress=None, resume: bool = False,
-             overwrite: bool = False) -> tuple[dict, list]:
+             overwrite: bool = False, max_error_share: float | None = None) -> tuple[dict, list]:
     """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`.
-    With `resume`, episodes `out` already holds are kept and not run again."""
+    With `resume`, episodes `out` already holds are kept and not run again. The policy is
+    probed before `out` is written (a dead endpoint is a UserError, and leaves no run)."""
     import time
 
-    from sandmle.evaluation import EpisodeLog, build_report, open_run
+    from sandmle.evaluation import EpisodeLog, build_report, check_run, load_run, open_run
     from sandmle.policies import make_policy
+    from sandmle.policies.base import probe_policy
     from sandmle.report_view import write_chart
     from sandmle.rollout.runner import episode_id_for, run_episodes
     from sandmle.task import load_bank, write_json_atomic
@@ -153,17 +162,11 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     manifest = {"policy": policy_spec, "bank": str(Path(bank).resolve()), "seed": seed,
                 "episodes_per_task": episodes_per_task, "limit_tasks": limit_tasks,
                 "config": _jsonable(dataclasses.asdict(config)), "episode_ids": ids}
-    finished = open_run(out, manifest, resume=resume, overwrite=overwrite)
-    done = {ep.episode_id for ep in finished}
-    log = EpisodeLog(out / EPISODES_FILE)
-
-    def on_episode(episode) -> None:
-        log.append(episode)
-        if progress is not None:
-            progress(episode)
-
+    check_run(out, manifest, resume=resume, overwrite=overwrite)       # before anything loads
+    prior = load_run(out)[1] if resume else []
+    remaining = len(set(ids) - {ep.episode_id for ep in prior})
     starting = None
-    if pool is None and len(done) < len(plan):    # the pool starts while the policy loads
+    if pool is None and remaining:                # the pool starts while the policy loads
         from concurrent.futures import ThreadPoolExecutor
 
         from sandmle.sandbox.pool import Pool
@@ -174,10 +177,22 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     own_policy = policy is None
     try:
         policy = policy or make_policy(policy_spec)
+        if remaining:
+            probe_policy(policy)
+        finished = open_run(out, manifest, resume=resume, overwrite=overwrite)
     except BaseException:
+        if own_policy and policy is not None:
+            policy.close()
         if starting is not None and starting.exception() is None:
             starting.result().close()
         raise
+    done = {ep.episode_id for ep in finished}
+    log = EpisodeLog(out / EPISODES_FILE)
+
+    def on_episode(episode) -> None:
+        log.append(episode)
+        if progress is not None:
+            progress(episode)
     tokenizer = getattr(policy, "tokenizer", None)
     timing: dict[str, float] = {}
 
@@ -213,7 +228,8 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
                           bank=str(bank), run_wall_s=timing["wall_s"] or None,
                           reward_scheme=config.reward_scheme, score_tool=config.score_tool,
                           num_workers=timing["workers"],
-                          episodes_planned=len(plan), episodes_timed=len(new))
+                          episodes_planned=len(plan), episodes_timed=len(new),
+                          max_error_share=max_error_share)
     write_json_atomic(out / REPORT_FILE, report)
     warm.join()
     write_chart(report, out / CHART_FILE)
@@ -227,7 +243,8 @@ def _jsonable(data):
 
 
 def handle(args) -> int:
-    from sandmle.console import escape, make_console, print_json
+    from sandmle.console import escape, make_console, print_json, printable
+    from sandmle.evaluation import error_line
     from sandmle.report_view import report_tables
     from sandmle.rollout.episode import save_sft, to_sft
 
@@ -244,14 +261,18 @@ def handle(args) -> int:
     report, episodes = run_eval(args.policy, args.bank, args.out, config,
                                 episodes_per_task=args.num_episodes_per_task, workers=args.workers,
                                 seed=args.seed, limit_tasks=args.limit_tasks, progress=progress,
-                                resume=args.resume, overwrite=args.overwrite)
+                                resume=args.resume, overwrite=args.overwrite,
+                                max_error_share=args.max_error_share)
     if args.sft_out is not None:
         save_sft(args.sft_out, to_sft(episodes, min_reward=args.min_reward))
     if args.json:
         print_json({k: v for k, v in report.items() if k != "competition_reports"})
-        return 0
-    console = make_console()
-    for table in report_tables(report):
-        console.print(table)
-    console.print(f"wrote {args.out / REPORT_FILE}, {args.out / EPISODES_FILE}, {args.out / CHART_FILE}")
+    else:
+        console = make_console()
+        for table in report_tables(report):
+            console.print(table)
+        console.print(f"wrote {args.out / REPORT_FILE}, {args.out / EPISODES_FILE}, {args.out / CHART_FILE}")
+    if report["errors_exceeded"]:
+        print(f"sandmle: error: {printable(error_line(report))}", file=sys.stderr)
+        return 1
     return 0

@@ -104,6 +104,15 @@ class Policy(Protocol):
         ...
 
 
+def probe_policy(policy: Any) -> None:
+    """Check, before any episode, that a remote policy can answer: backends with an
+    endpoint define `probe()`, which raises a UserError saying what is wrong; local ones
+    (scripted, hf, in-process vLLM) failed already when they were built."""
+    probe = getattr(policy, "probe", None)
+    if probe is not None:
+        probe()
+
+
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     """Cut `text` just after the earliest stop string; return (text, whether one was found)."""
     best = None

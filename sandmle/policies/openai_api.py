@@ -22,6 +22,10 @@ exponential backoff (`backoff_s * 2**attempt`), other errors are not. A request 
 fails becomes a Generation with finish_reason "error". `generate` is synchronous and works
 from any thread, with or without a running event loop (with one, the batch runs on a fresh
 loop in a worker thread).
+
+`probe()` asks for one token (`sandmle eval` calls it before any episode): a server that is
+down, refuses the key or does not serve the model is one clear error, not a run of failed
+episodes.
 """
 from __future__ import annotations
 
@@ -140,12 +144,37 @@ class OpenAIPolicy:
                     break
         return Generation.failed(f"{error} (after {attempt + 1} attempts)".splitlines()[0])
 
+    def probe(self, timeout_s: float = 30.0) -> None:
+        """Ask the endpoint for one token before any episode; a UserError naming the URL and
+        what answered (nothing, a refused key, an unknown model) when it cannot generate."""
+        import openai
+
+        client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=timeout_s, max_retries=1)
+        try:
+            client.chat.completions.create(model=self.model, max_tokens=1,
+                                           messages=[{"role": "user", "content": "ping"}])
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            cause = exc.__cause__ or exc
+            raise UserError(f"policy {self.name}: nothing answers at {self.base_url} ({_first_line(cause)}): "
+                            "start the server or fix the URL") from None
+        except openai.APIStatusError as exc:
+            raise UserError(f"policy {self.name}: the endpoint answered HTTP {exc.status_code} "
+                            f"({_first_line(exc.message)}): check the model name, the URL and $OPENAI_API_KEY"
+                            ) from None
+        finally:
+            client.close()
+
     def sync_weights(self, model: Any) -> None:
         raise UserError("an openai endpoint cannot take new weights: use the vllm backend "
                         "(vllm:MODEL, server mode) to train against a served model")
 
     def close(self) -> None:
         """Nothing is held between batches."""
+
+
+def _first_line(value: Any) -> str:
+    text = str(value).strip()
+    return (text.splitlines() or [type(value).__name__])[0][:300]
 
 
 def _restore_stop(text: str, stop_reason: Any, stop: tuple[str, ...]) -> tuple[str, str | None]:
