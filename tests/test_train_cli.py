@@ -60,3 +60,83 @@ def test_bad_override_is_one_line_exit_2(tmp_path, capsys):
     code = main(["train", str(RECIPE), "--set", "grpo.loss_agg=sum", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "loss_agg='sum' is unknown" in err
+
+
+def test_resume_with_changed_values_is_refused_listing_them(tmp_path, bank, capsys):
+    run = tmp_path / "run"
+    assert _train(bank, run, capsys, "--steps", "1")[0] == 0
+    stored = (run / "config.json").read_text()
+    code, _, err = _train(bank, run, capsys, "--steps", "2", "--set", "train.lr=5e-3", "--set", "grpo.kl_coef=0.1")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("sandmle: error: ")
+    assert "grpo.kl_coef 0.0 -> 0.1; train.lr 0.01 -> 0.005" in err and "--override-config" in err
+    assert (run / "config.json").read_text() == stored
+    assert not (run / "checkpoints" / "step-000002").exists()
+
+
+def test_override_config_continues_with_the_new_values(tmp_path, bank, capsys):
+    from sandmle import __version__
+
+    run = tmp_path / "run"
+    assert _train(bank, run, capsys, "--steps", "1")[0] == 0
+    code, _, err = _train(bank, run, capsys, "--steps", "2", "--set", "train.lr=5e-3", "--override-config")
+    assert code == 0 and "with changed values: train.lr 0.01 -> 0.005" in err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["lr"] for row in rows] == [0.01, 0.005]           # the new rate, not the checkpoint's
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.005
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["recipe"] == "learn-cpu" and meta["sandmle_version"] == __version__
+    assert meta["continued"][-1]["from_step"] == 1
+    assert meta["continued"][-1]["changed"] == {"train.lr": {"old": 0.01, "new": 0.005}}
+
+
+def test_out_of_another_recipe_or_model_is_refused(tmp_path, bank, capsys):
+    run = tmp_path / "run"
+    assert _train(bank, run, capsys, "--steps", "1")[0] == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    other = tmp_path / "other-recipe.toml"
+    other.write_text(RECIPE.read_text())
+    code = main(["train", str(other), "--set", f"bank.path={bank}", "--out", str(run), "--override-config"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds a run of recipe 'learn-cpu', not 'other-recipe'" in err and err.count("\n") == 1
+    code, _, err = _train(bank, run, capsys, "--set", "model.hidden_size=16", "--override-config")
+    assert code == 2 and "another model (model.hidden_size 64 -> 16)" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_display_settings_may_change_on_resume(tmp_path, bank, capsys):
+    run = tmp_path / "run"
+    assert _train(bank, run, capsys, "--steps", "1")[0] == 0
+    code, _, err = _train(bank, run, capsys, "--steps", "2", "--set", "log.plot_every=3", "--set", "rollout.workers=1")
+    assert code == 0 and "changed values" not in err
+
+
+def test_held_out_bank_is_evaluated_and_plotted_with_the_zero_variance_share(tmp_path, bank, capsys):
+    from sandmle.train.logging.metrics import panel_series
+
+    held_out = tmp_path / "held-out"
+    build_sklearn_bank(held_out, names=["sk-wine-accuracy"])
+    run = tmp_path / "run"
+    code, out, _ = _train(bank, run, capsys, "--steps", "3", "--set", f"eval.bank={held_out}",
+                          "--set", "eval.every=2", "--set", "eval.episodes_per_task=2")
+    assert code == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    assert [("eval_reward_mean" in r) for r in rows] == [True, False, True, True]   # start, every 2, last
+    assert all(r["eval_episodes"] == 2 for r in rows if "eval_episodes" in r)
+    assert "reward_mean" not in rows[0] and all(0 <= r["zero_variance_frac"] <= 1 for r in rows[1:])
+    summary = json.loads(out)
+    assert summary["heldout_tasks"] == 1 and [s for s, _ in summary["heldout_reward_per_step"]] == [0, 2, 3]
+    assert summary["reward_per_step"] == [round(r["reward_mean"], 4) for r in rows[1:]]
+    panels = {key: (pts, held) for key, _, pts, held in panel_series(rows)}
+    assert [s for s, _ in panels["reward_mean"][1]] == [0, 2, 3] and len(panels["reward_mean"][0]) == 3
+    assert len(panels["zero_variance_frac"][0]) == 3
+    assert (run / "curves.png").stat().st_size > 0
+
+
+def test_a_held_out_bank_sharing_tasks_with_training_is_refused(tmp_path, bank, capsys):
+    copy = tmp_path / "copy"
+    build_sklearn_bank(copy, names=["sk-iris-f1"])
+    code, _, err = _train(bank, tmp_path / "run", capsys, "--set", f"eval.bank={copy}", "--set", "eval.every=1")
+    assert code == 2 and "shares 1 tasks with the training bank" in err
+    code, _, err = _train(bank, tmp_path / "run2", capsys, "--set", f"eval.bank={bank}", "--set", "eval.every=1")
+    assert code == 2 and "is the training bank" in err

@@ -43,6 +43,10 @@ def test_load_recipe_applies_overrides(tmp_path):
     ("[model]\nkind = 'actions'\n[rollout]\nbackend = 'vllm'\n", "backend=\"vllm\" needs [model] kind=\"hf\""),
     ("[rollout]\nvllm_tensor_parallel_size = 2\n", "vllm_tensor_parallel_size=2 is not supported"),
     ("[rollout]\nscore_tool = 'hidden'\n", "score_tool='hidden' is unknown: use one of test, validation"),
+    ("[eval]\nevery = 2\n", "every=2 needs bank, the held-out bank folder"),
+    ("[eval]\nbank = 'held'\n", "bank='held' needs every > 0"),
+    ("[train]\nsave_model = 'adapter'\n", "save_model=\"adapter\" needs LoRA"),
+    ("[train]\nsave_model = 'pickle'\n", "save_model='pickle' is unknown"),
 ])
 def test_bad_recipes_raise_one_line_naming_the_value(tmp_path, text, message):
     recipe = tmp_path / "bad.toml"

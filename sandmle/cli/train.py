@@ -1,5 +1,7 @@
-"""`sandmle train RECIPE [--set section.key=value ...] [--out DIR] [--steps N] [--json]`:
-GRPO training from a TOML recipe (see recipes/). Several GPUs on one node:
+"""`sandmle train RECIPE [--set section.key=value ...] [--out DIR] [--steps N] [--override-config] [--json]`:
+GRPO training from a TOML recipe (see recipes/). A run in --out is continued from its last
+checkpoint; one trained with other values is refused (the changes listed) unless
+--override-config, and one of another recipe always. Several GPUs on one node:
 `accelerate launch --config_file recipes/accelerate/ddp.yaml -m sandmle train RECIPE`
 (several CPU processes: `torchrun --nproc_per_node N -m sandmle train RECIPE`)."""
 from __future__ import annotations
@@ -8,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from sandmle.cli import count, out_folder
+from sandmle.arguments import count, out_folder
 
 
 def register(subparsers) -> None:
@@ -19,6 +21,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=out_folder, default=None,
                         help="run folder (default runs/<recipe name>); a checkpoint there is resumed")
     parser.add_argument("--steps", type=count, default=None, help="stop after this many steps in total")
+    parser.add_argument("--override-config", action="store_true",
+                        help="continue a run in --out with values that differ from the ones it was trained "
+                             "with (without it such a run is refused, listing the changes)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(handler=handle)
 
@@ -38,7 +43,8 @@ def handle(args) -> int:
         config = replace(config, log=replace(config.log, live=False))
     from sandmle.train.build import run
 
-    summary = run(config, out, say=say, steps=args.steps)
+    summary = run(config, out, say=say, steps=args.steps, recipe=args.recipe.stem,
+                  override_config=args.override_config)
     if summary.get("main_process") is False:       # other data-parallel processes stay quiet
         return 0
     if args.json:

@@ -192,6 +192,11 @@ class ActionEnv:
         return Rollouts(tuple(samples), time.perf_counter() - start,
                         {"generate_s": gen_s, "sandbox_s": sum(s.info["sandbox_s"] for s in samples)})
 
+    def evaluate(self, model, tasks: list[Task], episodes_per_task: int, seed: int, score_tool: str) -> Rollouts:
+        """Held-out episodes (`[eval]`): as `collect`. The action policy submits once and is
+        graded; it has no score tool, so `score_tool` does not apply."""
+        return self.collect(model, tasks, episodes_per_task, seed)
+
     def _run_one(self, index: int, planned: tuple[int, Task], ids: list[int], step_dir: Path) -> Sample:
         from sandmle.grading import grade_submission
         from sandmle.reward import reward_for_grade

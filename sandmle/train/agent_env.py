@@ -47,13 +47,23 @@ class AgentEnv:
         self.episodes_dir = episodes_dir
 
     def collect(self, model, tasks: list, group_size: int, seed: int) -> Rollouts:
+        return self._collect(model, tasks, group_size, seed, self.rollout_config, save=True)
+
+    def evaluate(self, model, tasks: list, episodes_per_task: int, seed: int, score_tool: str) -> Rollouts:
+        """Held-out episodes (`[eval]`): as `collect`, with the evaluation's score tool."""
+        from dataclasses import replace
+
+        return self._collect(model, tasks, episodes_per_task, seed,
+                             replace(self.rollout_config, score_tool=score_tool), save=False)
+
+    def _collect(self, model, tasks: list, group_size: int, seed: int, config, save: bool) -> Rollouts:
         from sandmle.rollout.runner import run_episodes
 
         start = time.perf_counter()
         plan = [task for task in tasks for _ in range(group_size)]
         was_training = model.training
         model.eval()
-        episodes = run_episodes(self.policy, plan, self.pool, self.rollout_config, tokenizer=self.tokenizer,
+        episodes = run_episodes(self.policy, plan, self.pool, config, tokenizer=self.tokenizer,
                                 work_root=self.work_root / f"rollout-{seed}", seed=seed)
         if was_training:
             model.train()
@@ -66,7 +76,7 @@ class AgentEnv:
             samples.extend(episode_samples)
             if reason is not None:
                 reasons[reason] += 1
-        if self.episodes_dir is not None:
+        if save and self.episodes_dir is not None:
             self._save(episodes, seed)
         wall = time.perf_counter() - start
         n = max(len(episodes), 1)

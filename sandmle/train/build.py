@@ -4,7 +4,8 @@
                             run folder's latest checkpoint if any, train, write curves and
                             `summary.json`; returns the summary
 
-The run folder holds `config.json` (the resolved recipe), `metrics.jsonl`, `curves.png`,
+The run folder holds `run.json` (the recipe, sandmle's version, each continuation: see
+`sandmle.train.run_folder`), `config.json` (the resolved recipe), `metrics.jsonl`, `curves.png`,
 `checkpoints/`, `summary.json` and, for language models, `model/` (the last checkpoint's
 policy as a Hugging Face model folder, `[train] save_model`, `sandmle.train.export`) and
 `model-init/` when the recipe asks for the tiny random model.
@@ -150,9 +151,13 @@ def pool_workers(cfg: RunConfig) -> int:
     return cfg.rollout.workers or os.cpu_count() or 1
 
 
-def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -> dict[str, Any]:
+def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, recipe: str | None = None,
+        override_config: bool = False) -> dict[str, Any]:
     """Train a recipe into `run_dir` (resuming if it holds a checkpoint); return the summary
-    (on processes other than the main one: only {"main_process": False, "steps": N})."""
+    (on processes other than the main one: only {"main_process": False, "steps": N}).
+    `recipe` names the recipe (a folder holding another recipe's run is refused); a run
+    whose stored config differs from `cfg` is refused unless `override_config`
+    (`sandmle.train.run_folder`)."""
     import torch
     from accelerate import Accelerator
 
@@ -161,14 +166,24 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
     from sandmle.train.logging import MetricsLogger
     from sandmle.train.trainer import Trainer
 
+    from sandmle.train.run_folder import check_continuation, describe, write_run_metadata
+
     run_dir = Path(run_dir)
+    changes = check_continuation(cfg, run_dir, recipe, override_config)
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     tasks = prepare_bank(cfg.bank, say) if main else None
+    eval_tasks = prepare_bank(cfg.eval.bank_config(), say) if main and cfg.eval.every else None
     accelerator.wait_for_everyone()
     if tasks is None:
         tasks = prepare_bank(cfg.bank, say)
+    if eval_tasks is None and cfg.eval.every:
+        eval_tasks = prepare_bank(cfg.eval.bank_config(), say)
+    shared = {t.id for t in tasks} & {t.id for t in eval_tasks or ()}
+    if shared:
+        raise UserError(f"[eval] bank {cfg.eval.bank} shares {len(shared)} tasks with the training bank "
+                        f"(e.g. {sorted(shared)[0]}): a held-out bank holds other tasks")
     if cfg.model.kind == "actions":
         from sandmle.train.action_env import supports
 
@@ -179,6 +194,10 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
         if not usable:
             raise UserError(f"bank {cfg.bank.path} has no task the action policy can solve (tabular tasks only)")
         tasks = usable
+        if eval_tasks is not None:
+            eval_tasks = [t for t in eval_tasks if supports(t)]
+            if not eval_tasks:
+                raise UserError(f"[eval] bank {cfg.eval.bank} has no task the action policy can solve")
     if main:
         write_json_atomic(run_dir / "config.json", cfg.to_json())
     model, tokenizer, model_dir = build_model(cfg, run_dir)
@@ -197,12 +216,15 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
 
                 export = ModelExport(model_dir, tokenizer, cfg.train.save_model, cfg.model.dtype)
             trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id,
-                              model_export=export)
+                              model_export=export, eval_tasks=eval_tasks)
             checkpoint = latest_checkpoint(run_dir)
             if checkpoint is not None:
                 trainer.resume(checkpoint)          # also syncs the restored weights to the engine
                 if main:
-                    say(f"resumed from {checkpoint} (step {trainer.step})")
+                    say(f"resumed from {checkpoint} (step {trainer.step})"
+                        + (f" with changed values: {describe(changes)}" if changes else ""))
+            if main:
+                write_run_metadata(run_dir, recipe, changes, trainer.step)
             logger = MetricsLogger(run_dir, live=cfg.log.live, plot_every=cfg.log.plot_every,
                                    tensorboard=cfg.log.tensorboard, wandb_project=cfg.log.wandb_project,
                                    config=cfg.to_json(), resume_step=trainer.step, title=run_dir.name,
@@ -223,6 +245,8 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
         from sandmle.train.export import publish_model
 
         model_out = publish_model(latest_checkpoint(run_dir), run_dir)
+    heldout = [r for r in rows if "eval_reward_mean" in r]
+    rows = [r for r in rows if "reward_mean" in r]          # training steps (step 0 is held-out only)
     summary = {
         "run_dir": str(run_dir), "steps": trainer.step, "tasks": len(tasks), "wall_s": time.perf_counter() - started,
         "reward_first": rows[0]["reward_mean"] if rows else None,
@@ -230,6 +254,8 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None) -
         "reward_per_step": [round(r["reward_mean"], 4) for r in rows],
         "valid_rate_last": rows[-1]["valid_rate"] if rows else None,
         "medal_rate_last": rows[-1]["medal_rate"] if rows else None,
+        "heldout_tasks": len(eval_tasks or ()),
+        "heldout_reward_per_step": [[r["step"], round(r["eval_reward_mean"], 4)] for r in heldout],
         "model_dir": None if model_out is None else str(model_out),
     }
     write_json_atomic(run_dir / "summary.json", summary)

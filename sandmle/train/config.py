@@ -11,6 +11,7 @@ A recipe is a TOML file with one table per subsystem:
     [train]    optimisation: steps, learning rate and schedule, weight decay, gradient
                clipping, mixed precision, seed, checkpoints
     [bank]     the task bank: a folder, synthesised first when absent
+    [eval]     the held-out bank evaluated every N steps (tasks never trained on)
     [log]      metrics files, live view, curves, tensorboard / W&B
 
 `load_recipe(path, overrides)` reads the file with tomllib, applies `--set section.key=value`
@@ -235,6 +236,37 @@ class BankConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    every: int = 0                    # steps between held-out evaluations (and before the first); 0 = none
+    bank: str = ""                    # the held-out bank folder: tasks the run never trains on
+    source: str = "synth"             # how an absent bank is made, as [bank] (synth | sklearn)
+    selector: str = "modality:tabular"
+    num_tasks: int = 8
+    seed: int = 1                     # synthesis seed: another than [bank]'s, so other tasks
+    limit: int = 0                    # evaluate on the first N tasks; 0 = all
+    episodes_per_task: int = 1
+    score_tool: str = "format"        # the score tool in held-out episodes, as `sandmle eval`
+
+    def __post_init__(self) -> None:
+        if self.every < 0 or self.limit < 0:
+            _fail("eval", f"every={self.every} and limit={self.limit} must be >= 0")
+        if self.every and not self.bank:
+            _fail("eval", f"every={self.every} needs bank, the held-out bank folder")
+        if self.bank and not self.every:
+            _fail("eval", f"bank={self.bank!r} needs every > 0, the steps between held-out evaluations")
+        if self.source not in ("synth", "sklearn"):
+            _fail("eval", f"source={self.source!r} is unknown: use \"synth\" or \"sklearn\"")
+        if self.num_tasks < 1 or self.episodes_per_task < 1:
+            _fail("eval", f"num_tasks={self.num_tasks} and episodes_per_task={self.episodes_per_task} must be >= 1")
+        if self.score_tool not in SCORE_TOOLS:
+            _fail("eval", f"score_tool={self.score_tool!r} is unknown: use one of {', '.join(SCORE_TOOLS)}")
+
+    def bank_config(self) -> "BankConfig":
+        return BankConfig(path=self.bank, source=self.source, selector=self.selector, num_tasks=self.num_tasks,
+                          seed=self.seed, limit=self.limit)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     live: bool = True                 # rich live table on a terminal; false: one line per step
     plot_every: int = 5               # steps between PNG curve refreshes
@@ -249,7 +281,7 @@ class LogConfig:
 
 SECTIONS: dict[str, type] = {
     "model": ModelConfig, "rollout": RolloutSection, "grpo": GRPOConfig,
-    "train": TrainConfig, "bank": BankConfig, "log": LogConfig,
+    "train": TrainConfig, "bank": BankConfig, "eval": EvalConfig, "log": LogConfig,
 }
 
 
@@ -260,11 +292,14 @@ class RunConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     bank: BankConfig = field(default_factory=BankConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
         if self.rollout.backend == "vllm" and self.model.kind != "hf":
             _fail("rollout", f"backend=\"vllm\" needs [model] kind=\"hf\", got {self.model.kind!r}")
+        if self.eval.bank and Path(self.eval.bank).resolve() == Path(self.bank.path).resolve():
+            _fail("eval", f"bank={self.eval.bank!r} is the training bank: a held-out bank holds other tasks")
         if self.train.save_model == "adapter" and not self.model.lora_rank:
             _fail("train", "save_model=\"adapter\" needs LoRA ([model] lora_rank > 0): use \"merged\"")
 

@@ -80,7 +80,7 @@ class Trainer:
     """Owns the model, optimizer and schedule; `train_step` runs one GRPO step."""
 
     def __init__(self, config: RunConfig, run_dir: Path, tasks: list, env, model, *, accelerator=None,
-                 pad_id: int = 0, logger=None, model_export=None):
+                 pad_id: int = 0, logger=None, model_export=None, eval_tasks: list | None = None):
         from accelerate import Accelerator
 
         self.config = config
@@ -110,6 +110,7 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.lr_schedule, t.warmup_steps, total))
         self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         self.model_export = model_export        # sandmle.train.export.ModelExport: a model folder per checkpoint
+        self.eval_tasks = list(eval_tasks or [])  # the held-out bank ([eval]), never trained on
         if model_export is not None:
             model_export.check(self.model)
         self.sampler = TaskSampler(len(tasks), t.seed)
@@ -138,7 +139,27 @@ class Trainer:
         state = load_checkpoint(self.accelerator, path)
         self.step = int(state["step"])
         self.sampler.load_state_dict(state["sampler"])
+        self._apply_optimizer_config()
         self.sync_rollout_weights()
+
+    def _apply_optimizer_config(self) -> None:
+        """The recipe's learning rate and AdamW settings over the restored ones: a checkpoint
+        brings back its own, and a run continued with new values (`--override-config`) must
+        train with them. Unchanged values are left exactly as restored."""
+        t = self.config.train
+        wanted = {"weight_decay": t.weight_decay, "betas": (t.adam_beta1, t.adam_beta2), "eps": t.adam_eps}
+        for group in self.optimizer.param_groups:
+            for key, value in wanted.items():
+                current = tuple(group[key]) if key == "betas" else group[key]
+                if current != value:
+                    group[key] = value
+        scheduler = self.scheduler.scheduler if hasattr(self.scheduler, "scheduler") else self.scheduler
+        if any(base != t.lr for base in scheduler.base_lrs):
+            scheduler.base_lrs = [t.lr] * len(scheduler.base_lrs)
+            for group, factor in zip(self.optimizer.param_groups, (f(scheduler.last_epoch) for f in scheduler.lr_lambdas)):
+                group["initial_lr"] = t.lr
+                group["lr"] = t.lr * factor
+            scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def sync_rollout_weights(self) -> None:
         """Push the current weights to the environment's generator (every process: under
@@ -331,13 +352,45 @@ class Trainer:
         }
         return row
 
+    def evaluate(self) -> dict[str, Any]:
+        """The held-out bank's episodes under the current policy (`[eval]`): eval_* metrics.
+        Every evaluation draws with the same seeds, so the curve moves with the policy only."""
+        acc, e = self.accelerator, self.config.eval
+        start = time.perf_counter()
+        local = self.eval_tasks[acc.process_index::acc.num_processes]
+        seed = self.config.train.seed * 1_000_003 + 999_983 + acc.process_index * 7_919
+        samples = self.env.evaluate(acc.unwrap_model(self.model), local, e.episodes_per_task, seed,
+                                    e.score_tool).samples if local else ()
+        sums = torch.tensor([sum(s.reward for s in samples), sum(s.valid for s in samples),
+                             sum(s.tier in MEDAL_TIERS for s in samples), sum(s.tier != "none" for s in samples),
+                             len(samples)], dtype=torch.float64, device=acc.device)
+        if acc.num_processes > 1:
+            sums = acc.reduce(sums, reduction="sum")
+        n = max(float(sums[4]), 1.0)
+        return {"eval_reward_mean": float(sums[0]) / n, "eval_valid_rate": float(sums[1]) / n,
+                "eval_medal_rate": float(sums[2]) / n, "eval_above_median_rate": float(sums[3]) / n,
+                "eval_episodes": int(sums[4]), "eval_s": time.perf_counter() - start}
+
+    def _evaluates(self, target: int) -> bool:
+        every = self.config.eval.every
+        return bool(self.eval_tasks) and (self.step % every == 0 or self.step == target)
+
     def train(self, steps: int | None = None) -> list[dict[str, Any]]:
-        """Run until `steps` (default: the recipe's) steps are done; checkpoint and log."""
+        """Run until `steps` (default: the recipe's) steps are done; checkpoint and log. With
+        a held-out bank, it is evaluated before the first step (a row of step 0), every
+        `[eval] every` steps and after the last."""
         target = steps if steps is not None else self.config.train.steps
         rows = []
         every = self.config.train.save_every
+        if self.step == 0 and self.eval_tasks and target > 0:
+            row = {"step": 0, **self.evaluate()}
+            rows.append(row)
+            if self.logger is not None and self.accelerator.is_main_process:
+                self.logger.log(row)
         while self.step < target:
             row = self.train_step()
+            if self._evaluates(target):
+                row.update(self.evaluate())
             rows.append(row)
             if self.logger is not None and self.accelerator.is_main_process:
                 self.logger.log(row)

@@ -1,8 +1,10 @@
 """Per-step metrics: `RUN/metrics.jsonl`, a live view, `RUN/curves.png`, optional trackers.
 
-Every step appends one JSON object (reward mean and std, valid and medal rates, KL, entropy,
-clip fraction, response length, tokens per second, rollout and update time, ...) to
-metrics.jsonl and flushes it. On resume the file is cut back to the checkpoint's step, so a
+Every step appends one JSON object (reward mean and std, valid and medal rates, the share of
+zero-variance groups, KL, entropy, clip fraction, response length, tokens per second,
+rollout and update time, and at held-out steps the eval_* rates of the `[eval]` bank) to
+metrics.jsonl and flushes it; a run with a held-out bank starts with a row of step 0.
+The curves plot the held-out reward, valid and medal rates next to the training ones. On resume the file is cut back to the checkpoint's step, so a
 resumed run's file reads like an uninterrupted one. With `live`, a rich table updates in
 place on a terminal; otherwise each step prints one line on stderr (unless `quiet`). Curves
 are drawn with matplotlib's Agg backend and written atomically. tensorboard and W&B are used
@@ -23,12 +25,15 @@ METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 LIVE_COLUMNS = (("step", "step", "{:d}"), ("reward", "reward_mean", "{:.3f}"), ("±", "reward_std", "{:.3f}"),
                 ("valid", "valid_rate", "{:.2f}"), ("medal", "medal_rate", "{:.2f}"),
+                ("0-var", "zero_variance_frac", "{:.2f}"), ("held-out", "eval_reward_mean", "{:.3f}"),
                 ("kl", "kl", "{:.4f}"), ("entropy", "entropy", "{:.3f}"), ("clip", "clip_frac", "{:.3f}"),
                 ("resp len", "response_len_mean", "{:.0f}"), ("tok/s", "tokens_per_s", "{:.0f}"),
                 ("rollout s", "rollout_s", "{:.1f}"), ("update s", "update_s", "{:.1f}"))
 PANELS = (("reward_mean", "reward (mean ± std)"), ("valid_rate", "valid rate"), ("medal_rate", "medal rate"),
+          ("zero_variance_frac", "zero-variance share (no gradient)"),
           ("entropy", "entropy"), ("kl", "KL to reference"), ("clip_frac", "clip fraction"),
           ("response_len_mean", "response tokens"), ("step_s", "step time (s)"))
+HELD_OUT = {"reward_mean": "eval_reward_mean", "valid_rate": "eval_valid_rate", "medal_rate": "eval_medal_rate"}
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -45,19 +50,21 @@ def plot_curves(rows: list[dict[str, Any]], out: Path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(k, label) for k, label in PANELS if any(_finite(r.get(k)) for r in rows)]
+    panels = panel_series(rows)
     if not panels:
         return
     cols = 4 if len(panels) > 4 else len(panels)
     nrows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
-    for ax, (key, label) in zip(axes.flat, panels):
-        pts = [(r["step"], r[key]) for r in rows if _finite(r.get(key))]
+    for ax, (key, label, pts, held) in zip(axes.flat, panels):
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        ax.plot(xs, ys, marker="." if len(xs) < 60 else None)
+        ax.plot(xs, ys, marker="." if len(xs) < 60 else None, label="train")
         if key == "reward_mean":
             std = [r.get("reward_std", 0.0) for r in rows if _finite(r.get(key))]
             ax.fill_between(xs, [y - s for y, s in zip(ys, std)], [y + s for y, s in zip(ys, std)], alpha=0.2)
+        if held:
+            ax.plot([p[0] for p in held], [p[1] for p in held], marker="o", color="#c44e52", label="held-out")
+            ax.legend(fontsize=8)
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -71,6 +78,17 @@ def plot_curves(rows: list[dict[str, Any]], out: Path, title: str = "") -> None:
             fig.savefig(tmp, dpi=90)
     finally:
         plt.close(fig)
+
+
+def panel_series(rows: list[dict[str, Any]]) -> list[tuple[str, str, list, list]]:
+    """(metric, title, training (step, value) points, held-out points) of each panel with data."""
+    out = []
+    for key, label in PANELS:
+        pts = [(r["step"], r[key]) for r in rows if _finite(r.get(key))]
+        held = [(r["step"], r[HELD_OUT[key]]) for r in rows if key in HELD_OUT and _finite(r.get(HELD_OUT[key]))]
+        if pts or held:
+            out.append((key, label, pts, held))
+    return out
 
 
 def _finite(value: Any) -> bool:
