@@ -359,8 +359,10 @@ class Trainer:
         start = time.perf_counter()
         local = self.eval_tasks[acc.process_index::acc.num_processes]
         seed = self.config.train.seed * 1_000_003 + 999_983 + acc.process_index * 7_919
-        samples = self.env.evaluate(acc.unwrap_model(self.model), local, e.episodes_per_task, seed,
-                                    e.score_tool).samples if local else ()
+        rollouts = self.env.evaluate(acc.unwrap_model(self.model), local, e.episodes_per_task, seed,
+                                     e.score_tool) if local else None
+        # one per episode (an episode whose context budget changed its prompt has several)
+        samples = [s for s in rollouts.samples if s.segment == 0] if rollouts is not None else []
         sums = torch.tensor([sum(s.reward for s in samples), sum(s.valid for s in samples),
                              sum(s.tier in MEDAL_TIERS for s in samples), sum(s.tier != "none" for s in samples),
                              len(samples)], dtype=torch.float64, device=acc.device)
