@@ -277,3 +277,78 @@ def test_nomad_refuses_negative_predictions_as_scikit_learn_1_5(mlebench, tmp_pa
     (tmp_path / "s.csv").write_text(csv_text(header, rows))
     grade = grade_submission(task, tmp_path / "s.csv")
     assert not grade.valid and "negative" in grade.reason
+
+
+def _exported_grade(task, out, stub_root):
+    """The task exported with `bank export --format mlebench`, its grade.py imported as
+    MLE-bench's registry imports a grade_fn, with a stand-in `mlebench.grade_helpers`
+    (MLE-bench is not a test dependency)."""
+    import importlib.util
+    import sys
+
+    from sandmle.synth.export import export_task
+
+    folder = export_task(task, "mlebench", out)
+    package = stub_root / "mlebench"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "grade_helpers.py").write_text("class InvalidSubmissionError(Exception):\n    pass\n")
+    sys.path.insert(0, str(stub_root))
+    try:
+        spec = importlib.util.spec_from_file_location(f"exported_{task.id.replace('-', '_')}", folder / "grade.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        from mlebench.grade_helpers import InvalidSubmissionError
+    finally:
+        sys.path.remove(str(stub_root))
+        for name in ("mlebench.grade_helpers", "mlebench"):
+            sys.modules.pop(name, None)
+    return folder, module.grade, InvalidSubmissionError
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("cid", COMPETITIONS)
+def test_exported_grade_py_gives_sandmles_verdict_and_score_on_every_layout(mlebench, tmp_path, cid):
+    import warnings
+
+    import pandas as pd
+
+    data_dir, bank = mlebench
+    task = load_task(bank / cid)
+    folder, grade, invalid = _exported_grade(task, tmp_path / "export", tmp_path / "stub")
+    assert f"grade_fn: mlebench.competitions.{cid}.grade:grade" in (folder / "config.yaml").read_text()
+
+    def read(path):                           # MLE-bench's utils.read_csv
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.read_csv(path, float_precision="round_trip")
+
+    answers = read(folder / "prepared" / "private" / "answers.csv")
+    header, rows = _base(data_dir, cid)
+    layouts = {"base": (header, rows), **{name: layout(header, rows, LITE[cid])
+                                          for name, (layout, _, _) in VERDICTS.items()}}
+    if cid in MULTICLASS:
+        layouts.update({f"sums {d}": sums_off(d)(header, rows, LITE[cid]) for d in (1e-4, 2e-5, 5e-6)})
+    a_header, a_rows = answers_of(data_dir, cid)
+    if cid == JIGSAW:                         # junk in the rows whose answers are not scored
+        skipped = {r[0] for r in a_rows if int(r[1]) < 0}
+        layouts["junk in skipped rows"] = (header, [[r[0], *(["", "abc", "", "", "", ""] if r[0] in skipped
+                                                              else r[1:])] for r in rows])
+    if cid in TEXT_NORM:                      # NA-like strings, and blanks that are not stripped
+        na_like = {"", "NA", "null", "N/A", "<NA>", "n/a", "None", "nan"}
+        layouts["na spellings"] = (["id", "after"], [[r[0], "N/A" if r[1] in na_like else r[1]] for r in a_rows])
+        layouts["blanks"] = (["id", "after"], [[r[0], f" {r[1]}" if r[1] not in na_like else r[1]] for r in a_rows])
+    wrong = []
+    for name, (h, r) in layouts.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.csv"
+        path.write_text(csv_text(h, r))
+        ours = grade_submission(task, path)
+        try:
+            theirs = grade(read(path), answers)
+        except invalid as exc:
+            theirs, reason = None, str(exc)
+        else:
+            reason = None
+        if (theirs is not None) != ours.valid or (ours.valid and abs(theirs - ours.score) > 1.1e-5):
+            wrong.append(f"{name}: sandmle {ours.score} ({ours.reason}), grade.py {theirs} ({reason})")
+    assert not wrong, "; ".join(wrong)

@@ -14,7 +14,11 @@ beyond the expected ones are ignored (unless the task wants exactly its columns)
 written as floats ("1013.0") are read as the integers they spell.
 
 `grade(submission, answers)` is the same grader on two DataFrames, as MLE-bench's
-registry calls a competition's `grade.py` (`sandmle bank export --format mlebench`).
+registry calls a competition's `grade.py` (`sandmle bank export --format mlebench`). Tasks
+with MLE-bench's reader (reader "pandas": imported competitions, synthetic tasks seeded from
+them) are graded on the frames as pandas types them, with the same verdict and score as
+`sandmle grade` (tests/test_grading_mlebench.py checks every lite profile). One file on
+purpose, longer than a module should be: MLE-bench loads a competition's single grade.py.
 """
 from __future__ import annotations
 
@@ -152,6 +156,22 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _read_pandas(path: Path) -> pd.DataFrame:
+    """The table as MLE-bench's read_csv gives it (pandas' typing, NA tokens missing)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():        # pandas 3 deprecates float_precision, which MLE-bench passes
+            warnings.simplefilter("ignore")
+            return pd.read_csv(path, float_precision="round_trip")
+    except FileNotFoundError:
+        raise InvalidSubmission(f"submission file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidSubmission(f"submission {path} is a folder, not a file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InvalidSubmission(f"file is not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
+
+
 def _columns(frame: pd.DataFrame, expected: list, rule: str = "named") -> pd.DataFrame:
     """The `expected` columns of a table of text cells, stripped. "named": found by name,
     other columns ignored; "exact": the header holds exactly them; "id_first": exactly them,
@@ -262,15 +282,206 @@ def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
     raise ValueError(f"unknown metric kind {kind!r}")
 
 
+# ---- MLE-bench's reading (grader profile reader "pandas") ---------------------------------
+# The frames as `pandas.read_csv` types them; columns and rows matched by the task's rules
+# (see sandmle.grading.profile), as sandmle's grader does for the same profile.
+
+def _invalid_if(condition: bool, reason: str) -> None:
+    if condition:
+        raise InvalidSubmission(reason)
+
+
+def _pandas_ids(column: pd.Series) -> tuple[str, np.ndarray]:
+    """("number", float64 values) or ("text", object values); NaN / None where missing."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return "number", column.to_numpy(dtype=float)
+    return "text", np.asarray(column.astype(object).where(column.notna(), None), dtype=object)
+
+
+def _sort_order(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Row order of pandas' sort_values: numpy's quicksort of the present values, missing last."""
+    present = np.flatnonzero(~missing)
+    order = present[np.argsort(values[present], kind="quicksort")]
+    return np.concatenate([order, np.flatnonzero(missing)]).astype(np.int64)
+
+
+def _pandas_pairs(task: dict, submission: pd.DataFrame, answers: pd.DataFrame, keep):
+    """(answer rows, submission rows) that are scored, paired by the task's row rule."""
+    id_col, rule = task["id_column"], task.get("rows", "id")
+    n = len(submission)
+    if rule == "file_order":
+        a_idx, s_idx = np.arange(n), np.arange(n)
+    else:
+        kind_a, ka = _pandas_ids(answers[id_col])
+        kind_s, ks = _pandas_ids(submission[id_col])
+        _invalid_if(kind_a != kind_s, f"the test set's ids are {kind_a}s but the submission's are {kind_s}s")
+        miss_a, miss_s = pd.isna(ka), pd.isna(ks)
+        if rule == "sorted":
+            a_idx, s_idx = _sort_order(ka, miss_a), _sort_order(ks, miss_s)
+        else:
+            first: dict = {}
+            for i, v in enumerate(ka.tolist()):
+                if not miss_a[i]:
+                    first.setdefault(v, i)
+            unique = len(first) == len(ka)
+            rows = np.array([-1 if miss_s[i] else first.get(v, -1) for i, v in enumerate(ks.tolist())],
+                            dtype=np.int64)
+            if rule == "id_members":
+                _invalid_if((rows < 0).any(), "ids not in the test set")
+                a_idx, s_idx = _sort_order(ka, miss_a), _sort_order(ks, miss_s)
+                if keep is not None:
+                    a_idx, s_idx = a_idx[keep[a_idx]], s_idx[keep[rows[s_idx]]]
+                    _invalid_if(len(a_idx) != len(s_idx), "submission rows on scored ids do not match")
+                return a_idx, s_idx
+            if unique:
+                _invalid_if((rows < 0).any(), "ids missing or not in the test set")
+                _invalid_if(len(np.unique(rows)) != n, "duplicated ids")
+                a_idx, s_idx = rows, np.arange(n)
+            else:          # repeated answer ids: both sorted, then compared position by position
+                a_idx, s_idx = _sort_order(ka, miss_a), _sort_order(ks, miss_s)
+                if rule == "id_set":
+                    same = not miss_s.any() and set(ka[~miss_a].tolist()) == set(ks.tolist())
+                else:
+                    same = bool((ka[a_idx] == ks[s_idx]).all())
+                _invalid_if(not same, "ids do not match the test set's")
+    if keep is not None:
+        mask = keep[a_idx]
+        a_idx, s_idx = a_idx[mask], s_idx[mask]
+    return a_idx, s_idx
+
+
+def _pandas_numbers(frame: pd.DataFrame, columns: list, rows: np.ndarray, what: str) -> np.ndarray:
+    """float64 (rows, columns) of the scored rows; a cell that is no number makes it invalid,
+    a missing one is NaN."""
+    out = np.empty((len(rows), len(columns)))
+    for j, column in enumerate(columns):
+        cells = frame[column]
+        if pd.api.types.is_bool_dtype(cells) or pd.api.types.is_numeric_dtype(cells):
+            out[:, j] = cells.to_numpy(dtype=float)[rows]
+            continue
+        raw = cells.astype(object).where(cells.notna(), None).to_numpy()[rows]
+        parsed = pd.to_numeric(pd.Series([v.strip(" \t\r\n\x0b\x0c") if isinstance(v, str) else v
+                                          for v in raw], dtype=object), errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(parsed) & pd.notna(raw)
+        _invalid_if(bad.any(), f"{what} column {column!r} holds a value that is not a number")
+        out[:, j] = parsed
+    return out
+
+
+def _pandas_texts(cells: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Strings as pandas' astype(str) makes them (missing cells: "nan")."""
+    if pd.api.types.is_bool_dtype(cells) or pd.api.types.is_numeric_dtype(cells):
+        return np.array([str(v) for v in cells.to_numpy()[rows].tolist()], dtype=object)
+    values = cells.astype(object).where(cells.notna(), "nan").to_numpy()[rows]
+    return np.array([str(v) for v in values], dtype=object)
+
+
+def _pandas_labels(cells: pd.Series, rows: np.ndarray, what: str) -> tuple[str, list]:
+    if pd.api.types.is_bool_dtype(cells) or pd.api.types.is_numeric_dtype(cells):
+        values = cells.to_numpy(dtype=float)[rows]
+        _invalid_if(bool((~np.isfinite(values) | (values != np.round(values))).any()),
+                    f"{what} labels must all be whole numbers or all text")
+        return "number", values.tolist()
+    values = cells.astype(object).where(cells.notna(), None).to_numpy()[rows]
+    _invalid_if(any(v is None for v in values), f"{what} has a missing label")
+    return "text", [str(v) for v in values]
+
+
+def _pandas_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
+    id_col, targets, kind = task["id_column"], list(task["target_columns"]), task["kind"]
+    scored = list(task.get("scored_columns") or targets)
+    rule = task.get("columns", "named")
+    names = list(submission.columns)
+    expected = [id_col, *targets]
+    _invalid_if(rule == "exact" and (set(names) != set(expected) or len(names) != len(expected)),
+                f"columns {names} must be exactly {expected}")
+    _invalid_if(rule == "id_first" and (len(names) != len(expected) or names[:1] != [id_col]
+                                        or set(names) != set(expected)),
+                f"columns {names} must be {id_col!r} first, then exactly {targets}")
+    need_id = task.get("rows", "id") != "file_order" or id_col in names
+    required = ([id_col] if need_id else []) + (targets if rule == "positional" else scored)
+    absent = [c for c in required if c not in names]
+    _invalid_if(bool(absent), f"missing columns: {absent}")
+    if rule == "positional":
+        a_cols = [c for c in answers.columns if c != id_col]
+        s_cols = [c for c in names if c != id_col]
+        _invalid_if(len(s_cols) != len(a_cols), f"{len(s_cols)} columns besides {id_col!r}, expected {len(a_cols)}")
+    else:
+        a_cols = s_cols = scored
+    _invalid_if(len(submission) != len(answers), f"submission has {len(submission)} rows, expected {len(answers)}")
+    keep = None
+    if task.get("skip_answer_rows_below") is not None:
+        totals = answers[a_cols].apply(pd.to_numeric, errors="coerce").fillna(0.0).sum(axis=1)
+        keep = (totals >= task["skip_answer_rows_below"]).to_numpy()
+    a_idx, s_idx = _pandas_pairs(task, submission, answers, keep)
+    if kind in ("binary_proba", "multilabel_proba", "multiclass_proba", "value", "multi_value"):
+        y_true = _pandas_numbers(answers, a_cols, a_idx, "answer")
+        y_pred = _pandas_numbers(submission, s_cols, s_idx, "submission")
+        _invalid_if(not np.isfinite(y_pred).all(), "a prediction is missing or not finite")
+        row_sum = task.get("row_sum")
+        if kind == "multiclass_proba" and row_sum:
+            _invalid_if(not (np.abs(y_pred.sum(axis=1) - 1.0) <= row_sum[0] + row_sum[1]).all(),
+                        "each row's class probabilities must sum to 1")
+        if kind.endswith("proba") and task.get("probability_range", True):
+            _invalid_if(bool(((y_pred < 0) | (y_pred > 1)).any()), "probabilities must lie in [0, 1]")
+        if kind == "binary_proba":
+            return y_true[:, 0], y_pred[:, 0]
+        if kind == "value":
+            return y_true.ravel(), y_pred.ravel()
+        return y_true, y_pred
+    truth, guess = answers[a_cols[0]], submission[s_cols[0]]
+    if kind == "label" and task.get("compare") == "text":
+        return _pandas_texts(truth, a_idx), _pandas_texts(guess, s_idx)
+    if kind == "label":
+        (kind_a, a), (kind_b, b) = _pandas_labels(truth, a_idx, "answer"), _pandas_labels(guess, s_idx, "submission")
+        if kind_a != kind_b:                  # a string never equals a number: every row is wrong
+            return np.zeros(len(a), dtype=np.int64), np.ones(len(b), dtype=np.int64)
+        codes = {label: i for i, label in enumerate(sorted(set(a) | set(b)))}
+        return np.array([codes[v] for v in a]), np.array([codes[v] for v in b])
+    if kind == "ordinal":
+        grades = []
+        for cells, rows, what in ((truth, a_idx, "answer"), (guess, s_idx, "submission")):
+            _invalid_if(not pd.api.types.is_numeric_dtype(cells), f"{what} grades must all be numbers")
+            values = cells.to_numpy(dtype=float)[rows]
+            _invalid_if(bool((~np.isfinite(values) | (values != np.round(values))).any()),
+                        f"{what} grades must be integers")
+            grades.append([int(v) for v in values])
+        domain = {int(_label(c.strip())) for c in task.get("classes") or [] if _label(c.strip()).lstrip("-").isdigit()}
+        levels = {v: i for i, v in enumerate(sorted(domain | set(grades[0]) | set(grades[1])))}
+        return np.array([levels[v] for v in grades[0]]), np.array([levels[v] for v in grades[1]])
+    if kind == "ranking":
+        return ([str(v).split() for v in _pandas_texts(truth, a_idx)],
+                [str(v).split() for v in _pandas_texts(guess, s_idx)])
+    raise ValueError(f"unknown metric kind {kind!r}")
+
+
+def _check_era(task: dict, y_true, y_pred) -> None:
+    """scikit-learn 1.5's refusals (MLE-bench's pinned version) that later releases dropped."""
+    if task.get("era") != "mlebench":
+        return
+    metric = task["metric"]
+    if metric in ("rmsle", "mean_column_rmsle"):
+        _invalid_if(bool((np.asarray(y_true) < 0).any() or (np.asarray(y_pred) < 0).any()),
+                    f"{metric} is undefined for negative values")
+    if metric == "log_loss":
+        _invalid_if(len(np.unique(np.asarray(y_true))) < 2, "log_loss is undefined when the answers hold one class")
+
+
 def score_frames(task: dict, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
-    """The rounded score of a submission table against the answers table (both read as text
-    cells); raises InvalidSubmission."""
-    expected = [task["id_column"], *task["target_columns"]]
-    scored = [task["id_column"], *(task.get("scored_columns") or task["target_columns"])]
-    answers = _columns(answers, scored)
-    submission = _columns(submission, scored if task.get("columns", "named") == "named" else expected,
-                          task.get("columns", "named"))[scored]
-    y_true, y_pred = read_arrays(dict(task, target_columns=scored[1:]), submission, answers)
+    """The rounded score of a submission table against the answers table: both as text cells
+    (reader "sandmle") or as pandas.read_csv types them (reader "pandas"); raises
+    InvalidSubmission."""
+    if task.get("reader") == "pandas":
+        _invalid_if(submission.empty, "file has no rows")
+        y_true, y_pred = _pandas_arrays(task, submission, answers)
+    else:
+        expected = [task["id_column"], *task["target_columns"]]
+        scored = [task["id_column"], *(task.get("scored_columns") or task["target_columns"])]
+        answers = _columns(answers, scored)
+        submission = _columns(submission, scored if task.get("columns", "named") == "named" else expected,
+                              task.get("columns", "named"))[scored]
+        y_true, y_pred = read_arrays(dict(task, target_columns=scored[1:]), submission, answers)
+    _check_era(task, y_true, y_pred)
     params = dict(task.get("metric_params") or {})
     params.update(eps=task.get("clip_eps", EPS), renormalise=task.get("renormalise", True))
     try:
@@ -290,12 +501,15 @@ def grade(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     def as_text(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.astype(object).where(frame.notna(), "").astype(str)
 
+    if TASK.get("reader") == "pandas":
+        return score_frames(TASK, submission, answers)
     return score_frames(TASK, as_text(submission), as_text(answers))
 
 
 def evaluate(task: dict, submission_path: Path, answers_path: Path) -> dict:
     """The evaluator's JSON report for one submission (raises InvalidSubmission)."""
-    score = score_frames(task, _read_frame(submission_path), _read_frame(answers_path))
+    read = _read_pandas if task.get("reader") == "pandas" else _read_frame
+    score = score_frames(task, read(submission_path), read(answers_path))
     t = task["thresholds"]
     return {"score": score, "is_lower_better": task["is_lower_better"],
             "gold_threshold": t["gold"], "silver_threshold": t["silver"],

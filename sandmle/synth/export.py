@@ -13,7 +13,8 @@
   `prepared/private/answers.csv`). Copy or link the folders into an MLE-bench checkout's
   `mlebench/competitions/` and pass `<DIR>` as its data dir; `mlebench grade-sample` then
   grades with the exported `grade.py`, the standalone evaluator with the task's grading
-  facts inlined (same verdict and score as `sandmle grade`), and the config's paths resolve
+  facts and whole grader block inlined (same verdict and score as `sandmle grade`, for
+  every MLE-bench-lite profile), and the config's paths resolve
   as the registry resolves them (description from the repository, data from the data dir).
 
 Every task folder is built under a temporary name and renamed into place.
@@ -51,19 +52,22 @@ def evaluator_source(task: Task) -> str:
 
 def evaluator_facts(task: Task) -> dict:
     """What the standalone evaluator needs of a task: metric, columns, thresholds and its
-    grading rules. Raises UserError for rules it does not carry (MLE-bench's pandas reading
-    and row pairings of imported competitions grade only in sandmle)."""
+    grading rules (the whole grader block). With sandmle's reader it carries the column
+    rules, scored columns, row sums, clipping and the era; the row rules, positional
+    columns, skipped answer rows and text comparison come with MLE-bench's reader (every
+    lite profile has it), and a block asking for them with sandmle's reader is a UserError."""
     from sandmle.grading.profile import GraderProfile
 
     spec = task.spec
     t = spec.thresholds
     profile = GraderProfile.from_json(spec.grader)
-    unsupported = {key for key in ("rows", "compare") if getattr(profile, key) != getattr(GraderProfile(), key)}
-    if profile.columns == "positional" or profile.skip_answer_rows_below is not None:
-        unsupported.add("columns")
-    if unsupported:
-        raise UserError(f"task {spec.id}: its grader block ({', '.join(sorted(unsupported))}) cannot be "
-                        "exported; grade it with sandmle")
+    if profile.reader == "sandmle":
+        unsupported = {key for key in ("rows", "compare") if getattr(profile, key) != getattr(GraderProfile(), key)}
+        if profile.columns == "positional" or profile.skip_answer_rows_below is not None:
+            unsupported.add("columns")
+        if unsupported:
+            raise UserError(f"task {spec.id}: its grader block ({', '.join(sorted(unsupported))}) cannot be "
+                            "exported with sandmle's reader; grade it with sandmle")
     return {"task_id": spec.id, "metric": spec.metric, "metric_params": spec.metric_params,
             "is_lower_better": spec.is_lower_better, "id_column": spec.id_column,
             "target_columns": list(spec.target_columns), "classes": list(spec.classes),
@@ -71,6 +75,8 @@ def evaluator_facts(task: Task) -> dict:
             "columns": profile.columns, "scored_columns": list(profile.scored_columns),
             "row_sum": list(profile.row_sum) if profile.row_sum else None, "clip_eps": profile.clip_eps,
             "renormalise": profile.row_sum is None, "probability_range": profile.probability_range,
+            "reader": profile.reader, "rows": profile.rows, "compare": profile.compare, "era": profile.era,
+            "skip_answer_rows_below": profile.skip_answer_rows_below,
             "thresholds": {"gold": t.gold, "silver": t.silver, "bronze": t.bronze, "median": t.median}}
 
 
