@@ -64,6 +64,9 @@ setup(
         "train": TRAIN,
         "vllm": TRAIN + ["vllm>=0.8"],
         "lora": TRAIN + ["peft>=0.13"],
+        # `sandmle bench grpo` times TRL's GRPOTrainer as its baseline; TRL (with datasets and
+        # pyarrow) is not needed to train, so it is not in `train`
+        "bench": TRAIN + ["trl>=1.16"],
         "trackers": ["tensorboard>=2.15", "wandb>=0.17"],
         "dev": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"],
     },

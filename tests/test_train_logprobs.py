@@ -30,6 +30,26 @@ def test_kernel_values_and_gradients_match_log_softmax(temperature, chunk_rows):
         torch.testing.assert_close(grad, ref_grad, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_temperature_leaves_model_dtype_logits_untouched_and_gradients_right(dtype):
+    """Float32 logits are the model's own tensor: scaling them in place would scale backward twice."""
+    torch.manual_seed(1)
+    base = torch.randn(6, 17, dtype=torch.float64).to(dtype)
+    targets = torch.randint(0, 17, (6,))
+    leaf = base.clone().requires_grad_(True)
+    logits = leaf * 1.0
+    before = logits.detach().clone()
+    logp, entropy = selective_logprobs(logits, targets, 0.6, chunk_bytes=4 * 17 * 4)
+    assert torch.equal(logits.detach(), before)
+    (logp.sum() - 0.5 * entropy.sum()).backward()
+    ref_leaf = base.double().requires_grad_(True)
+    ref_logp, ref_entropy = _reference(ref_leaf, targets, 0.6)
+    (ref_logp.sum() - 0.5 * ref_entropy.sum()).backward()
+    atol = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(logp.double(), ref_logp, atol=atol * 10, rtol=0)
+    torch.testing.assert_close(leaf.grad.double(), ref_leaf.grad, atol=atol, rtol=0)
+
+
 def test_backward_keeps_only_the_logits_themselves():
     """No float32 copy of the vocabulary (nor a temperature-scaled one) is saved per token."""
     logits = torch.randn(64, 1000, dtype=torch.bfloat16, requires_grad=True)

@@ -1,20 +1,33 @@
-"""`sandmle bench grpo [--json] [--tokens 256]`: the GRPO update step and its log-prob memory,
-against the previous sandmle path measured in the same run.
+"""`sandmle bench grpo [--json] [--baseline auto|trl|previous] [--repeats N] [--tokens 1024]`:
+the GRPO update step against TRL's GRPOTrainer (or the previous sandmle path), measured in
+the same run, and the log-prob memory per token.
 
-Update step: `Trainer._update` (forward, clipped loss with the entropy term, backward,
-optimizer step) on a fixed batch of 8 sequences (96 prompt + 160 response tokens), with
-today's log-probs (`sandmle.train.logprobs`: response columns only, one chunked pass for
-log-probs and entropy) and with the previous path (full logits, a temperature copy, float32
-chunks kept for backward, a second softmax for the entropy), on two tiny models: the
+Update step: forward, loss, backward, gradient clipping and optimizer step on one fixed
+batch of 8 sequences (96 prompt + 160, 152 or 144 response tokens), on two tiny models: the
 protocol-tokenizer Qwen2 (vocabulary ~530) and a Qwen3 of the same size at Qwen3's
-vocabulary (151,936). Best of several alternating runs. TRL is not a dependency; its update
-step is not measured here.
+vocabulary (151,936). sandmle's step is `Trainer._update`. The baseline (`--baseline auto`:
+TRL when it is installed, `pip install -e .[bench]`, else the previous path):
+
+- `trl`: TRL's `GRPOTrainer` update as its training loop runs it once the completions are
+  generated (`compute_loss`, `accelerator.backward`, `clip_grad_norm_`, optimizer and
+  scheduler step): the same model weights, batch, optimizer (AdamW, same hyper-parameters),
+  float32, temperature, clipped loss (TRL's `loss_type="grpo"` = sandmle's
+  seq-mean-token-mean, epsilon 0.2 / 0.28), no KL, entropy bonus 0.001 on both, advantages
+  given; generation and rewards are not part of either.
+- `previous`: sandmle's update before `sandmle.train.logprobs` (full logits, a temperature
+  copy, float32 chunks kept for backward, a second softmax for the entropy).
+
+Each of `--repeats` rounds times one step of each, alternating, after a warm-up step; the
+ratio is the median over rounds of baseline / sandmle, in wall and in CPU seconds (the
+machine may be shared: the load average is printed). Peak memory of a step: the rise of
+the resident set (VmHWM) over the state before the step, one fresh process per method,
+after a warm-up step (Linux).
 
 Memory per token at vocabulary 151,936, bfloat16 logits of `--tokens` positions: the bytes
 autograd saves for backward (exact, through saved-tensor hooks) and the peak resident memory
-of forward + backward above the inputs in a fresh process (Linux), divided by the tokens;
-both include the logits' own gradient (0.3 MB/token) in the peak.
-Goal (issue of the update step): >= 2x the previous path's update at vocabulary 151,936.
+of forward + backward above the inputs in a fresh process, divided by the tokens; both
+include the logits' own gradient (0.3 MB/token) in the peak.
+Goal: >= 2x TRL's update step at vocabulary 151,936.
 """
 from __future__ import annotations
 
@@ -28,14 +41,41 @@ VOCAB = 151_936
 PROMPT_TOKENS, RESPONSE_TOKENS, ROWS = 96, 160, 8
 
 
+BASELINES = ("auto", "trl", "previous")
+
+
 def register(subparsers) -> None:
     from sandmle.arguments import count
 
-    parser = subparsers.add_parser("grpo", help="GRPO update step and log-prob memory vs the previous path")
+    parser = subparsers.add_parser("grpo", help="GRPO update step vs TRL's GRPOTrainer (or the previous path)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--baseline", choices=BASELINES, default="auto",
+                        help="trl: TRL's GRPOTrainer; previous: sandmle's earlier log-prob path; "
+                             "auto (default): trl when TRL is installed, else previous")
+    parser.add_argument("--repeats", type=count, default=3, help="alternating timed rounds per model (default 3)")
     parser.add_argument("--tokens", type=count, default=1024, help="positions in the memory measurement")
     parser.add_argument("--peak-child", choices=("previous", "today"), help=argparse.SUPPRESS)
+    parser.add_argument("--step-child", choices=("today", "trl", "previous"), help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizer-dir", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
+
+
+def trl_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("trl") is not None
+
+
+def resolve_baseline(name: str) -> str:
+    """"trl" or "previous" for a --baseline value; UserError for trl without TRL installed."""
+    from sandmle.errors import UserError
+
+    if name == "auto":
+        return "trl" if trl_installed() else "previous"
+    if name == "trl" and not trl_installed():
+        raise UserError("--baseline trl needs TRL: pip install -e .[bench]")
+    return name
 
 
 def previous_logprobs(logits, targets, temperature: float, with_entropy: bool):
@@ -71,18 +111,22 @@ def _previous_trainer_logp(trainer):
     return logp
 
 
+def _config(model_dir):
+    from sandmle.train.config import GRPOConfig, LogConfig, ModelConfig, RunConfig, TrainConfig
+
+    return RunConfig(model=ModelConfig(path=str(model_dir)),
+                     grpo=GRPOConfig(group_size=ROWS, tasks_per_step=1, micro_batch_size=ROWS, entropy_coef=0.001),
+                     train=TrainConfig(steps=1000, lr=1e-5), log=LogConfig(live=False))
+
+
 def _trainer(model_dir, tmp):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from sandmle.train.config import GRPOConfig, LogConfig, ModelConfig, RunConfig, TrainConfig
     from sandmle.train.trainer import Trainer
 
-    cfg = RunConfig(model=ModelConfig(path=str(model_dir)),
-                    grpo=GRPOConfig(group_size=ROWS, tasks_per_step=1, micro_batch_size=ROWS, entropy_coef=0.001),
-                    train=TrainConfig(steps=1000, lr=1e-5), log=LogConfig(live=False))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    return Trainer(cfg, tmp, tasks=[0], env=None, model=model)
+    return Trainer(_config(model_dir), tmp, tasks=[0], env=None, model=model)
 
 
 def _batch(vocab: int):
@@ -102,23 +146,131 @@ def _batch(vocab: int):
     return batch, adv
 
 
-def measure_update(tmp) -> list[dict]:
+def _no_reward(completions, **kwargs) -> list[float]:
+    return [0.0] * len(completions)
+
+
+def _trl_update(model_dir, tokenizer_dir, tmp, batch, adv):
+    """TRL's GRPOTrainer update step on `batch` (see the module docstring), as a callable."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from sandmle.train.trainer import lr_lambda
+
+    cfg = _config(model_dir)
+    g, t = cfg.grpo, cfg.train
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    args = GRPOConfig(output_dir=str(tmp), per_device_train_batch_size=ROWS, num_generations=ROWS,
+                      max_completion_length=RESPONSE_TOKENS, learning_rate=t.lr, weight_decay=t.weight_decay,
+                      max_grad_norm=t.grad_clip, beta=g.kl_coef, epsilon=g.clip_ratio_low,
+                      epsilon_high=g.clip_ratio_high, loss_type="grpo", entropy_coef=g.entropy_coef,
+                      temperature=cfg.rollout.temperature, use_cpu=not torch.cuda.is_available(), bf16=False,
+                      report_to=[], disable_dropout=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps,
+                                  weight_decay=t.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.lr_schedule, t.warmup_steps, t.steps))
+    trainer = GRPOTrainer(model=model, reward_funcs=[_no_reward], args=args,
+                          train_dataset=Dataset.from_dict({"prompt": ["-"] * ROWS}),
+                          processing_class=AutoTokenizer.from_pretrained(tokenizer_dir),
+                          optimizers=(optimizer, scheduler))
+    trainer.current_gradient_accumulation_steps = 1          # TRL's training loop sets it
+    acc = trainer.accelerator
+    model, optimizer, scheduler = acc.prepare(trainer.model, optimizer, scheduler)
+    completion_mask = batch.attention_mask[:, PROMPT_TOKENS:]
+    inputs = {"prompt_ids": batch.input_ids[:, :PROMPT_TOKENS], "prompt_mask": batch.attention_mask[:, :PROMPT_TOKENS],
+              "completion_ids": batch.input_ids[:, PROMPT_TOKENS:], "completion_mask": completion_mask,
+              "advantages": adv, "num_items_in_batch": completion_mask.sum()}
+    inputs = {k: v.to(acc.device) for k, v in inputs.items()}
+
+    def step() -> None:
+        model.train()
+        with trainer.compute_loss_context_manager():
+            loss = trainer.compute_loss(model, inputs)
+        acc.backward(loss)
+        acc.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        model.zero_grad(set_to_none=True)
+    return step, trainer.model
+
+
+def update_step(method: str, model_dir, tokenizer_dir, tmp):
+    """(step, model): one update step of `method` ("today", "previous" or "trl") on the bench
+    batch as a callable, and the model it trains."""
     from pathlib import Path
 
-    from sandmle.bench.kernels import best_times_s
+    vocab = json.loads((Path(model_dir) / "config.json").read_text())["vocab_size"]
+    batch, adv = _batch(vocab)
+    if method == "trl":
+        return _trl_update(model_dir, tokenizer_dir, Path(tmp) / "trl", batch, adv)
+    trainer = _trainer(model_dir, Path(tmp) / method)
+    if method == "previous":
+        trainer._logp = _previous_trainer_logp(trainer)
+    batch, adv = batch.to(trainer.accelerator.device), adv.to(trainer.accelerator.device)
+    return (lambda: trainer._update(batch, adv, 0)), trainer.model
+
+
+def paired_times(ours, baseline, repeats: int) -> dict:
+    """Median wall and CPU seconds of `repeats` alternating calls of each after one warm-up
+    call each, and the medians of the per-round ratios baseline / ours."""
+    from statistics import median
+
+    ours(), baseline()
+    wall: dict[int, list[float]] = {0: [], 1: []}
+    cpu: dict[int, list[float]] = {0: [], 1: []}
+    for _ in range(repeats):
+        for i, fn in enumerate((ours, baseline)):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            wall[i].append(time.perf_counter() - w)
+            cpu[i].append(time.process_time() - c)
+    return {"sandmle_s": median(wall[0]), "baseline_s": median(wall[1]),
+            "sandmle_cpu_s": median(cpu[0]), "baseline_cpu_s": median(cpu[1]),
+            "ratio": median(b / a for a, b in zip(wall[0], wall[1])),
+            "cpu_ratio": median(b / a for a, b in zip(cpu[0], cpu[1]))}
+
+
+def measure_update(tmp, baseline: str, repeats: int) -> list[dict]:
+    from pathlib import Path
+
     from sandmle.policies.tiny import build_tiny_model
 
+    tiny = build_tiny_model(Path(tmp) / "qwen2", seed=0)
     rows = []
-    models = [("qwen2 tiny", build_tiny_model(Path(tmp) / "qwen2", seed=0), None)]
-    models.append(("qwen3 tiny, vocab 151936", _wide_model(Path(tmp) / "qwen3"), VOCAB))
-    for name, folder, vocab in models:
-        today = _trainer(folder, Path(tmp) / f"run-{len(rows)}")
-        before = _trainer(folder, Path(tmp) / f"run-{len(rows)}-previous")
-        before._logp = _previous_trainer_logp(before)
-        batch, adv = _batch(vocab or today.model.config.vocab_size)
-        ours_s, base_s = best_times_s(lambda: today._update(batch, adv, 0), lambda: before._update(batch, adv, 0))
-        rows.append({"model": name, "today_s": ours_s, "previous_s": base_s, "ratio": base_s / ours_s})
+    for name, folder in (("qwen2 tiny", tiny), (f"qwen3 tiny, vocab {VOCAB}", _wide_model(Path(tmp) / "qwen3"))):
+        ours, _ = update_step("today", folder, tiny, Path(tmp) / f"{len(rows)}")
+        base, _ = update_step(baseline, folder, tiny, Path(tmp) / f"{len(rows)}")
+        row = {"model": name, **paired_times(ours, base, repeats)}
+        del ours, base
+        if name.startswith("qwen3"):
+            row["sandmle_peak_mb"] = _step_peak_mb("today", folder, tiny)
+            row["baseline_peak_mb"] = _step_peak_mb(baseline, folder, tiny)
+        rows.append(row)
     return rows
+
+
+def _step_peak_mb(method: str, model_dir, tokenizer_dir) -> float:
+    out = subprocess.run([sys.executable, "-m", "sandmle", "bench", "grpo", "--step-child", method,
+                          "--model-dir", str(model_dir), "--tokenizer-dir", str(tokenizer_dir)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"] / 2**20
+
+
+def _step_child(method: str, model_dir: str, tokenizer_dir: str) -> None:
+    """In a fresh process: the rise of the resident set during one update step, after a
+    warm-up step (optimizer state allocated)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sandmle-bench-grpo-") as tmp:
+        step, _ = update_step(method, model_dir, tokenizer_dir, tmp)
+        step()
+        base = _resident_bytes("VmRSS")
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        step()
+        print(json.dumps({"peak_bytes": _resident_bytes("VmHWM") - base}))
 
 
 def _wide_model(folder):
@@ -197,26 +349,40 @@ def measure_memory(tokens: int) -> list[dict]:
 
 
 def run(args) -> int:
+    import os
     import tempfile
 
     if args.peak_child:
         _peak_child(args.peak_child, args.tokens)
         return 0
-    started = time.perf_counter()
+    if args.step_child:
+        _step_child(args.step_child, args.model_dir, args.tokenizer_dir)
+        return 0
+    baseline = resolve_baseline(args.baseline)
+    started, load = time.perf_counter(), [os.getloadavg()[0]]
     memory = measure_memory(args.tokens)
     with tempfile.TemporaryDirectory(prefix="sandmle-bench-grpo-") as tmp:
-        update = measure_update(tmp)
+        update = measure_update(tmp, baseline, args.repeats)
+    load.append(os.getloadavg()[0])
     if args.json:
-        print(json.dumps({"update": update, "memory": memory, "vocab": VOCAB, "tokens": args.tokens}))
+        print(json.dumps({"baseline": baseline, "update": update, "memory": memory, "vocab": VOCAB,
+                          "tokens": args.tokens, "load": load}))
         return 0
+    name = "TRL GRPOTrainer" if baseline == "trl" else "previous sandmle"
     for row in update:
-        print(f"update step, {row['model']}: today {row['today_s'] * 1e3:.1f} ms, previous {row['previous_s'] * 1e3:.1f} ms, "
-              f"{row['ratio']:.2f}x")
+        line = (f"update step, {row['model']}: sandmle {row['sandmle_s'] * 1e3:.0f} ms, {name} "
+                f"{row['baseline_s'] * 1e3:.0f} ms: {row['ratio']:.2f}x wall, {row['cpu_ratio']:.2f}x CPU "
+                f"({row['sandmle_cpu_s'] * 1e3:.0f} vs {row['baseline_cpu_s'] * 1e3:.0f} ms CPU)")
+        if "sandmle_peak_mb" in row:
+            line += (f"; peak memory {row['sandmle_peak_mb']:.0f} vs {row['baseline_peak_mb']:.0f} MB "
+                     f"({row['sandmle_peak_mb'] / max(row['baseline_peak_mb'], 1e-9):.2f}x)")
+        print(line)
     for row in memory:
         print(f"log-probs + entropy at vocab {VOCAB}, {row['method']}: saved for backward "
               f"{row['saved_per_token_mb']:.3f} MB/token, peak {row['peak_per_token_mb']:.3f} MB/token")
     today = {r["method"]: r for r in memory}
     print(f"memory ratio previous/today: saved {today['previous']['saved_per_token_mb'] / today['today']['saved_per_token_mb']:.2f}x, "
-          f"peak {today['previous']['peak_per_token_mb'] / today['today']['peak_per_token_mb']:.2f}x "
+          f"peak {today['previous']['peak_per_token_mb'] / today['today']['peak_per_token_mb']:.2f}x")
+    print(f"median of {args.repeats} alternating rounds; load average {load[0]:.1f} -> {load[1]:.1f} "
           f"({time.perf_counter() - started:.0f} s)")
     return 0
