@@ -3,13 +3,12 @@ that run and rank as a forecaster expects, and `seeds from-csv` recognising a ti
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from solution_runs import submission_of
 from sandmle.grading import score_submission
 from sandmle.synth.generated import generate_task
 from sandmle.synth.seeds import select_seeds
@@ -53,18 +52,11 @@ def test_answers_are_positive_and_the_oracle_beats_the_sample(daily):
     assert oracle < 0.6 * sample
 
 
-def run(solution, public, tmp_path):
-    work = tmp_path / solution.name
-    work.mkdir()
-    (work / "input").symlink_to(public)
-    subprocess.run([sys.executable, "-c", solution.code], cwd=work, check=True, capture_output=True, timeout=300)
-    return work / "submission.csv"
-
 
 def test_reference_forecasters_run_and_lag_models_beat_the_naive_ones(daily, tmp_path):
     g, root = daily
     chosen = {s.name: s for s in reference_solutions(g.spec)}
-    scores = {name: score_submission(g.spec, root / "private" / "answers.csv", run(chosen[name], root / "public", tmp_path))
+    scores = {name: score_submission(g.spec, root / "private" / "answers.csv", submission_of(chosen[name], root / "public", tmp_path))
               for name in ("constant_median", "naive_last", "seasonal_naive", "ridge_calendar", "gbm_lags_d2")}
     assert scores["gbm_lags_d2"] < scores["naive_last"] < scores["constant_median"]
     assert scores["ridge_calendar"] < scores["seasonal_naive"]

@@ -3,12 +3,11 @@ edges.csv, and reference solutions where the network beats a node's own measures
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
+from solution_runs import submission_of
 from sandmle.grading import score_submission
 from sandmle.synth.generated import generate_task
 from sandmle.synth.seeds import select_seeds
@@ -25,18 +24,11 @@ def written(seed_id, random_seed, root):
     return g
 
 
-def run(solution, public, tmp_path):
-    work = tmp_path / solution.name
-    work.mkdir()
-    (work / "input").symlink_to(public)
-    subprocess.run([sys.executable, "-c", solution.code], cwd=work, check=True, capture_output=True, timeout=300)
-    return work / "submission.csv"
-
 
 def scores(g, root, tmp_path, names):
     chosen = {s.name: s for s in reference_solutions(g.spec)}
     answers = root / "private" / "answers.csv"
-    return {n: score_submission(g.spec, answers, run(chosen[n], root / "public", tmp_path)) for n in names}
+    return {n: score_submission(g.spec, answers, submission_of(chosen[n], root / "public", tmp_path)) for n in names}
 
 
 def test_node_task_edges_join_known_nodes_and_neighbours_help(tmp_path):

@@ -43,6 +43,20 @@ def test_funnel_counts_stages_and_checks():
     assert f.line().startswith("attempted 6 -> generated 5 -> calibrated 4") and f.line().endswith("accepted 2")
 
 
+
+def test_funnel_counts_tasks_accepted_after_a_repair():
+    import dataclasses
+
+    failed_round = {"design": {"test_scale": 1.5, "signal": 1.0, "reason": ""}, "stage": "verify",
+                    "reason": "tiers_separable: gap"}
+    outcomes = [dataclasses.replace(outcome(0, "accepted", True), repairs=(failed_round,)),
+                outcome(1, "accepted", True),
+                dataclasses.replace(outcome(2, "verify"), repairs=(failed_round, failed_round))]
+    f = compute_funnel(outcomes)
+    assert f.repaired == 1 and f.line().endswith("accepted 2 (1 after a repair)")
+    again = Outcome.from_json(json.loads(json.dumps(outcomes[2].to_json())))
+    assert again == outcomes[2]
+
 def test_rejected_log_survives_a_partial_last_line(tmp_path):
     good = json.dumps(outcome(1, "calibrate").to_json())
     (tmp_path / REJECTED_FILE).write_text(good + "\n" + good[:25])
@@ -212,3 +226,36 @@ def test_synth_over_all_seeds_makes_exactly_the_tasks_asked_for(tmp_path, capsys
     tasks = [load_task(p) for p in iter_bank(bank)]
     assert len(tasks) == num_tasks
     assert len({t.spec.lineage.seed for t in tasks}) == num_tasks           # spread over the seeds
+
+
+def test_a_rejected_attempt_is_regenerated_with_its_reason_fed_back(tmp_path):
+    """Under a strict separation bar, attempts fail tiers_separable; each is generated again
+    from its random seed with a larger test set or another signal, and its outcome keeps
+    every failed round: the design tried, the stage and the reason."""
+    from sandmle.synth.design import DESIGNABLE, Design, first_design
+    from sandmle.synth.funnel import read_outcomes
+    from sandmle.synth.generated import generate_task
+    from sandmle.synth.seeds import select_seeds
+    from sandmle.task import load_task
+
+    bank = tmp_path / "bank"
+    run(bank, 1, separation_sigmas=3.0, max_attempts=2)
+    seeds = {d.id: d for d in select_seeds(SEEDS)}
+    repaired = [o for o in read_outcomes(bank) if o.repairs]
+    assert repaired, "no attempt failed verification under 3 sigmas: the test lost its point"
+    for o in repaired:
+        designs = [Design(**{k: v for k, v in r["design"].items() if k != "reason"}) for r in o.repairs]
+        designs.append(Design(o.design["test_scale"], o.design["signal"]))
+        assert designs[0] == first_design(seeds[o.seed_id])
+        reasons = [r["design"]["reason"] for r in o.repairs[1:]] + [o.design["reason"]]
+        for before, after, failed, fed_back in zip(designs, designs[1:], o.repairs, reasons):
+            check = failed["reason"].split(":")[0]
+            assert failed["stage"] == "verify" and check in DESIGNABLE and check in fed_back.split(", ")
+            assert (after.test_scale, after.signal) != (before.test_scale, before.signal)
+        if "tiers_separable" in o.repairs[0]["reason"]:
+            assert designs[1].test_scale > designs[0].test_scale or designs[1].signal != designs[0].signal
+        if o.accepted:
+            task = load_task(bank / o.task_id)
+            assert task.spec.lineage.extra["design"] == o.design
+            first = generate_task(seeds[o.seed_id], o.random_seed, design=designs[0])
+            assert task.spec.test_rows >= first.spec.test_rows and task.spec.title == first.spec.title

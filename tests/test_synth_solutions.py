@@ -2,13 +2,11 @@
 and rank sensibly (stronger families beat the constant one)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from solution_runs import run_solution
 from sandmle.grading import score_submission
 from sandmle.synth.generated import generate_task
 from sandmle.synth.seeds import load_seeds
@@ -34,13 +32,6 @@ SLOW = {
     "leaf-classification": ("constant_prior", "linear_C1", "forest_40_object"),
     "denoising-dirty-documents": ("identity", "hgb_60_r1", "background_ratio_7"),
 }
-
-
-def run_solution(code: str, public: Path, work: Path) -> subprocess.CompletedProcess:
-    work.mkdir(parents=True)
-    (work / "input").symlink_to(public)
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=300, env=env)
 
 
 def check_population(seed_id: str, names: tuple[str, ...], tmp_path: Path) -> None:
