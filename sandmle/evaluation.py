@@ -4,7 +4,9 @@
 (competition_id, score, the four thresholds, medal flags, above_median, submission_exists,
 valid_submission, is_lower_better, created_at, submission_path), MLE-bench's totals
 (total_runs ... total_above_median), and on top: rates of valid submissions, above median,
-bronze, silver, gold and any medal with 95% Wilson intervals; MLE-Dojo's HumanRank per
+bronze, silver, gold and any medal with 95% intervals (Wilson over episodes; when tasks
+are run more than once, widened to a bootstrap over tasks, since repeated episodes of one
+task are not independent trials: `interval` says which); MLE-Dojo's HumanRank per
 episode and its mean over the tasks with a human leaderboard (imported MLE-bench
 competitions); mean reward, turns and wall time, the share of episode wall time spent in the
 sandbox and the pool's busy share of the run (`sandbox_utilisation`), terminations, and
@@ -12,7 +14,7 @@ per-task aggregates. `compare_reports(a, b)` compares two reports task by task a
 totals. Files are written atomically; tables and the chart are in `sandmle.report_view`.
 
 A run folder (`sandmle eval --out RUN`) holds run.json (what was asked: policy, bank, seed,
-rollout config and the planned episode ids), episodes.jsonl (one line per finished episode,
+rollout config, the planned episode ids, and the sandmle version that started it), episodes.jsonl (one line per finished episode,
 appended and synced as each ends, so a killed run keeps every finished episode),
 grading_report.json and rates.png (written when the run completes) and work/ (each
 episode's folder). `open_run` starts, resumes or overwrites one; `load_run` reads one,
@@ -29,10 +31,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sandmle import __version__
 from sandmle.errors import UserError
 from sandmle.task import Task, load_task, write_json_atomic
 
 Z_95 = 1.959963984540054
+BOOTSTRAP_RESAMPLES = 2000
 RATE_KEYS = ("valid_submission", "above_median", "bronze_medal", "silver_medal", "gold_medal", "any_medal")
 TOTAL_KEYS = ("total_runs", "total_runs_with_submissions", "total_valid_submissions", "total_medals",
               "total_gold_medals", "total_silver_medals", "total_bronze_medals", "total_above_median")
@@ -43,6 +47,7 @@ EPISODES_FILE = "episodes.jsonl"
 REPORT_FILE = "grading_report.json"
 CHART_FILE = "rates.png"
 WORK_DIR = "work"
+RESUMABLE_ACROSS = ("sandmle_version",)     # manifest keys a resume may differ in (recorded, not compared)
 TIMING_KEYS = ("created_at", "run_wall_s", "episodes_per_min", "mean_wall_s", "sandbox_share",
                "sandbox_utilisation", "num_workers")   # differ between runs of the same episodes
 
@@ -58,6 +63,27 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     low = 0.0 if successes == 0 else max(0.0, centre - half)     # exact at the ends, where
     high = 1.0 if successes == n else min(1.0, centre + half)   # rounding would leave 1e-17
     return low, high
+
+
+def task_bootstrap_interval(successes: list[int], episodes: list[int], resamples: int = BOOTSTRAP_RESAMPLES,
+                            seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of a rate when tasks are the sampled unit: tasks are resampled
+    with all their episodes (scipy.stats.bootstrap, paired), so repeated episodes of one task
+    count as one draw of its difficulty, not as independent trials. `successes[i]` of
+    `episodes[i]` for task i; needs 2 tasks or more."""
+    import warnings
+
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    s, n = np.asarray(successes, dtype=float), np.asarray(episodes, dtype=float)
+    with warnings.catch_warnings():           # all tasks alike: a degenerate (zero-width) interval
+        warnings.simplefilter("ignore")
+        result = bootstrap((s, n), lambda a, b, axis=-1: a.sum(axis) / b.sum(axis), paired=True,
+                           vectorized=True, method="percentile", n_resamples=resamples, random_state=seed)
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    point = float(s.sum() / n.sum())
+    return (point if math.isnan(low) else max(0.0, low), point if math.isnan(high) else min(1.0, high))
 
 
 def human_scores(task: Task) -> list[float] | None:
@@ -162,18 +188,30 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
         "total_above_median": sum(e["above_median"] for e in entries),
     }
     rates = {}
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for e in entries:
+        by_task[e["competition_id"]].append(e)
+    clustered = len(by_task) > 1 and any(len(group) > 1 for group in by_task.values())
     for key in RATE_KEYS:
         k = sum(e[key] for e in entries)
         low, high = wilson_interval(k, n)
-        rates[key] = {"count": k, "n": n, "rate": k / n if n else None, "ci95_low": low, "ci95_high": high}
+        wilson = (low, high)
+        if clustered:
+            boot = task_bootstrap_interval([sum(e[key] for e in g) for g in by_task.values()],
+                                           [len(g) for g in by_task.values()])
+            low, high = min(low, boot[0]), max(high, boot[1])
+        rates[key] = {"count": k, "n": n, "rate": k / n if n else None, "ci95_low": low, "ci95_high": high,
+                      "wilson_low": wilson[0], "wilson_high": wilson[1]}
     wall = sum(ep.wall_s for ep in episodes)
     sandbox = sum(ep.sandbox_s for ep in episodes)
     report = {
-        "policy": policy, "bank": bank, "created_at": created_at, "reward_scheme": reward_scheme,
+        "policy": policy, "bank": bank, "created_at": created_at, "sandmle_version": __version__,
+        "reward_scheme": reward_scheme,
         "score_tool": score_tool,
         "competition_reports": entries,
         **totals,
         "rates": rates,
+        "interval": ("bootstrap over tasks and Wilson, the wider" if clustered else "Wilson"),
         "mean_reward": _mean([ep.reward for ep in episodes]),
         "mean_human_rank": _mean(ranked), "human_rank_episodes": len(ranked),
         "mean_turns": _mean([ep.num_turns for ep in episodes]),
@@ -303,7 +341,7 @@ def check_run(run: Path, manifest: dict[str, Any], *, resume: bool, overwrite: b
     if old is None:
         raise UserError(f"{run} has no {MANIFEST_FILE}: it cannot be resumed (use --overwrite)")
     for key, value in manifest.items():
-        if old.get(key) != value:
+        if key not in RESUMABLE_ACROSS and old.get(key) != value:
             shown = key if key != "episode_ids" else "planned episodes"
             raise UserError(f"--resume: {run} was run with a different {shown} "
                             f"({_short(old.get(key))} here, {_short(value)} now)")
@@ -386,6 +424,33 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "tasks_worse": sum(1 for r in common if (r["score_gain"] or 0) < 0),
         "tasks_compared": len(common),
     }
+
+
+def seed_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs of one policy on one bank with different seeds, as MLE-bench reports them: the
+    mean and standard error of the mean (sample standard deviation / sqrt(runs)) of each
+    rate, the mean reward and the mean HumanRank. UserError when the runs are of different
+    banks or policies, or fewer than 2."""
+    import statistics
+
+    if len(reports) < 2:
+        raise UserError("a summary over seeds needs 2 runs or more")
+    for key in ("bank", "policy"):
+        seen = sorted({str(r.get(key)) for r in reports})
+        if len(seen) > 1:
+            raise UserError(f"the runs are of different {key}s ({', '.join(seen)}): a summary over seeds "
+                            f"compares one {key}")
+    measures: dict[str, dict[str, Any]] = {}
+    for key in (*RATE_KEYS, "mean_reward", "mean_human_rank"):
+        values = [r["rates"][key]["rate"] if key in RATE_KEYS else r.get(key) for r in reports]
+        known = [v for v in values if v is not None]
+        measures[key] = {
+            "values": values,
+            "mean": statistics.fmean(known) if known else None,
+            "sem": statistics.stdev(known) / math.sqrt(len(known)) if len(known) > 1 else None,
+        }
+    return {"policy": reports[0].get("policy"), "bank": reports[0].get("bank"), "runs": len(reports),
+            "episodes": [r["total_runs"] for r in reports], "rate_keys": list(RATE_KEYS), "measures": measures}
 
 
 def _delta(a: float | None, b: float | None) -> float | None:

@@ -69,7 +69,7 @@ def report_tables(report: dict[str, Any]) -> list:
                          f"{100 * row['valid_rate']:.0f}%", f"{100 * row['any_medal_rate']:.0f}%",
                          _fmt(row["mean_reward"], 3),
                          *((_fmt(row.get("mean_human_rank"), 3),) if ranked else ()))
-    totals = Table(title="totals (rates with 95% Wilson intervals)", **_COMPACT)
+    totals = Table(title=f"totals (rates with 95% intervals: {report.get('interval', 'Wilson')})", **_COMPACT)
     totals.add_column("measure")
     totals.add_column("value", justify="right")
     names = {"valid_submission": "valid submissions", "above_median": "above median",
@@ -101,6 +101,20 @@ def report_tables(report: dict[str, Any]) -> list:
         totals.add_row("failed at the policy or sandbox",
                        f"{report['failed_episodes']} ({100 * report['error_share']:.0f}%){verdict}")
     return [per_task, totals]
+
+
+def seeds_table(summary: dict[str, Any]):
+    """Mean +/- standard error of each measure over the runs of `evaluation.seed_summary`."""
+    from rich.table import Table
+
+    table = Table(title=f"{summary['policy']}: mean +/- standard error over {summary['runs']} runs", **_COMPACT)
+    for col in ("measure", "mean", "s.e.", "per run"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for key, row in summary["measures"].items():
+        percent = key in summary["rate_keys"]
+        show = (lambda v: "-" if v is None else f"{100 * v:.1f}%") if percent else (lambda v: _fmt(v, 4))
+        table.add_row(key, show(row["mean"]), show(row["sem"]), ", ".join(show(v) for v in row["values"]))
+    return table
 
 
 def comparison_table(comparison: dict[str, Any]):

@@ -3,6 +3,8 @@ report commands end to end on a small bank."""
 import json
 import math
 
+import pytest
+
 from sandmle.cli import main
 from sandmle.evaluation import RATE_KEYS, TOTAL_KEYS, build_report, compare_reports, wilson_interval
 from sandmle.report_view import write_chart
@@ -338,3 +340,89 @@ def test_max_error_share_outside_0_1_is_refused(tmp_path, capsys):
     assert main(["eval", "--policy", "scripted", "--bank", "B", "--out", str(tmp_path / "r"),
                  "--max-error-share", "1.5"]) == 2
     assert "--max-error-share" in capsys.readouterr().err
+
+
+# -- intervals researchers can cite ---------------------------------------------------------
+def test_repeated_episodes_widen_the_interval_to_a_bootstrap_over_tasks():
+    from sandmle.evaluation import task_bootstrap_interval
+
+    # every episode of "easy" medals, none of "hard": 8 episodes, but 2 tasks of evidence
+    eps = [episode("easy", grade("easy", 0.95, "gold"), i=i) for i in range(4)]
+    eps += [episode("hard", grade("hard", 0.5, "none"), i=4 + i) for i in range(4)]
+    report = build_report(eps)
+    medal = report["rates"]["any_medal"]
+    assert report["interval"] == "bootstrap over tasks and Wilson, the wider"
+    assert (medal["wilson_low"], medal["wilson_high"]) == wilson_interval(4, 8)
+    assert (medal["ci95_low"], medal["ci95_high"]) == (0.0, 1.0)       # tasks drawn 0 or 2 times easy
+    assert task_bootstrap_interval([4, 0], [4, 4]) == (0.0, 1.0)
+    # one episode per task: episodes are independent, the Wilson interval stands
+    single = build_report([episode(t, grade(t, 0.95, "gold")) for t in ("a", "b", "c")])
+    assert single["interval"] == "Wilson"
+    assert (single["rates"]["any_medal"]["ci95_low"], single["rates"]["any_medal"]["ci95_high"]) == \
+        wilson_interval(3, 3)
+
+
+def _run_folder(root, name, eps, bank="bank", policy="p"):
+    folder = root / name
+    folder.mkdir()
+    (folder / "grading_report.json").write_text(json.dumps(build_report(eps, policy=policy, bank=bank)))
+    return str(folder)
+
+
+def test_report_over_seeds_gives_mean_and_standard_error(tmp_path, capsys):
+    import statistics
+
+    medals = [(1, 3), (2, 3), (3, 3)]          # medals out of 3 episodes in each of three seeds
+    runs = [_run_folder(tmp_path, f"seed{s}", [episode(f"t{j}", grade(f"t{j}", 0.95 if j < m else 0.5,
+                                                                        "gold" if j < m else "none"), i=j)
+                                                for j in range(n)]) for s, (m, n) in enumerate(medals)]
+    assert main(["report", "--over-seeds", *runs, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rates = [1 / 3, 2 / 3, 1.0]
+    assert summary["runs"] == 3 and summary["measures"]["any_medal"]["values"] == rates
+    assert math.isclose(summary["measures"]["any_medal"]["mean"], statistics.fmean(rates))
+    assert math.isclose(summary["measures"]["any_medal"]["sem"], statistics.stdev(rates) / math.sqrt(3))
+    assert main(["report", "--over-seeds", *runs]) == 0
+    assert "mean +/- standard error over 3 runs" in capsys.readouterr().out
+    assert main(["report", *runs]) == 2
+    assert "--over-seeds" in capsys.readouterr().err
+    other = _run_folder(tmp_path, "other", [episode("t0", grade("t0", 0.5, "none"))], bank="elsewhere")
+    assert main(["report", "--over-seeds", runs[0], other]) == 2
+    assert "different banks" in capsys.readouterr().err
+
+
+def test_runs_record_the_sandmle_version(make_task, tmp_path, capsys):
+    from sandmle import __version__
+
+    make_task("auc", task_id="a-task")
+    out = tmp_path / "run"
+    assert main(["eval", "--policy", "scripted", "--bank", str(tmp_path / "tasks"), "--out", str(out),
+                 "--workers", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sandmle_version"] == __version__
+    assert json.loads((out / "run.json").read_text())["sandmle_version"] == __version__
+
+
+def test_hf_policies_without_a_gpu_get_the_cpu_budget(capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: hf: keeps the paper's budget")
+    from sandmle.cli import build_parser
+    from sandmle.cli.eval import rollout_config
+
+    def config(*flags):
+        return rollout_config(build_parser().parse_args(["eval", "--bank", "b", "--out", "r", *flags]))
+
+    cpu = config("--policy", "hf:model")
+    assert (cpu.max_turns, cpu.sampling.max_new_tokens, cpu.max_context_tokens, cpu.episode_timeout_s) == \
+        (8, 512, 8192, 600.0)
+    assert "budget hf-cpu" in capsys.readouterr().err
+    chosen = config("--policy", "hf:model", "--budget", "paper-eval", "--max-new-tokens", "64")
+    assert (chosen.max_turns, chosen.sampling.max_new_tokens) == (20, 64)
+    paper = config("--policy", "scripted")
+    assert (paper.max_turns, paper.sampling.max_new_tokens, paper.max_context_tokens) == (20, 4096, 32768)
+
+
+def test_exec_help_shows_the_layout_a_script_sees(capsys):
+    assert main(["exec", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "/sandbox/work" in out and "./input/train.csv" in out and "no network" in out

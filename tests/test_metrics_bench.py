@@ -29,7 +29,7 @@ FAKE_ROWS = [{"metric": "auc", "n": 100, "ours_s": 2e-6, "baseline_s": 1e-3, "ra
 
 def test_json_output_is_exactly_the_rows_object(monkeypatch, capsys):
     # The benchmark itself never runs in the tests: measure() is replaced by fixed rows.
-    monkeypatch.setattr(kernels, "measure", lambda sizes: FAKE_ROWS)
+    monkeypatch.setattr(kernels, "measure", lambda sizes, **kw: FAKE_ROWS)
     assert main(["bench", "kernels", "--json", "--sizes", "100,1000000"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == {"rows": [{k: row[k] for k in ("metric", "n", "ours_s", "baseline_s",
@@ -37,7 +37,7 @@ def test_json_output_is_exactly_the_rows_object(monkeypatch, capsys):
 
 
 def test_table_marks_goals(monkeypatch, capsys):
-    monkeypatch.setattr(kernels, "measure", lambda sizes: FAKE_ROWS)
+    monkeypatch.setattr(kernels, "measure", lambda sizes, **kw: FAKE_ROWS)
     monkeypatch.setenv("COLUMNS", "120")
     assert main(["bench", "kernels", "--sizes", "100,1000000"]) == 0
     out = capsys.readouterr().out

@@ -259,3 +259,12 @@ def test_a_rejected_attempt_is_regenerated_with_its_reason_fed_back(tmp_path):
             assert task.spec.lineage.extra["design"] == o.design
             first = generate_task(seeds[o.seed_id], o.random_seed, design=designs[0])
             assert task.spec.test_rows >= first.spec.test_rows and task.spec.title == first.spec.title
+
+
+def test_cli_shows_progress_lines_in_a_log(tmp_path, capsys):
+    """stderr is not a terminal here: plain progress lines, the last at the end."""
+    from sandmle.cli import main
+
+    assert main(["synth", "--num-tasks", "1", "--seeds", SEEDS, "--out", str(tmp_path / "b"), "--workers", "2"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("synth: ")]
+    assert lines and lines[-1].startswith("synth: 1/1 accepted tasks (100%), ") and "attempts" in lines[-1]

@@ -150,14 +150,17 @@ def best_times_s(ours, baseline) -> tuple[float, float]:
     return best[0], best[1]
 
 
-def measure(sizes) -> list[dict]:
+def measure(sizes, show_progress: bool = False) -> list[dict]:
+    """One row per (metric, size); `show_progress` reports each timing on stderr."""
     import warnings
 
     from sandmle.metrics import compute
+    from sandmle.progress import Progress
 
+    work = [(n, case) for n in sizes for case in cases(n)]
     rows = []
-    for n in sizes:
-        for metric, y_true, y_pred, params, ref_name, ref in cases(n):
+    with Progress("bench kernels", len(work), "timings", enabled=show_progress) as bar:
+        for n, (metric, y_true, y_pred, params, ref_name, ref) in work:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ours_s, baseline_s = best_times_s(
@@ -165,6 +168,7 @@ def measure(sizes) -> list[dict]:
             rows.append({"metric": metric, "n": n, "ours_s": ours_s,
                          "baseline_s": baseline_s, "ratio": baseline_s / ours_s,
                          "baseline": ref_name})
+            bar.advance(note=f"{metric} at {n} rows")
     return rows
 
 
@@ -185,7 +189,7 @@ def run(args) -> int:
         raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
     if not sizes or min(sizes) < 10:
         raise UserError(f"--sizes needs row counts of at least 10, got {args.sizes!r}")
-    rows = measure(sizes)
+    rows = measure(sizes, show_progress=not args.json)
     if args.json:
         keys = ("metric", "n", "ours_s", "baseline_s", "ratio")
         print(json.dumps({"rows": [{k: row[k] for k in keys} for row in rows]}))

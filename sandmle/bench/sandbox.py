@@ -113,9 +113,10 @@ def _pool_run(pool, code: str, public: Path, work: Path) -> tuple[float, float]:
     return wall_s, result.cpu_s
 
 
-def measure(repeats: int, workers: int | None) -> dict:
+def measure(repeats: int, workers: int | None, show_progress: bool = False) -> dict:
     import numpy as np
 
+    from sandmle.progress import Progress
     from sandmle.sandbox import Pool
 
     rows = []
@@ -124,7 +125,8 @@ def measure(repeats: int, workers: int | None) -> dict:
         root = Path(tmp)
         public = make_micro_task(root)
         start = time.perf_counter()
-        with Pool(num_workers=workers) as pool:
+        with Pool(num_workers=workers) as pool, Progress("bench sandbox", len(JOBS), "jobs",
+                                                         enabled=show_progress) as bar:
             pool_start_s = time.perf_counter() - start
             for name, code in JOBS.items():
                 fresh, fresh_cpu = zip(*[_fresh_run(code, public, root / f"fresh-{name}-{i}")
@@ -150,6 +152,7 @@ def measure(repeats: int, workers: int | None) -> dict:
                     "workers": pool.num_workers, "repeats": repeats,
                     "isolation": pool.isolation,
                 })
+                bar.advance(note=f"{name} measured")
     return {"rows": rows, "pool_start_s": round(pool_start_s, 2), "cpu_count": os.cpu_count(),
             "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
@@ -159,7 +162,7 @@ def run_bench(args) -> int:
 
     if args.repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {args.repeats}")
-    report = measure(args.repeats, args.workers)
+    report = measure(args.repeats, args.workers, show_progress=not args.json)
     if args.json:
         from sandmle.console import print_json
 

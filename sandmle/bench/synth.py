@@ -46,13 +46,14 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def throughput_row(selector: str, num_tasks: int, workers: int, scratch: Path, separation: float = 1.0) -> dict:
+def throughput_row(selector: str, num_tasks: int, workers: int, scratch: Path, separation: float = 1.0,
+                   show_progress: bool = False) -> dict:
     from sandmle.synth.pipeline import synthesize
 
     out = scratch / selector.replace(":", "-")
     outcomes = []
     report = synthesize(selector, num_tasks, out, workers=workers, seed=0, separation_sigmas=separation,
-                        on_outcome=outcomes.append)
+                        on_outcome=outcomes.append, progress=show_progress)
     shutil.rmtree(out, ignore_errors=True)
     f = report.funnel
     phases = {}
@@ -190,7 +191,8 @@ def run(args) -> int:
             selectors = modality_selectors(args.tasks, args.modality_tasks, args.modalities)
             for selector, n in selectors:
                 try:
-                    row = throughput_row(selector, n, args.workers, scratch, args.separation)
+                    row = throughput_row(selector, n, args.workers, scratch, args.separation,
+                                         show_progress=not args.json)
                 except Exception as exc:   # one modality's failure must not hide the others' figures
                     row = {"bench": "throughput", "seeds": selector, "error": f"{type(exc).__name__}: {exc}"[:300]}
                     rows.append(row)

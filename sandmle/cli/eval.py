@@ -30,6 +30,7 @@ import threading
 from pathlib import Path
 
 from sandmle.arguments import count, out_file, out_folder, positive, share
+from sandmle import __version__
 from sandmle.errors import UserError
 from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
 from sandmle.rollout.score_tool import SCORE_TOOLS
@@ -63,9 +64,10 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
     from sandmle.rollout.budgets import BUDGETS
 
     p.add_argument("--budget", choices=tuple(BUDGETS), default=None,
-                   help="a named budget: paper-eval (20 turns, 1200 s an episode, 300 s a code run: "
-                        "the paper's MLE-bench-lite evaluation) or paper-train (15 turns); "
-                        "--max-turns and the timeouts override it")
+                   help="a named budget: paper-eval (20 turns, 1200 s an episode, 300 s a code run, "
+                        "4096 new tokens a turn: the paper's MLE-bench-lite evaluation; the default), "
+                        "paper-train (15 turns) or hf-cpu (8 turns of 512 new tokens, 600 s an episode: "
+                        "the default for hf: policies without a GPU); the flags below override it")
     p.add_argument("--max-turns", type=count, default=None, metavar="N",
                    help="LLM calls per episode (default 20, MLE-bench-lite evaluation)")
     p.add_argument("--episode-timeout-s", "--episode-timeout", dest="episode_timeout_s", type=positive,
@@ -84,21 +86,40 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
                    help="what the agent's score tool answers: format (default: validity only, as MLE-bench), "
                         "validation (a score on rows held out from train), test (the hidden test score, as in "
                         "the paper's training: not comparable with MLE-bench), off")
-    p.add_argument("--max-context-tokens", type=count, default=32768)
-    p.add_argument("--max-new-tokens", type=count, default=4096)
+    p.add_argument("--max-context-tokens", type=count, default=None, metavar="N",
+                   help="context budget of an episode (default 32768)")
+    p.add_argument("--max-new-tokens", type=count, default=None, metavar="N",
+                   help="tokens per assistant turn (default 4096)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
 
 
+def default_budget(policy_spec: str | None) -> str:
+    """paper-eval, or hf-cpu for an hf: policy on a machine without a GPU (said on stderr)."""
+    from sandmle.rollout.budgets import BUDGETS, CPU_BUDGET
+
+    if not (policy_spec or "").startswith("hf:"):
+        return "paper-eval"
+    import torch
+
+    if torch.cuda.is_available():
+        return "paper-eval"
+    b = BUDGETS[CPU_BUDGET]
+    print(f"sandmle: no GPU: budget {CPU_BUDGET} ({int(b['max_turns'])} turns of {int(b['max_new_tokens'])} new "
+          f"tokens, {int(b['episode_timeout_s'])} s an episode); --budget paper-eval for the paper's",
+          file=sys.stderr)
+    return CPU_BUDGET
+
+
 def rollout_config(args):
     """The RolloutConfig of the command line: explicit flags, then --budget, then the
-    evaluation defaults (the paper-eval budget)."""
+    evaluation defaults (the paper-eval budget; hf-cpu for hf: policies without a GPU)."""
     from sandmle.policies.base import SamplingParams
     from sandmle.rollout.budgets import BUDGETS
     from sandmle.rollout.runner import RolloutConfig
 
-    budget = BUDGETS[args.budget or "paper-eval"]
+    budget = BUDGETS[args.budget or default_budget(args.policy)]
     chosen = {key: budget[key] if getattr(args, key) is None else getattr(args, key) for key in budget}
     devices = ()
     if args.gpus:
@@ -107,9 +128,9 @@ def rollout_config(args):
         devices = require_gpu_device_nodes()
     try:
         sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p,
-                                  max_new_tokens=args.max_new_tokens, seed=args.seed)
+                                  max_new_tokens=int(chosen["max_new_tokens"]), seed=args.seed)
         return RolloutConfig(max_turns=int(chosen["max_turns"]), episode_timeout_s=chosen["episode_timeout_s"],
-                             step_timeout_s=chosen["step_timeout_s"], max_context_tokens=args.max_context_tokens,
+                             step_timeout_s=chosen["step_timeout_s"], max_context_tokens=int(chosen["max_context_tokens"]),
                              reward_scheme=args.scheme, reward_from=args.reward_from, sampling=sampling,
                              memory_mb=args.memory_mb, devices=devices, score_tool=args.score_tool)
     except ValueError as exc:
@@ -140,14 +161,18 @@ def _prewarm() -> threading.Thread:
 def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_task: int = 1,
              workers: int | None = None, seed: int = 0, limit_tasks: int | None = None,
              pool=None, policy=None, progress=None, resume: bool = False,
-             overwrite: bool = False, max_error_share: float | None = None) -> tuple[dict, list]:
+             overwrite: bool = False, max_error_share: float | None = None,
+             show_progress: bool = False) -> tuple[dict, list]:
     """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`.
     With `resume`, episodes `out` already holds are kept and not run again. The policy is
-    probed before `out` is written (a dead endpoint is a UserError, and leaves no run)."""
+    probed before `out` is written (a dead endpoint is a UserError, and leaves no run).
+    `progress(episode)` is called as each episode ends; `show_progress` prints each one and
+    the run's progress on stderr (`sandmle.progress`)."""
     import time
 
-    from sandmle.evaluation import EpisodeLog, build_report, check_run, load_run, open_run
+    from sandmle.evaluation import FAILURE_TERMINATIONS, EpisodeLog, build_report, check_run, load_run, open_run
     from sandmle.policies import make_policy
+    from sandmle.progress import Progress
     from sandmle.policies.base import probe_policy
     from sandmle.report_view import write_chart
     from sandmle.rollout.runner import episode_id_for, run_episodes
@@ -161,7 +186,8 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     ids = [episode_id_for(t.id, i, seed) for i, t in enumerate(plan)]
     manifest = {"policy": policy_spec, "bank": str(Path(bank).resolve()), "seed": seed,
                 "episodes_per_task": episodes_per_task, "limit_tasks": limit_tasks,
-                "config": _jsonable(dataclasses.asdict(config)), "episode_ids": ids}
+                "config": _jsonable(dataclasses.asdict(config)), "episode_ids": ids,
+                "sandmle_version": __version__}
     check_run(out, manifest, resume=resume, overwrite=overwrite)       # before anything loads
     prior = load_run(out)[1] if resume else []
     remaining = len(set(ids) - {ep.episode_id for ep in prior})
@@ -188,11 +214,20 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         raise
     done = {ep.episode_id for ep in finished}
     log = EpisodeLog(out / EPISODES_FILE)
+    bar = Progress("eval", len(plan), "episodes", start_done=len(done), enabled=show_progress)
+    failed = sum(ep.termination in FAILURE_TERMINATIONS for ep in finished)
+    lock = threading.Lock()
 
     def on_episode(episode) -> None:
+        nonlocal failed
         log.append(episode)
+        with lock:
+            failed += episode.termination in FAILURE_TERMINATIONS
+            bar.print(episode_line(episode))
+            bar.advance(note=f"{failed} failed at the policy or sandbox" if failed else "")
         if progress is not None:
             progress(episode)
+
     tokenizer = getattr(policy, "tokenizer", None)
     timing: dict[str, float] = {}
 
@@ -216,6 +251,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         else:
             new = run(pool)
     finally:
+        bar.close()
         if own_policy:
             policy.close()
         if starting is not None:
@@ -236,6 +272,14 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     return report, episodes
 
 
+def episode_line(ep) -> str:
+    """One line for an episode that ended (its id, how it ended, score, tier, reward)."""
+    grade = ep.final_grade or {}
+    why = f" ({ep.error})" if ep.error else ""
+    return (f"{ep.episode_id}: {ep.termination}{why}, {ep.num_turns} turns, score {grade.get('score')}, "
+            f"tier {grade.get('tier', 'none')}, reward {ep.reward:.3f}")
+
+
 def _jsonable(data):
     import json
 
@@ -243,24 +287,15 @@ def _jsonable(data):
 
 
 def handle(args) -> int:
-    from sandmle.console import escape, make_console, print_json, printable
+    from sandmle.console import make_console, print_json, printable
     from sandmle.evaluation import error_line
     from sandmle.report_view import report_tables
     from sandmle.rollout.episode import save_sft, to_sft
 
     config = rollout_config(args)
-    progress = None
-    if not args.json:
-        status = make_console(stderr=True)
-
-        def progress(ep) -> None:
-            grade = ep.final_grade or {}
-            status.print(f"{escape(ep.episode_id)}: {ep.termination}, {ep.num_turns} turns, "
-                         f"score {grade.get('score')}, tier {grade.get('tier', 'none')}, reward {ep.reward:.3f}")
-
     report, episodes = run_eval(args.policy, args.bank, args.out, config,
                                 episodes_per_task=args.num_episodes_per_task, workers=args.workers,
-                                seed=args.seed, limit_tasks=args.limit_tasks, progress=progress,
+                                seed=args.seed, limit_tasks=args.limit_tasks, show_progress=not args.json,
                                 resume=args.resume, overwrite=args.overwrite,
                                 max_error_share=args.max_error_share)
     if args.sft_out is not None:

@@ -1,9 +1,20 @@
 """`sandmle exec TASK_DIR SCRIPT.py`: run a script against a task in the sandbox, then grade
 the `submission.csv` it wrote.
 
-The script runs in a fresh work folder (kept with `--keep-work DIR`) with the task's public
-folder at `./input/`, isolated as the sandbox pool isolates agent code, in a one-off worker
-(nothing preloaded: the script pays its own imports, as a fresh `python` would).
+The script runs isolated as the sandbox pool isolates agent code, in a one-off worker
+(nothing preloaded: the script pays its own imports, as a fresh `python` would). What it sees:
+
+    /sandbox/work              its working directory (the cwd), read-write, fresh (kept on the
+                               host with --keep-work DIR); write ./submission.csv here
+    /sandbox/work/input/       the task's public folder, read-only: train.csv, test.csv,
+                               sample_submission.csv, description.md (the task's own names)
+    /tmp                       a private, empty tmpfs
+    no network; an unprivileged uid; the timeout and memory limit below; the host's Python
+    and its packages, read-only. Relative paths work anywhere: read ./input/train.csv.
+
+Where namespaces are unavailable (not root, not Linux) the script runs as a plain process
+with rlimits, in the same layout on the host (the cwd is the work folder, ./input its
+public folder), with one warning: it then sees the host's files and network.
 
 Exit codes: 0 the job succeeded and wrote a valid submission; 1 the job failed or its
 submission is missing or invalid; 2 a usage error (bad task folder, missing script).
@@ -23,7 +34,12 @@ SHOWN_LINES = 20
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("exec", help="run a script on a task in the sandbox and grade it")
+    import argparse
+
+    parser = subparsers.add_parser("exec", help="run a script on a task in the sandbox and grade it",
+                                   description=__doc__.split("\n\nExit codes")[0],
+                                   epilog="Exit codes" + __doc__.split("\n\nExit codes")[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task_dir", help="task folder (task.json, public/, private/)")
     parser.add_argument("script", help="Python file to run as __main__")
     parser.add_argument("--timeout-s", type=positive, default=300.0, help="wall-clock limit (300)")

@@ -1,6 +1,7 @@
 """`sandmle report RUN [RUN_B] [--json]`: show one evaluation run, or compare two task by
 task and in totals (score gain in each metric's direction, best tier, reward; medal and
-validity rates).
+validity rates). `sandmle report --over-seeds RUN RUN ...`: runs of one policy on one bank
+with different seeds, as MLE-bench reports them: each rate's mean +/- standard error.
 
 A run need not be finished: a run killed part way (or still going) is reported from the
 episodes its episodes.jsonl holds, and the report says how many of how many planned.
@@ -16,8 +17,10 @@ from sandmle.errors import UserError
 def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="show an evaluation run or compare two",
                               description=__doc__.splitlines()[0])
-    p.add_argument("run_a", type=Path, metavar="RUN")
-    p.add_argument("run_b", type=Path, metavar="RUN_B", nargs="?", default=None)
+    p.add_argument("runs", type=Path, metavar="RUN", nargs="+",
+                   help="one run to show, two to compare, or several with --over-seeds")
+    p.add_argument("--over-seeds", action="store_true",
+                   help="the runs are seeds of one policy on one bank: mean +/- standard error of each rate")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=handle)
 
@@ -55,8 +58,22 @@ def progress_line(run: Path, report: dict) -> str:
 def handle(args) -> int:
     from sandmle.console import escape, make_console, print_json
     from sandmle.evaluation import RATE_KEYS, compare_reports
-    from sandmle.report_view import comparison_table, report_tables
+    from sandmle.report_view import comparison_table, report_tables, seeds_table
 
+    if args.over_seeds:
+        from sandmle.evaluation import seed_summary
+
+        summary = seed_summary([load_report(run) for run in args.runs])
+        summary["runs_folders"] = [str(run) for run in args.runs]
+        if args.json:
+            print_json(summary)
+        else:
+            make_console().print(seeds_table(summary))
+        return 0
+    if len(args.runs) > 2:
+        raise UserError(f"{len(args.runs)} runs: give one to show, two to compare, or pass --over-seeds "
+                        "to summarise runs of one policy with different seeds")
+    args.run_a, args.run_b = args.runs[0], (args.runs[1] if len(args.runs) == 2 else None)
     report_a = load_report(args.run_a)
     if args.run_b is None:
         if args.json:

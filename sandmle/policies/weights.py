@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sandmle.files import staging_dir
+
 SHARD_PREFIX = "model-"
 SHARD_BYTES = 1 << 30                      # 1 GiB per safetensors shard
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")

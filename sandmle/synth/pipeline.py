@@ -300,9 +300,13 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
     bank = _Bank(out_dir, seed)
     finished: list[Outcome] = []
     replayed: list[Outcome] = []
-    bar = _progress_bar(progress, num_tasks)
+    from sandmle.progress import Progress
+
+    bar = Progress("synth", num_tasks, "accepted tasks") if progress and num_tasks else None
+    accepted = rejected = 0
 
     def record(outcome: Outcome, again: bool) -> None:
+        nonlocal accepted, rejected
         (replayed if again else finished).append(outcome)
         if not again:
             outcomes.append(outcome)
@@ -310,7 +314,10 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
                 on_outcome(outcome)
             write_funnel(out_dir, seed, compute_funnel(outcomes), request=schedule.summary())
         if bar is not None:
-            bar.advance(outcome)
+            accepted += outcome.accepted
+            rejected += not outcome.accepted
+            note = f"{rejected} rejected of {accepted + rejected} attempts"
+            (bar.skip if again else bar.advance)(outcome.accepted, note=note)
 
     try:
         with ExitStack() as stack:
@@ -335,7 +342,7 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
                 raise
     finally:
         if bar is not None:
-            bar.stop()
+            bar.close()
         shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     funnel = read_funnel(out_dir)
     write_funnel(out_dir, seed, funnel, request=schedule.summary())
@@ -376,34 +383,3 @@ def drive(schedule: Schedule, known: dict[str, Outcome], submit: Callable[[Plann
         for future in pending:
             future.cancel()
         raise
-
-
-class _ProgressBar:
-    """Accepted tasks out of N, with the attempts and rejections so far."""
-
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        self.accepted = self.rejected = 0
-        self.progress = Progress(TextColumn("[bold]synth[/] accepted"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("[red]{task.fields[rejected]} rejected[/] of "
-                                            "{task.fields[attempts]} attempts"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=Console(stderr=True), transient=False)
-        self.task = self.progress.add_task("synth", total=total, attempts=0, rejected=0)
-        self.progress.start()
-
-    def advance(self, outcome: Outcome) -> None:
-        self.accepted += outcome.accepted
-        self.rejected += not outcome.accepted
-        self.progress.update(self.task, completed=self.accepted, attempts=self.accepted + self.rejected,
-                             rejected=self.rejected)
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
-def _progress_bar(enabled: bool, total: int) -> _ProgressBar | None:
-    return _ProgressBar(total) if enabled and total else None

@@ -228,7 +228,7 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, r
             logger = MetricsLogger(run_dir, live=cfg.log.live, plot_every=cfg.log.plot_every,
                                    tensorboard=cfg.log.tensorboard, wandb_project=cfg.log.wandb_project,
                                    config=cfg.to_json(), resume_step=trainer.step, title=run_dir.name,
-                                   enabled=main)
+                                   enabled=main, total_steps=steps if steps is not None else cfg.train.steps)
             trainer.logger = logger
             try:
                 trainer.train(steps)

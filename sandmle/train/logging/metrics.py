@@ -6,7 +6,8 @@ rollout and update time, and at held-out steps the eval_* rates of the `[eval]` 
 metrics.jsonl and flushes it; a run with a held-out bank starts with a row of step 0.
 The curves plot the held-out reward, valid and medal rates next to the training ones. On resume the file is cut back to the checkpoint's step, so a
 resumed run's file reads like an uninterrupted one. With `live`, a rich table updates in
-place on a terminal; otherwise each step prints one line on stderr (unless `quiet`). Curves
+place on a terminal; otherwise each step prints one line on stderr (unless `quiet`); both
+say the steps done of the target, the rate and the ETA when the target is given. Curves
 are drawn with matplotlib's Agg backend and written atomically. tensorboard and W&B are used
 only when the recipe asks, and a missing package is a one-line error naming the install
 command.
@@ -100,8 +101,15 @@ class MetricsLogger:
 
     def __init__(self, run_dir: Path, *, live: bool = True, plot_every: int = 5, tensorboard: bool = False,
                  wandb_project: str = "", config: dict[str, Any] | None = None, resume_step: int = 0,
-                 title: str = "", enabled: bool = True, quiet: bool = False):
+                 title: str = "", enabled: bool = True, quiet: bool = False, total_steps: int | None = None,
+                 clock=None):
+        import time
+
         self.run_dir = Path(run_dir)
+        self.total_steps = total_steps          # the run's target: each line then says steps, rate and ETA
+        self.resume_step = resume_step
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
         self.path = self.run_dir / METRICS_FILE
         self.plot_every = plot_every
         self.title = title
@@ -142,7 +150,7 @@ class MetricsLogger:
     def _table(self):
         from rich.table import Table
 
-        table = Table(title=self.title or "sandmle train", expand=False)
+        table = Table(title=self.title or "sandmle train", expand=False, caption=self.progress_text())
         for name, _, _ in LIVE_COLUMNS:
             table.add_column(name, justify="right")
         for row in self.rows[-12:]:
@@ -167,10 +175,23 @@ class MetricsLogger:
         if self._live is not None:
             self._live.update(self._table())
         elif not self.quiet:
-            self._console.print("  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS),
-                                soft_wrap=True)
+            line = "  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS)
+            progress = self.progress_text()
+            self._console.print(line + (f"  [{progress}]" if progress else ""), soft_wrap=True, markup=False)
         if step % self.plot_every == 0:
             self.plot()
+
+    def progress_text(self) -> str | None:
+        """"3/12 steps, 1.2 steps/min, elapsed 2m30s, ETA 7m30s" (None before a step or
+        without a target)."""
+        from sandmle.progress import rate_and_eta
+
+        steps = [r["step"] for r in self.rows if "reward_mean" in r]
+        if self.total_steps is None or not steps:
+            return None
+        done = int(steps[-1])
+        return (f"{done}/{self.total_steps} steps, "
+                f"{rate_and_eta(done, self.total_steps, self.resume_step, self.clock() - self.started, 'steps')}")
 
     def plot(self) -> None:
         if self.enabled and self.rows:
