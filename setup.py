@@ -39,6 +39,8 @@ EXTENSIONS = [
 VERSION = re.search(r'^__version__ = "([^"]+)"', Path("sandmle/__init__.py").read_text(), re.M).group(1)
 
 TRAIN = ["torch>=2.4", "accelerate>=1.0", "transformers>=4.45", "tokenizers>=0.20", "safetensors>=0.4"]
+# The sandbox backend `--sandbox ray[:ADDRESS]` (sandmle/sandbox/ray_pool.py); ~250 MB, no CUDA.
+RAY = ["ray>=2.50,<3"]
 
 setup(
     name="sandmle",
@@ -68,7 +70,9 @@ setup(
         # pyarrow) is not needed to train, so it is not in `train`
         "bench": TRAIN + ["trl>=1.16"],
         "trackers": ["tensorboard>=2.15", "wandb>=0.17"],
-        "dev": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"],
+        # the tests start a real local Ray cluster: the Ray backend's extra is part of dev
+        "dev": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"] + RAY,
+        "ray": RAY,
     },
     entry_points={"console_scripts": ["sandmle=sandmle.cli:main"]},
 )

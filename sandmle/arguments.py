@@ -1,7 +1,8 @@
 """argparse types shared by every command line (`sandmle.cli` and the benchmarks' own
 sub-commands): `count` (a whole number >= 1), `count_or_zero` (0 means none), `positive`
 (seconds, megabytes), `share` (a number in [0, 1]), `out_folder` (refused when the path is a file) and `out_file`
-(refused when it is a folder or its folder does not exist). A bad value raises
+(refused when it is a folder or its folder does not exist), and `--sandbox
+local|ray[:ADDRESS]` (`add_sandbox_argument`, `sandmle.sandbox.backend`). A bad value raises
 `argparse.ArgumentTypeError`, which the parser prints as one `sandmle: error:` line."""
 from __future__ import annotations
 
@@ -83,3 +84,24 @@ def _check_ancestors(path: Path, text: str) -> None:
             if not ancestor.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {ancestor} is a file, not a folder")
             return
+
+
+SANDBOX_HELP = ("where sandbox jobs run: local (this machine's pool, default) or ray[:ADDRESS] "
+                "(one warm isolated pool per Ray node; ADDRESS: auto or HOST:6379, none for a "
+                "private one-machine cluster)")
+
+
+def sandbox(text: str):
+    """argparse type of `--sandbox`: local, ray or ray:ADDRESS -> `SandboxSpec`."""
+    from sandmle.sandbox.backend import parse_sandbox
+
+    try:
+        return parse_sandbox(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_sandbox_argument(parser: argparse.ArgumentParser) -> None:
+    """`--sandbox local|ray[:ADDRESS]`, default local, parsed into a `SandboxSpec`."""
+    parser.add_argument("--sandbox", type=sandbox, default="local", metavar="local|ray[:ADDRESS]",
+                        help=SANDBOX_HELP)

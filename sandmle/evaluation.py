@@ -9,9 +9,10 @@ are run more than once, widened to a bootstrap over tasks, since repeated episod
 task are not independent trials: `interval` says which); MLE-Dojo's HumanRank per
 episode and its mean over the tasks with a human leaderboard (imported MLE-bench
 competitions); mean reward, turns and wall time, the share of episode wall time spent in the
-sandbox and the pool's busy share of the run (`sandbox_utilisation`), terminations, and
-per-task aggregates. `compare_reports(a, b)` compares two reports task by task and in
-totals. Files are written atomically; tables and the chart are in `sandmle.report_view`.
+sandbox and the pool's busy share of the run (`sandbox_utilisation`), terminations,
+`infrastructure_retries` (code steps the sandbox infrastructure lost, a Ray node that died
+mid-job, and ran again: never the agent's failures), and per-task aggregates.
+`compare_reports(a, b)` compares two reports task by task and in totals. Files are written atomically; tables and the chart are in `sandmle.report_view`.
 
 A run folder (`sandmle eval --out RUN`) holds run.json (what was asked: policy, bank, seed,
 rollout config, the planned episode ids, and the sandmle version that started it), episodes.jsonl (one line per finished episode,
@@ -49,7 +50,8 @@ CHART_FILE = "rates.png"
 WORK_DIR = "work"
 RESUMABLE_ACROSS = ("sandmle_version",)     # manifest keys a resume may differ in (recorded, not compared)
 TIMING_KEYS = ("created_at", "run_wall_s", "episodes_per_min", "mean_wall_s", "sandbox_share",
-               "sandbox_utilisation", "num_workers")   # differ between runs of the same episodes
+               "sandbox_utilisation", "num_workers",   # differ between runs of the same episodes
+               "infrastructure_retries")
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -218,6 +220,8 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
         "mean_wall_s": _mean([ep.wall_s for ep in episodes]),
         "sandbox_share": sandbox / wall if wall > 0 else None,
         "terminations": dict(sorted(Counter(ep.termination for ep in episodes).items())),
+        "infrastructure_retries": sum(len((step.job or {}).get("infra_failures", ()))
+                                      for ep in episodes for step in ep.steps),
         "run_wall_s": run_wall_s,
         "num_workers": num_workers,
         # Busy share of the pool: episodes in lock-step also wait for each other's jobs, so

@@ -426,3 +426,20 @@ def test_exec_help_shows_the_layout_a_script_sees(capsys):
     assert main(["exec", "--help"]) == 0
     out = capsys.readouterr().out
     assert "/sandbox/work" in out and "./input/train.csv" in out and "no network" in out
+
+
+def test_steps_the_infrastructure_lost_are_counted_apart_from_the_policy():
+    from dataclasses import replace
+
+    from sandmle.rollout.episode import Step
+
+    def step(index, infra=()):
+        job = {"exit_code": 0, "infra_failures": list(infra)}
+        return Step(index=index, text="x", finish_reason="stop", action={"kind": "python"}, observation="ok",
+                    job=job, grade=None, failed=False, generate_s=0.1, sandbox_s=0.2, context_tokens=10)
+
+    lost = ["node host:12 lost while it held the job: actor died"]
+    ep = replace(episode("t", grade("t", 0.95, "gold")), steps=(step(0, lost), step(1), step(2, lost)))
+    report = build_report([ep, episode("t", grade("t", 0.5, "none"), i=1)])
+    assert report["infrastructure_retries"] == 2
+    assert report["total_valid_submissions"] == 2 and report["terminations"] == {"answered": 2}

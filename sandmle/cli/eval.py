@@ -2,7 +2,8 @@
 
     sandmle eval --policy scripted:strong --bank BANK --out RUN [--num-episodes-per-task K]
                  [--budget paper-eval] [--max-turns N] [--step-timeout-s S] [--episode-timeout-s S]
-                 [--memory-mb MB] [--gpus] [--workers W] [--scheme S] [--sft-out FILE] [--json]
+                 [--memory-mb MB] [--gpus] [--workers W] [--sandbox ray[:ADDRESS]] [--scheme S]
+                 [--sft-out FILE] [--json]
                  [--resume | --overwrite]
 
 Budgets: --budget paper-eval is the paper's MLE-bench-lite evaluation (20 LLM calls, 20 min
@@ -29,7 +30,7 @@ import sys
 import threading
 from pathlib import Path
 
-from sandmle.arguments import count, out_file, out_folder, positive, share
+from sandmle.arguments import add_sandbox_argument, count, out_file, out_folder, positive, share
 from sandmle import __version__
 from sandmle.errors import UserError
 from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
@@ -79,7 +80,9 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
                         "MLE-bench data)")
     p.add_argument("--gpus", action="store_true",
                    help="bind the host's NVIDIA device nodes into code runs (an error when there are none)")
-    p.add_argument("--workers", type=count, default=None, metavar="W", help="sandbox workers (default: CPU count)")
+    p.add_argument("--workers", type=count, default=None, metavar="W",
+                   help="sandbox workers (default: CPU count; per node with --sandbox ray)")
+    add_sandbox_argument(p)
     p.add_argument("--scheme", default="paper", choices=("paper", "release", "sparse"), help="reward scheme")
     p.add_argument("--reward-from", default="last", choices=("last", "best"), help="graded score the reward uses")
     p.add_argument("--score-tool", default="format", choices=SCORE_TOOLS,
@@ -125,6 +128,9 @@ def rollout_config(args):
     if args.gpus:
         from sandmle.sandbox.devices import require_gpu_device_nodes
 
+        if args.sandbox.kind != "local":
+            raise UserError("--gpus binds this machine's GPUs into code runs; with --sandbox ray the "
+                            "code runs on other nodes: drop one of the two")
         devices = require_gpu_device_nodes()
     try:
         sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p,
@@ -162,8 +168,9 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
              workers: int | None = None, seed: int = 0, limit_tasks: int | None = None,
              pool=None, policy=None, progress=None, resume: bool = False,
              overwrite: bool = False, max_error_share: float | None = None,
-             show_progress: bool = False) -> tuple[dict, list]:
-    """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`.
+             show_progress: bool = False, sandbox=None) -> tuple[dict, list]:
+    """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`;
+    without a `pool` one is started where `sandbox` says (`sandmle.sandbox.backend`).
     With `resume`, episodes `out` already holds are kept and not run again. The policy is
     probed before `out` is written (a dead endpoint is a UserError, and leaves no run).
     `progress(episode)` is called as each episode ends; `show_progress` prints each one and
@@ -195,10 +202,10 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     if pool is None and remaining:                # the pool starts while the policy loads
         from concurrent.futures import ThreadPoolExecutor
 
-        from sandmle.sandbox.pool import Pool
+        from sandmle.sandbox.backend import open_pool
 
         starter = ThreadPoolExecutor(1, thread_name_prefix="pool-start")
-        starting = starter.submit(Pool, num_workers=workers)
+        starting = starter.submit(open_pool, sandbox, num_workers=workers)
         starter.shutdown(wait=False)
     own_policy = policy is None
     try:
@@ -297,7 +304,7 @@ def handle(args) -> int:
                                 episodes_per_task=args.num_episodes_per_task, workers=args.workers,
                                 seed=args.seed, limit_tasks=args.limit_tasks, show_progress=not args.json,
                                 resume=args.resume, overwrite=args.overwrite,
-                                max_error_share=args.max_error_share)
+                                max_error_share=args.max_error_share, sandbox=args.sandbox)
     if args.sft_out is not None:
         save_sft(args.sft_out, to_sft(episodes, min_reward=args.min_reward))
     if args.json:
@@ -306,6 +313,9 @@ def handle(args) -> int:
         console = make_console()
         for table in report_tables(report):
             console.print(table)
+        if report["infrastructure_retries"]:
+            console.print(f"{report['infrastructure_retries']} code steps ran again after the sandbox "
+                          "infrastructure lost them (not counted against the policy)")
         console.print(f"wrote {args.out / REPORT_FILE}, {args.out / EPISODES_FILE}, {args.out / CHART_FILE}")
     if report["errors_exceeded"]:
         print(f"sandmle: error: {printable(error_line(report))}", file=sys.stderr)

@@ -12,7 +12,8 @@ The script runs isolated as the sandbox pool isolates agent code, in a one-off w
     no network; an unprivileged uid; the timeout and memory limit below; the host's Python
     and its packages, read-only. Relative paths work anywhere: read ./input/train.csv.
 
-Where namespaces are unavailable (not root, not Linux) the script runs as a plain process
+With `--sandbox ray[:ADDRESS]` it runs so on a node of a Ray cluster, and the work folder
+comes back. Where namespaces are unavailable (not root, not Linux) the script runs as a plain process
 with rlimits, in the same layout on the host (the cwd is the work folder, ./input its
 public folder), with one warning: it then sees the host's files and network.
 
@@ -26,6 +27,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from sandmle.arguments import add_sandbox_argument
 from sandmle.cli import count, out_folder, positive
 from sandmle.errors import UserError
 
@@ -46,6 +48,7 @@ def register(subparsers) -> None:
     parser.add_argument("--memory-mb", type=count, default=4096, help="address-space budget (4096)")
     parser.add_argument("--keep-work", type=out_folder, metavar="DIR", help="work folder to use and keep")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_sandbox_argument(parser)
     parser.set_defaults(handler=run_exec)
 
 
@@ -76,7 +79,13 @@ def run_exec(args) -> int:
         job = Job(work_dir=str(work), public_dir=str(task.public_dir), script=str(script),
                   limits=Limits(timeout_s=args.timeout_s, memory_mb=args.memory_mb),
                   name=script.name)
-        result = run_job(job)
+        if args.sandbox.kind == "local":
+            result = run_job(job)
+        else:                       # a one-worker pool on each node, nothing preloaded
+            from sandmle.sandbox.backend import open_pool
+
+            with open_pool(args.sandbox, num_workers=1, preload=()) as pool:
+                result = pool.run(job)
         submission = work / SUBMISSION
         problem = _submission_problem(submission)
         grade = None

@@ -1,6 +1,7 @@
 """`sandmle synth`: synthesise a bank of calibrated, verified micro tasks from seed tasks.
 
     sandmle synth --seeds modality:tabular --num-tasks 40 --out bank --workers 2
+    sandmle synth --seeds all --num-tasks 1200 --out bank --sandbox ray:auto   # on a Ray cluster
 
 Makes N accepted tasks, spread evenly over the selected seeds, in at most --max-attempts
 attempts (default 3 N); accepted tasks land in BANK/<task_id>/, rejected attempts in
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sandmle.arguments import add_sandbox_argument
 from sandmle.cli import count, out_folder, positive
 from sandmle.errors import UserError
 
@@ -41,7 +43,9 @@ def register(subparsers) -> None:
                         help="attempts the run may spend, accepted or rejected (default 3 N)")
     parser.add_argument("--out", required=True, type=out_folder, metavar="BANK", help="bank folder")
     parser.add_argument("--workers", type=count, default=None, metavar="W",
-                        help="sandbox workers running reference solutions (default: CPU count)")
+                        help="sandbox workers running reference solutions (default: CPU count; "
+                             "per node with --sandbox ray)")
+    add_sandbox_argument(parser)
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of the run (default 0)")
     parser.add_argument("--timeout", type=positive, default=30.0, metavar="SECONDS",
                         help="wall-clock limit per reference solution (default 30)")
@@ -65,7 +69,7 @@ def run(args) -> int:
         return run_llm(args)
     report = synthesize(args.seeds, args.num_tasks, args.out, workers=args.workers, seed=args.seed,
                         progress=not args.json, max_attempts=args.max_attempts, timeout_s=args.timeout,
-                        separation_sigmas=args.separation)
+                        separation_sigmas=args.separation, sandbox=args.sandbox)
     if args.json:
         from sandmle.console import print_json
 
@@ -125,7 +129,7 @@ def run_llm(args) -> int:
         raise UserError("--generator llm needs --policy SPEC, e.g. openai:MODEL@http://localhost:8000/v1")
     report = synthesize_llm(args.seeds, args.num_tasks, Path(args.out), config, workers=args.workers,
                             seed=args.seed, max_attempts=args.max_attempts, timeout_s=args.timeout,
-                            separation_sigmas=args.separation)
+                            separation_sigmas=args.separation, sandbox=args.sandbox)
     if args.json:
         from sandmle.console import print_json
 

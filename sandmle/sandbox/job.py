@@ -113,6 +113,9 @@ class JobResult:
     files_truncated: bool = False     # files_written lists only the first entries
     memory_peak_mb: float | None = None
     accounting: str = "none"          # "cgroup-v1", "cgroup-v2", "watchdog"
+    infra_failures: tuple[str, ...] = ()   # what the infrastructure lost before this run of
+                                      # the job (a Ray node that died mid-job, ray_pool.py);
+                                      # never the job's doing, and not part of `ok`
 
     @property
     def ok(self) -> bool:
@@ -122,10 +125,12 @@ class JobResult:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["files_written"] = list(self.files_written)
+        data["infra_failures"] = list(self.infra_failures)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "JobResult":
         data = dict(data)
         data["files_written"] = tuple(data["files_written"])
+        data["infra_failures"] = tuple(data.get("infra_failures", ()))
         return cls(**data)

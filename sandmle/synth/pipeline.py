@@ -26,7 +26,7 @@ import os
 import shutil
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any, Callable
 from sandmle.errors import UserError
 from sandmle.synth.funnel import (FUNNEL_FILE, REJECTED_FILE, Funnel, Outcome, compute_funnel, read_funnel,
                                   read_outcomes, repair_rejected, write_funnel)
+from sandmle.synth.runner import SandboxRunner
 from sandmle.synth.schedule import PlannedTask, Schedule, ScheduleSummary
 from sandmle.task import TASK_FILE, load_task, write_json_atomic
 
@@ -274,7 +275,7 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
                seed: int = 0, progress: bool = False, *, max_attempts: int | None = None,
                timeout_s: float = 30.0, tasks_in_flight: int | None = None, population: Callable | None = None,
                min_valid: int | None = None, separation_sigmas: float = 1.0,
-               on_outcome: Callable[[Outcome], None] | None = None) -> SynthReport:
+               on_outcome: Callable[[Outcome], None] | None = None, sandbox=None) -> SynthReport:
     """Make `num_tasks` accepted tasks from the selected seeds in the bank `out_dir`, with at
     most `max_attempts` attempts (default `sandmle.synth.schedule.default_max_attempts`);
     resumable.
@@ -283,8 +284,8 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
     `sandmle.synth.solutions.reference_solutions` (with `min_valid`, the fewest valid scores
     a leaderboard needs); `separation_sigmas`: how many bootstrap standard deviations
     adjacent thresholds must lie apart; `on_outcome` is called with each attempt finished
-    in this run."""
-    from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
+    in this run; `sandbox`: where the solutions run ("local", "ray[:ADDRESS]",
+    `sandmle.sandbox.backend`; `workers` is then per node)."""
     from sandmle.synth.seeds import select_seeds
 
     start = time.perf_counter()
@@ -295,8 +296,6 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
     prepare_bank(out_dir, seed)
     outcomes = read_outcomes(out_dir)
     known = {f"{o.seed_id}/{o.random_seed}": o for o in outcomes}
-    workers = max(1, workers or (os.cpu_count() or 1))
-    in_flight = tasks_in_flight or workers + 1
     bank = _Bank(out_dir, seed)
     finished: list[Outcome] = []
     replayed: list[Outcome] = []
@@ -321,22 +320,15 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
 
     try:
         with ExitStack() as stack:
-            runner: list = []
+            runner = SandboxRunner(stack, sandbox, workers, PRELOAD_EXTRA, tasks_in_flight=tasks_in_flight)
 
             def submit(planned: PlannedTask):
-                if not runner:          # start the sandbox only when an attempt must run
-                    pool = stack.enter_context(Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA,
-                                                    isolate=True))
-                    jobs = stack.enter_context(ThreadPoolExecutor(max_workers=4 * workers + 4,
-                                                                  thread_name_prefix="solution"))
-                    tasks = stack.enter_context(ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="task"))
-                    runner.extend((pool, jobs, tasks))
-                pool, jobs, tasks = runner
+                pool, jobs, tasks = runner.start()
                 return tasks.submit(process_task, planned, seeds, bank, pool, jobs, timeout_s, population,
                                     min_valid, separation_sigmas)
 
             try:
-                drive(schedule, known, submit, in_flight, record)
+                drive(schedule, known, submit, runner.in_flight, record)
             except BaseException:
                 bank.closed.set()            # tasks still in flight must not record half results
                 raise
@@ -354,8 +346,8 @@ def synthesize(selector: str | None, num_tasks: int, out_dir: Path, workers: int
 
 
 def drive(schedule: Schedule, known: dict[str, Outcome], submit: Callable[[PlannedTask], Future],
-          in_flight: int, record: Callable[[Outcome, bool], None]) -> None:
-    """Run the schedule's attempts, at most `in_flight` at once, until it is over.
+          in_flight: Callable[[], int], record: Callable[[Outcome, bool], None]) -> None:
+    """Run the schedule's attempts, at most `in_flight()` at once, until it is over.
 
     `submit(planned)` starts an attempt and returns a future of its Outcome; an attempt the
     bank already holds (`known`, by `PlannedTask.key`) is replayed instead. `record(outcome,
@@ -364,7 +356,7 @@ def drive(schedule: Schedule, known: dict[str, Outcome], submit: Callable[[Plann
     pending: dict[Future, PlannedTask] = {}
     try:
         while True:
-            while len(pending) < in_flight and (planned := schedule.next_attempt()) is not None:
+            while len(pending) < in_flight() and (planned := schedule.next_attempt()) is not None:
                 previous = known.get(planned.key)
                 if previous is not None:
                     schedule.record(planned, previous.accepted)

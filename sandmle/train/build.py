@@ -161,7 +161,7 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, r
     import torch
     from accelerate import Accelerator
 
-    from sandmle.sandbox.pool import Pool
+    from sandmle.sandbox.backend import open_pool, parse_sandbox
     from sandmle.train.checkpoint import latest_checkpoint
     from sandmle.train.logging import MetricsLogger
     from sandmle.train.trainer import Trainer
@@ -205,9 +205,14 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, r
         report_memory(cfg, model, accelerator, say)
     pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
     started = time.perf_counter()
-    # the node's sandbox workers are shared out between the training processes
+    # the node's sandbox workers are shared out between the training processes (on Ray,
+    # each Ray node's workers: `node_share`)
+    sandbox = parse_sandbox(cfg.rollout.sandbox)
     workers = max(1, pool_workers(cfg) // accelerator.num_processes)
-    with Pool(num_workers=workers, preload=SANDBOX_PRELOAD) as pool:
+    if sandbox.kind == "ray":
+        workers = max(1, cfg.rollout.workers // accelerator.num_processes) if cfg.rollout.workers else None
+    with open_pool(sandbox, num_workers=workers, preload=SANDBOX_PRELOAD,
+                   node_share=accelerator.num_processes) as pool:
         env = build_env(cfg, model, tokenizer, model_dir, pool, run_dir, accelerator)
         try:
             export = None

@@ -86,7 +86,8 @@ class RolloutSection:
     reward_from: str = "last"         # released code rewards the last graded score
     score_tool: str = "test"          # the agent's score tool: "test" (the paper's training), "validation",
                                       # "format" or "off" (sandmle/rollout/score_tool.py)
-    workers: int = 0                  # sandbox pool workers; 0 = one per CPU core
+    workers: int = 0                  # sandbox pool workers; 0 = one per CPU core (per node on Ray)
+    sandbox: str = "local"            # "local" | "ray" | "ray:ADDRESS" (sandmle.sandbox.backend)
 
     def __post_init__(self) -> None:
         if self.backend not in ("hf", "vllm"):
@@ -121,6 +122,12 @@ class RolloutSection:
             _fail("rollout", f"score_tool={self.score_tool!r} is unknown: use one of {', '.join(SCORE_TOOLS)}")
         if self.workers < 0:
             _fail("rollout", f"workers={self.workers} must be >= 0 (0 = one per CPU core)")
+        from sandmle.sandbox.backend import parse_sandbox
+
+        try:
+            parse_sandbox(self.sandbox)
+        except ValueError as exc:
+            _fail("rollout", str(exc))
 
 
 @dataclass(frozen=True)

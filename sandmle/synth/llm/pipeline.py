@@ -26,7 +26,6 @@ import os
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -289,16 +288,18 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
                    workers: int | None = None, seed: int = 0, *, max_attempts: int | None = None,
                    timeout_s: float = 30.0, tasks_in_flight: int | None = None, pool=None,
                    separation_sigmas: float = SEPARATION_SIGMAS,
-                   on_outcome: Callable[[Any], None] | None = None) -> LLMSynthReport:
+                   on_outcome: Callable[[Any], None] | None = None, sandbox=None) -> LLMSynthReport:
     """Make `num_tasks` accepted language-model tasks in the bank `out_dir`, with at most
     `max_attempts` attempts (`sandmle.synth.schedule`); resumable.
 
-    `pool`: a running `sandmle.sandbox.pool.Pool` to share; by default one is started.
+    `pool`: a running sandbox pool to share; by default one is started where `sandbox`
+    says ("local", "ray[:ADDRESS]", `sandmle.sandbox.backend`; `workers` is then per node).
     `separation_sigmas`: how far apart verification wants adjacent medal thresholds."""
     from contextlib import ExitStack
 
     from sandmle.synth.funnel import compute_funnel, read_funnel, read_outcomes, write_funnel
     from sandmle.synth.pipeline import SynthReport, drive, prepare_bank
+    from sandmle.synth.runner import SandboxRunner
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -308,8 +309,6 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
     prepare_bank(out_dir, seed, staging_dir=STAGING_DIR)
     outcomes = read_outcomes(out_dir)
     known = {f"{o.seed_id}/{o.random_seed}": o for o in outcomes}
-    workers = max(1, workers or (os.cpu_count() or 1))
-    in_flight = tasks_in_flight or max(4, workers + 1)
     llm = CachedPolicy(config.policy, config.cache_dir, out_dir / CALLS_LOG, offline=config.offline)
     bank = _Bank(out_dir)
     finished: list = []
@@ -325,28 +324,17 @@ def synthesize_llm(selector: str | None, num_tasks: int, out_dir: Path, config: 
 
     try:
         with ExitStack() as stack:
-            runner: list = []
+            # at least 4 attempts in flight: model calls, not the sandbox, bound most of them
+            runner = SandboxRunner(stack, sandbox, workers, PRELOAD_EXTRA, pool=pool, tasks_in_flight=tasks_in_flight,
+                                   min_in_flight=4, name="llm-task")
 
             def submit(planned):
-                if not runner:          # start the sandbox only when an attempt must run
-                    if pool is None:
-                        from sandmle.sandbox.pool import DEFAULT_PRELOAD, Pool
-
-                        running = stack.enter_context(Pool(num_workers=workers, preload=DEFAULT_PRELOAD + PRELOAD_EXTRA,
-                                                           isolate=True))
-                    else:
-                        running = pool
-                    jobs = stack.enter_context(ThreadPoolExecutor(max_workers=4 * workers + 4,
-                                                                  thread_name_prefix="solution"))
-                    tasks = stack.enter_context(ThreadPoolExecutor(max_workers=in_flight,
-                                                                   thread_name_prefix="llm-task"))
-                    runner.extend((running, jobs, tasks))
-                running, jobs, tasks = runner
+                running, jobs, tasks = runner.start()
                 return tasks.submit(process_llm_task, planned, seeds[planned.seed_id], llm, config, bank,
                                     running, jobs, timeout_s, separation_sigmas)
 
             try:
-                drive(schedule, known, submit, in_flight, record)
+                drive(schedule, known, submit, runner.in_flight, record)
             except BaseException:
                 bank.closed.set()
                 raise
