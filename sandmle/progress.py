@@ -63,6 +63,7 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self.last_line = self.started
+        self.last_done: int | None = None       # `done` in the last plain line written
         self._bar: Any = None
         if enabled and _is_terminal(self.stream):
             from rich.console import Console
@@ -102,6 +103,7 @@ class Progress:
         now = self.clock()
         if now - self.last_line >= self.every_s:
             self.last_line = now
+            self.last_done = done
             self._write(self.line())
 
     def print(self, text: str) -> None:
@@ -126,7 +128,7 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        elif self.done != self.start_done or self.total == self.start_done:
+        elif self.done != self.last_done and (self.done != self.start_done or self.total == self.start_done):
             self._write(self.line())
         self.enabled = False
 

@@ -40,6 +40,12 @@ def test_plain_lines_every_interval_and_at_the_end():
     assert lines == ["a-task-0: answered",
                      "eval: 2/4 episodes (50%), 3 episodes/min, elapsed 40s, ETA 40s; 1 failed",
                      "eval: 3/4 episodes (75%), 4 episodes/min, elapsed 45s, ETA 15s; 1 failed"]
+    # a periodic line that already says where the work ended is not repeated at the end
+    out = io.StringIO()
+    with Progress("eval", 1, "episodes", stream=out, every_s=30, clock=clock) as bar:
+        clock.now += 60
+        bar.advance()
+    assert out.getvalue() == "eval: 1/1 episodes (100%), 1 episodes/min, elapsed 1m00s\n"
 
 
 def test_control_characters_in_a_line_are_shown_not_obeyed():
