@@ -10,26 +10,24 @@ import argparse
 from pathlib import Path
 
 
-def count(text: str) -> int:
-    """argparse type of a count: a whole number >= 1."""
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
     return value
+
+
+def count(text: str) -> int:
+    """argparse type of a count: a whole number >= 1."""
+    return _whole_number(text, 1)
 
 
 def count_or_zero(text: str) -> int:
     """argparse type of a count where 0 means "none" (said in the flag's help)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _whole_number(text, 0)
 
 
 def positive(text: str) -> float:

@@ -5,6 +5,7 @@ with the permissions the process's umask allows, as `open()` and `mkdir()` would
                                     renamed onto `path` when the block ends without error
     write_text_atomic(path, text)   / write_json_atomic(path, data) / copy_atomic(src, dest)
     staging_dir(dest)               a temporary folder beside `dest` (mode 0777 & ~umask)
+    staged_folder(dest)             a context manager: a staging folder that replaces `dest`
     atomic_tmp(path)                a temporary path beside `path` for a library that writes by
                                     name (matplotlib's savefig), unlinked when it fails
     file_mode() / dir_mode()        0666 & ~umask and 0777 & ~umask
@@ -109,6 +110,22 @@ def copy_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> None:
     """Copy `src`'s bytes to `dest` through a temporary file beside it."""
     with atomic_tmp(dest) as tmp:
         shutil.copyfile(src, tmp)
+
+
+@contextmanager
+def staged_folder(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a staging folder beside `dest` to fill; when the block ends without error it
+    replaces `dest` (a folder already there is removed first), else it is removed."""
+    dest = Path(dest)
+    staging = staging_dir(dest)
+    try:
+        yield staging
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def staging_dir(dest: str | os.PathLike, suffix: str = ".partial") -> Path:

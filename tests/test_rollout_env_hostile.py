@@ -4,35 +4,17 @@ import os
 
 import pytest
 
-from sandmle.policies.base import Generation
 from sandmle.rollout.prompts import parse_task_card
 from sandmle.rollout.runner import RolloutConfig, run_episodes
 from sandmle.sandbox.pool import Pool
 from sandmle.sandbox.workdir import remove_tree
+from scripted_turns import ANSWER, ScriptedTurns
 
 SCORE = '<think>check</think><tool_call>{"name": "score"}</tool_call>'
-ANSWER = "<think>done</think><answer>submission.csv</answer>"
 
 
 def py(code: str) -> str:
     return f'<think>step</think><tool_call>{{"name": "python"}}<code>\n{code}\n</code></tool_call>'
-
-
-class Script:
-    name = "script"
-
-    def __init__(self, texts: list[str]):
-        self.texts = texts
-
-    def generate(self, conversations, sampling):
-        out = []
-        for conv in conversations:
-            turn = sum(m["role"] == "assistant" for m in conv)
-            out.append(Generation(text=self.texts[turn] if turn < len(self.texts) else ANSWER))
-        return out
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +25,7 @@ def pool():
 
 def run(texts, task, pool, tmp_path):
     config = RolloutConfig(max_turns=len(texts) + 1, step_timeout_s=60)
-    return run_episodes(Script(texts), [task], pool, config, work_root=tmp_path / "work", seed=1)[0]
+    return run_episodes(ScriptedTurns(texts), [task], pool, config, work_root=tmp_path / "work", seed=1)[0]
 
 
 DEEP = "import os\nfor _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\nprint('deep')"

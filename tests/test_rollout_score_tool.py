@@ -8,15 +8,14 @@ import re
 import pytest
 
 from sandmle.grading import grade_submission, score_submission
-from sandmle.policies.base import Generation
 from sandmle.rollout.episode import replay
 from sandmle.rollout.prompts import parse_task_card, system_prompt
 from sandmle.rollout.runner import RolloutConfig, run_episodes
 from sandmle.rollout.score_tool import make_validation_view
 from sandmle.sandbox.pool import Pool
+from scripted_turns import ANSWER, ScriptedTurns
 
 SCORE = '<think>check</think><tool_call>{"name": "score"}</tool_call>'
-ANSWER = "<think>done</think><answer>submission.csv</answer>"
 # Predicts 0.9 where x > 0.5 for every row of test.csv (the view's test.csv in validation mode).
 PREDICT = ("import pandas as pd; t = pd.read_csv('input/test.csv'); "
            "pd.DataFrame({'id': t['id'], 'target': (t['x'] > 0.5) * 0.8 + 0.1}).to_csv('submission.csv', index=False)")
@@ -26,25 +25,6 @@ def py(code: str) -> str:
     return f'<think>step</think><tool_call>{{"name": "python"}}<code>\n{code}\n</code></tool_call>'
 
 
-class Script:
-    name = "script"
-
-    def __init__(self, texts):
-        self.texts = texts
-        self.seen: list[list[dict]] = []
-
-    def generate(self, conversations, sampling):
-        self.seen.extend(conversations)
-        out = []
-        for conv in conversations:
-            turn = sum(m["role"] == "assistant" for m in conv)
-            out.append(Generation(text=self.texts[turn] if turn < len(self.texts) else ANSWER))
-        return out
-
-    def close(self):
-        pass
-
-
 @pytest.fixture(scope="module")
 def pool():
     with Pool(num_workers=1, preload=("pandas",)) as p:
@@ -52,7 +32,7 @@ def pool():
 
 
 def _run(mode, task, pool, tmp_path, texts=(py(PREDICT), SCORE, ANSWER)):
-    policy = Script(list(texts))
+    policy = ScriptedTurns(list(texts))
     config = RolloutConfig(max_turns=len(texts) + 1, step_timeout_s=60, score_tool=mode)
     episode, = run_episodes(policy, [task], pool, config, work_root=tmp_path / mode, seed=0)
     assert episode.termination == "answered", episode.error

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sandmle.errors import UserError
-from sandmle.files import staging_dir, write_json_atomic
+from sandmle.files import staged_folder, write_json_atomic
 
 EXPORT_KINDS = ("merged", "adapter")
 MODEL_DIR = "model"
@@ -90,24 +90,13 @@ class ModelExport:
                 for _ in tensors:                  # join the gathers
                     pass
             return out
-        staging = staging_dir(out)
-        try:
+        with staged_folder(out) as staging:
             if self.kind == "adapter":
                 _write_adapter(model, dict(tensors), staging, self.base_dir)
             else:
                 _write_merged(tensors, staging, self.base_dir, dtype)
             self.tokenizer.save_pretrained(staging)
-            _replace(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return out
-
-
-def _replace(staging: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
 
 
 def _hf_model(model):
@@ -202,13 +191,8 @@ def folder_kind(folder: Path) -> str | None:
 
 def copy_folder(src: Path, out: Path) -> Path:
     """Copy a model folder to `out` (hard links where the file system allows), atomically."""
-    staging = staging_dir(out)
-    try:
+    with staged_folder(out) as staging:
         shutil.copytree(src, staging, copy_function=_link_or_copy, dirs_exist_ok=True)
-        _replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
