@@ -24,13 +24,12 @@ holds a second full copy of the model in the trainer's float32.
 """
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sandmle.files import staging_dir
+from sandmle.files import staged_folder
 
 SHARD_PREFIX = "model-"
 SHARD_BYTES = 1 << 30                      # 1 GiB per safetensors shard
@@ -179,15 +178,8 @@ def write_weight_shards(model, sync_dir: Path, version: int, dtype=None,
             for _ in inference_weights(model, dtype):
                 pass
         return final
-    tmp = staging_dir(final)
-    try:
+    with staged_folder(final) as tmp:
         save_shards(inference_weights(model, dtype), tmp, shard_bytes)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in Path(sync_dir).iterdir():
         if old.is_dir() and old.name.startswith("v") and old != final:
             shutil.rmtree(old, ignore_errors=True)

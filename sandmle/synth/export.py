@@ -24,13 +24,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import pprint
 import shutil
 from pathlib import Path
 
 from sandmle.errors import UserError
-from sandmle.files import staging_dir
+from sandmle.files import staged_folder
 from sandmle.task import Task, load_bank
 
 FORMATS = ("sandmle-release", "mlebench")
@@ -183,15 +182,8 @@ def export_task(task: Task, fmt: str, out_dir: Path, overwrite: bool = False) ->
     dest = Path(out_dir) / task.id
     if dest.exists() and not overwrite:
         raise UserError(f"{dest} already exists (remove it or choose another --out)")
-    staging = staging_dir(dest)
-    try:
+    with staged_folder(dest) as staging:
         _BUILDERS[fmt](task, staging)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dest
 
 
