@@ -24,13 +24,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from sandmle.errors import UserError
-from sandmle.files import staging_dir, write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
+from sandmle.files import staged_folder, write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 TASK_FILE = "task.json"
@@ -296,8 +295,7 @@ def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Pa
     dest = Path(dest)
     if dest.exists() and not overwrite:
         raise UserError(f"{dest} already exists (remove it or choose another --out)")
-    staging = staging_dir(dest)
-    try:
+    with staged_folder(dest) as staging:
         (staging / "public").mkdir()
         (staging / "private").mkdir()
         fill(staging / "public", staging / "private")
@@ -306,10 +304,4 @@ def write_task(dest: str | os.PathLike, spec: TaskSpec, fill: Callable[[Path, Pa
             load_task(staging)            # an invalid task never reaches `dest`
         except UserError as exc:
             raise UserError(str(exc).replace(str(staging), str(dest))) from None
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return load_task(dest)
