@@ -7,7 +7,8 @@ each sample submission), plus an MLE-bench-checkout-like folder of Kaggle leader
     checkout/mlebench/competitions/<id>/leaderboard.csv
 
 `answers_of(data_dir, id)` and `sample_of(data_dir, id)` read a competition's answers and
-sample submission back as (header, rows) of strings.
+sample submission back as (header, rows) of strings. `load_exported_grade(folder, helpers_root)`
+imports an exported competition's grade.py as MLE-bench's registry imports a grade_fn.
 """
 from __future__ import annotations
 
@@ -467,3 +468,29 @@ def build_mlebench(root: Path, n_test: int = 40, seed: int = 0, competitions=Non
         write_leaderboard(checkout / "mlebench" / "competitions" / competition_id / "leaderboard.csv",
                           LITE[competition_id].metric)
     return data_dir, checkout
+
+
+def load_exported_grade(competition_dir: Path, helpers_root: Path):
+    """(grade, InvalidSubmissionError) of an exported competition folder's grade.py, imported
+    with a stand-in `mlebench.grade_helpers` (MLE-bench is not a test dependency): its
+    InvalidSubmissionError is all the exported module uses of it."""
+    import importlib.util
+    import sys
+
+    package = helpers_root / "mlebench"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    (package / "grade_helpers.py").write_text("class InvalidSubmissionError(Exception):\n    pass\n")
+    sys.path.insert(0, str(helpers_root))
+    try:
+        name = "exported_" + competition_dir.name.replace("-", "_")
+        spec = importlib.util.spec_from_file_location(name, competition_dir / "grade.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        from mlebench.grade_helpers import InvalidSubmissionError
+        assert issubclass(module.InvalidSubmission, InvalidSubmissionError)
+    finally:
+        sys.path.remove(str(helpers_root))
+        for name in ("mlebench.grade_helpers", "mlebench"):
+            sys.modules.pop(name, None)
+    return module.grade, InvalidSubmissionError

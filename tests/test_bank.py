@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlebench_mocks import load_exported_grade
 from sandmle.cli import main as cli_main
 from sandmle.synth.bank import bank_stats, write_chart
 from sandmle.leaderboard import Entry, make_leaderboard
@@ -215,30 +216,6 @@ def test_embedded_metrics_agree_with_the_grader(make_task, tmp_path):
         assert graded == ["perfect", "sample", "noisy", "extra column"], (metric, graded)
 
 
-def _load_exported_grade(competition_dir: Path, stub_root: Path):
-    """The exported grade.py imported the way MLE-bench's registry imports a grade_fn, with
-    a stand-in `mlebench.grade_helpers` (MLE-bench is not a test dependency): its
-    InvalidSubmissionError is all the exported module uses of it."""
-    import importlib.util
-
-    package = stub_root / "mlebench"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "grade_helpers.py").write_text("class InvalidSubmissionError(Exception):\n    pass\n")
-    sys.path.insert(0, str(stub_root))
-    try:
-        spec = importlib.util.spec_from_file_location(f"exported_{competition_dir.name}", competition_dir / "grade.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        from mlebench.grade_helpers import InvalidSubmissionError
-        assert issubclass(module.InvalidSubmission, InvalidSubmissionError)
-    finally:
-        sys.path.remove(str(stub_root))
-        for name in ("mlebench.grade_helpers", "mlebench"):
-            sys.modules.pop(name, None)
-    return module.grade, InvalidSubmissionError
-
-
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 def test_mlebench_export_loads_in_the_registry_layout_and_grades_like_sandmle(bank, tmp_path):
     from sandmle.grading import grade_submission
@@ -254,7 +231,7 @@ def test_mlebench_export_loads_in_the_registry_layout_and_grades_like_sandmle(ba
         assert f"answers: {tid}/prepared/private/answers.csv" in config
         assert (out / f"{tid}/prepared/public/sample_submission.csv").is_file()
         assert {"grade.py", "prepare.py", "leaderboard.csv", "description.md"} <= {p.name for p in task_dir.iterdir()}
-        grade, invalid = _load_exported_grade(task_dir, tmp_path / f"stub-{tid}")
+        grade, invalid = load_exported_grade(task_dir, tmp_path / f"mlebench-helpers-{tid}")
         task = load_task(bank / tid)
         answers = pd.read_csv(task.answers_path, float_precision="round_trip")
         for name, frame in _variants(task, np.random.default_rng(1)):

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from mlebench_mocks import answers_of, build_mlebench, csv_text, sample_of
+from mlebench_mocks import answers_of, build_mlebench, csv_text, load_exported_grade, sample_of
 from sandmle.grading import grade_submission
 from sandmle.sources.mlebench import import_competitions
 from sandmle.sources.mlebench_lite import LITE
@@ -279,33 +279,6 @@ def test_nomad_refuses_negative_predictions_as_scikit_learn_1_5(mlebench, tmp_pa
     assert not grade.valid and "negative" in grade.reason
 
 
-def _exported_grade(task, out, stub_root):
-    """The task exported with `bank export --format mlebench`, its grade.py imported as
-    MLE-bench's registry imports a grade_fn, with a stand-in `mlebench.grade_helpers`
-    (MLE-bench is not a test dependency)."""
-    import importlib.util
-    import sys
-
-    from sandmle.synth.export import export_task
-
-    folder = export_task(task, "mlebench", out)
-    package = stub_root / "mlebench"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "grade_helpers.py").write_text("class InvalidSubmissionError(Exception):\n    pass\n")
-    sys.path.insert(0, str(stub_root))
-    try:
-        spec = importlib.util.spec_from_file_location(f"exported_{task.id.replace('-', '_')}", folder / "grade.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        from mlebench.grade_helpers import InvalidSubmissionError
-    finally:
-        sys.path.remove(str(stub_root))
-        for name in ("mlebench.grade_helpers", "mlebench"):
-            sys.modules.pop(name, None)
-    return folder, module.grade, InvalidSubmissionError
-
-
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 @pytest.mark.parametrize("cid", COMPETITIONS)
 def test_exported_grade_py_gives_sandmles_verdict_and_score_on_every_layout(mlebench, tmp_path, cid):
@@ -315,7 +288,10 @@ def test_exported_grade_py_gives_sandmles_verdict_and_score_on_every_layout(mleb
 
     data_dir, bank = mlebench
     task = load_task(bank / cid)
-    folder, grade, invalid = _exported_grade(task, tmp_path / "export", tmp_path / "stub")
+    from sandmle.synth.export import export_task
+
+    folder = export_task(task, "mlebench", tmp_path / "export")
+    grade, invalid = load_exported_grade(folder, tmp_path / "mlebench-helpers")
     assert f"grade_fn: mlebench.competitions.{cid}.grade:grade" in (folder / "config.yaml").read_text()
 
     def read(path):                           # MLE-bench's utils.read_csv

@@ -97,10 +97,10 @@ def test_budget_preset_then_flags_one_by_one():
     assert _config().devices == ()
 
 
-def test_bad_budget_values_are_one_line():
-    from sandmle.errors import UserError
-
-    with pytest.raises(UserError, match="memory_mb"):
-        _config("--memory-mb", "0")
-    with pytest.raises(UserError, match="step_timeout_s"):
-        _config("--step-timeout-s", "-1")
+def test_bad_budget_values_are_one_line(capsys):
+    for flag, value in (("--memory-mb", "0"), ("--step-timeout-s", "-1")):
+        with pytest.raises(SystemExit) as stop:
+            _config(flag, value)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("sandmle: error: argument " + flag) and "Traceback" not in "".join(err)

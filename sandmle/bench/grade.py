@@ -199,14 +199,9 @@ def measure(sizes, with_process: bool = True) -> list[dict]:
 
 
 def run(args) -> int:
-    from sandmle.errors import UserError
+    from sandmle.bench import format_seconds, parse_sizes
 
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
-    if not sizes or min(sizes) < 10:
-        raise UserError(f"--sizes needs row counts of at least 10, got {args.sizes!r}")
+    sizes = parse_sizes(args.sizes)
     load = os.getloadavg()
     with warnings.catch_warnings():          # pandas 3 deprecates float_precision, which MLE-bench passes
         warnings.simplefilter("ignore")
@@ -227,12 +222,14 @@ def run(args) -> int:
     for r in rows:
         ok = r["ratio"] >= GOAL_RATIO
         cold_ok = r["cold_ratio"] >= GOAL_RATIO
-        cells = [r["metric"], f"{r['n']:,}", _fmt_s(r["ours_cpu_s"]), _fmt_s(r["ours_cold_cpu_s"]),
-                 _fmt_s(r["baseline_cpu_s"]), f"[{'green' if ok else 'red'}]{r['ratio']:.1f}x[/]",
+        cells = [r["metric"], f"{r['n']:,}", format_seconds(r["ours_cpu_s"]),
+                 format_seconds(r["ours_cold_cpu_s"]), format_seconds(r["baseline_cpu_s"]),
+                 f"[{'green' if ok else 'red'}]{r['ratio']:.1f}x[/]",
                  f"[{'green' if cold_ok else 'red'}]{r['cold_ratio']:.1f}x[/]"]
         if not args.no_process:
             low = r["ours_peak_mib"] <= r["baseline_peak_mib"]
-            cells += [_fmt_s(r["ours_process_s"]), _fmt_s(r["baseline_process_s"]), f"{r['process_ratio']:.1f}x",
+            cells += [format_seconds(r["ours_process_s"]), format_seconds(r["baseline_process_s"]),
+                      f"{r['process_ratio']:.1f}x",
                       f"[{'green' if low else 'red'}]{r['ours_peak_mib']:.0f} MiB[/]",
                       f"{r['baseline_peak_mib']:.0f} MiB"]
         table.add_row(*cells)
@@ -242,10 +239,3 @@ def run(args) -> int:
     Console(width=max(150, Console().width)).print(table)
     return 0
 
-
-def _fmt_s(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"

@@ -172,23 +172,10 @@ def measure(sizes, show_progress: bool = False) -> list[dict]:
     return rows
 
 
-def _fmt_s(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
 def run(args) -> int:
-    from sandmle.errors import UserError
+    from sandmle.bench import format_seconds, parse_sizes
 
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
-    if not sizes or min(sizes) < 10:
-        raise UserError(f"--sizes needs row counts of at least 10, got {args.sizes!r}")
+    sizes = parse_sizes(args.sizes)
     rows = measure(sizes, show_progress=not args.json)
     if args.json:
         keys = ("metric", "n", "ours_s", "baseline_s", "ratio")
@@ -204,8 +191,8 @@ def run(args) -> int:
     for row in rows:
         target = goal(row["metric"], row["n"])
         ok = target is None or row["ratio"] >= target
-        table.add_row(row["metric"], f"{row['n']:,}", _fmt_s(row["ours_s"]),
-                      _fmt_s(row["baseline_s"]),
+        table.add_row(row["metric"], f"{row['n']:,}", format_seconds(row["ours_s"]),
+                      format_seconds(row["baseline_s"]),
                       f"[{'green' if ok else 'red'}]{row['ratio']:.1f}x[/]",
                       "" if target is None else f">= {target:g}x")
     references = {row["metric"]: row["baseline"] for row in rows}

@@ -143,27 +143,17 @@ def compute_metric(metric: str, y_true, y_pred, params: dict) -> float:
 
 # ---- reading a submission (the same rules as sandmle's grader) ---------------------------
 
-def _read_frame(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True,
-                            encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidSubmission(f"submission file {path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidSubmission(f"submission {path} is a folder, not a file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InvalidSubmission(f"file is not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
-    return frame
-
-
-def _read_pandas(path: Path) -> pd.DataFrame:
-    """The table as MLE-bench's read_csv gives it (pandas' typing, NA tokens missing)."""
+def _read_frame(path: Path, typed: bool = False) -> pd.DataFrame:
+    """The table as text cells, or with `typed` as MLE-bench's read_csv gives it (pandas'
+    typing, NA tokens missing)."""
     import warnings
 
     try:
-        with warnings.catch_warnings():        # pandas 3 deprecates float_precision, which MLE-bench passes
-            warnings.simplefilter("ignore")
-            return pd.read_csv(path, float_precision="round_trip")
+        if typed:
+            with warnings.catch_warnings():    # pandas 3 deprecates float_precision, which MLE-bench passes
+                warnings.simplefilter("ignore")
+                return pd.read_csv(path, float_precision="round_trip")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True, encoding="utf-8-sig")
     except FileNotFoundError:
         raise InvalidSubmission(f"submission file {path} does not exist") from None
     except IsADirectoryError:
@@ -508,8 +498,8 @@ def grade(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
 
 def evaluate(task: dict, submission_path: Path, answers_path: Path) -> dict:
     """The evaluator's JSON report for one submission (raises InvalidSubmission)."""
-    read = _read_pandas if task.get("reader") == "pandas" else _read_frame
-    score = score_frames(task, read(submission_path), read(answers_path))
+    typed = task.get("reader") == "pandas"
+    score = score_frames(task, _read_frame(submission_path, typed), _read_frame(answers_path, typed))
     t = task["thresholds"]
     return {"score": score, "is_lower_better": task["is_lower_better"],
             "gold_threshold": t["gold"], "silver_threshold": t["silver"],
