@@ -113,6 +113,17 @@ def test_image_vector_describes_the_object_in_front_of_the_background(tmp_path):
     assert features.image_vector(path, "pixels").shape == (192,)
 
 
+def test_histogram_bins_and_sums_exactly_as_numpy():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        pixels = rng.integers(0, 256, (16, 16)) / 255.0
+        assert np.array_equal(features.histogram(pixels, 8, 1.0), np.histogram(pixels, bins=8, range=(0, 1))[0])
+        angles, weights = rng.uniform(0, np.pi, 64), rng.exponential(size=64)
+        angles[:4] = [0.0, np.pi / 6, np.nextafter(np.pi / 3, 0), np.nextafter(np.pi, 0)]   # on and next to edges
+        got = features.histogram(angles, 6, np.pi, weights=weights)
+        assert got.dtype == float and np.array_equal(got, np.histogram(angles, 6, range=(0, np.pi), weights=weights)[0])
+
+
 def wav(path: Path, x: np.ndarray, rate: int) -> None:
     with wave.open(str(path), "wb") as fh:
         fh.setnchannels(1)
@@ -250,10 +261,16 @@ def test_batch_runs_each_solution_in_its_own_folder_and_reports_failures(tmp_pat
     solutions = [{"name": "ok", "code": "open('submission.csv', 'w').write('x')"},
                  {"name": "boom", "code": "raise ValueError('bad input')"},
                  {"name": "exits", "code": "import sys; sys.exit(3)"}]
+    # one script under two settings lines (compiled once), and code whose first line is no statement of its own
+    script = "\nimport sys\nopen('submission.csv', 'w').write(CFG['v'])\nif CFG['v'] == 'b':\n    1 / 0\n"
+    solutions += [{"name": "a", "code": with_settings({"v": "a"}, script)},
+                  {"name": "b", "code": with_settings({"v": "b"}, script)},
+                  {"name": "multiline", "code": "if True:\n    open('submission.csv', 'w').write('m')\n"}]
     code = f"SOLUTIONS = {json.dumps(solutions)}\nTIMEOUT_S = 30.0\n{script_source('batch')}"
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-800:]
     report = json.loads((tmp_path / "batch.json").read_text())
-    assert [r["exit_code"] for r in report] == [0, 1, 3]
+    assert [r["exit_code"] for r in report] == [0, 1, 3, 0, 1, 0]
     assert report[1]["error"] == "ValueError: bad input"
-    assert (tmp_path / "solution0" / "submission.csv").read_text() == "x"
+    assert report[4]["error"] == "ZeroDivisionError: division by zero"
+    assert [(tmp_path / f"solution{i}" / "submission.csv").read_text() for i in (0, 3, 4, 5)] == ["x", "a", "b", "m"]

@@ -120,15 +120,18 @@ IMAGE_PARTS = {"pixels": ("pixels",), "hist": ("hist",), "edges": ("edges",), "a
                "object": ("object",), "object+hist": ("object", "hist")}
 
 
-def image_vector(path, spec):
-    """An image's features for `spec` (IMAGE_PARTS): each part computed once per process."""
-    return np.concatenate([cached(("image", part, str(Path(path).resolve())), lambda part=part: image_part(path, part))
+def image_vector(path, spec, key=None):
+    """An image's features for `spec` (IMAGE_PARTS): each part computed once per process.
+    `key`: the file's resolved path, when the caller knows it (resolving a path through the
+    job's ./input link costs ~2 ms, as much as some features)."""
+    key = key or str(Path(path).resolve())
+    return np.concatenate([cached(("image", part, key), lambda part=part: image_part(path, part, key))
                            for part in IMAGE_PARTS[spec]])
 
 
-def image_part(path, part):
+def image_part(path, part, key=None):
     from PIL import Image
-    img = cached(("png", str(Path(path).resolve())), lambda: _decoded(path))
+    img = cached(("png", key or str(Path(path).resolve())), lambda: _decoded(path))
     rgb = np.asarray(img, dtype=float) / 255.0
     if part == "object":
         return object_features(rgb)
@@ -136,7 +139,7 @@ def image_part(path, part):
         small = np.asarray(Image.fromarray(img).resize((8, 8), Image.BILINEAR), dtype=float) / 255.0
         return small.ravel()
     if part == "hist":
-        feats = [np.histogram(rgb[:, :, ch], bins=8, range=(0, 1))[0] / rgb[:, :, ch].size for ch in range(3)]
+        feats = [histogram(rgb[:, :, ch], 8, 1.0) / rgb[:, :, ch].size for ch in range(3)]
         feats += [rgb.reshape(-1, 3).mean(axis=0), rgb.reshape(-1, 3).std(axis=0)]
         return np.concatenate(feats)
     grey = rgb.mean(axis=2)
@@ -147,11 +150,31 @@ def image_part(path, part):
     feats = []
     for sy in (slice(0, h // 2), slice(h // 2, h)):
         for sx in (slice(0, w // 2), slice(w // 2, w)):
-            feats.append(np.histogram(ang[sy, sx], bins=6, range=(0, np.pi), weights=mag[sy, sx])[0])
+            feats.append(histogram(ang[sy, sx], 6, np.pi, weights=mag[sy, sx]))
     feats.append([mag.mean(), mag.std(), (mag > 0.15).mean(), grey.mean(), grey.std()])
     centre = grey[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
     feats.append([centre.mean() - grey.mean(), centre.std()])
     return np.concatenate([np.ravel(f) for f in feats])
+
+
+_EDGES: dict = {}      # (bins, upper) -> bin edges
+
+
+def histogram(values, bins, upper, weights=None):
+    """`np.histogram(values, bins, range=(0, upper), weights=weights)[0]` for values in
+    [0, upper], computed the same way (the same bin of every value, the same sums) without
+    its per-call checks: 3x faster on a 32 px channel (0.14 instead of 0.43 ms), and image
+    features take seven per image."""
+    values = np.ravel(values)
+    edges = _EDGES.get((bins, upper))
+    if edges is None:
+        edges = _EDGES[(bins, upper)] = np.linspace(0.0, upper, bins + 1)
+    index = (values * (bins / upper)).astype(np.intp)
+    index[index == bins] -= 1
+    index[values < edges[index]] -= 1
+    index[(values >= edges[index + 1]) & (index != bins - 1)] += 1
+    counts = np.bincount(index, weights=None if weights is None else np.ravel(weights), minlength=bins)
+    return counts if weights is None else counts.astype(float)
 
 
 def _decoded(path):
@@ -194,7 +217,8 @@ def image_block(train, test, idc, spec):
     folder = INPUT / "images"
     if spec == "none" or not folder.is_dir():
         return None, None
-    return tuple(np.stack([image_vector(folder / f"{i}.png", spec) for i in frame[idc].astype(str)])
+    root = folder.resolve()
+    return tuple(np.stack([image_vector(folder / f"{i}.png", spec, f"{root}/{i}.png") for i in frame[idc].astype(str)])
                  for frame in (train, test))
 
 
@@ -202,15 +226,17 @@ AUDIO_PARTS = {"bands": ("bands",), "spectro": ("spectro",), "stats": ("stats",)
                "calls": ("calls",), "calls+bands": ("calls", "bands")}
 
 
-def audio_vector(path, spec):
-    """A clip's features for `spec` (AUDIO_PARTS): each part computed once per process."""
-    return np.concatenate([cached(("audio", part, str(Path(path).resolve())), lambda part=part: audio_part(path, part))
+def audio_vector(path, spec, key=None):
+    """A clip's features for `spec` (AUDIO_PARTS): each part computed once per process.
+    `key`: the file's resolved path, when the caller knows it (as in `image_vector`)."""
+    key = key or str(Path(path).resolve())
+    return np.concatenate([cached(("audio", part, key), lambda part=part: audio_part(path, part, key))
                            for part in AUDIO_PARTS[spec]])
 
 
-def audio_part(path, part):
+def audio_part(path, part, key=None):
     from scipy.io import wavfile
-    rate, wave = cached(("wav", str(Path(path).resolve())), lambda: wavfile.read(path))
+    rate, wave = cached(("wav", key or str(Path(path).resolve())), lambda: wavfile.read(path))
     x = wave.astype(float) / 32768.0
     if part == "bands":
         power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
@@ -262,7 +288,8 @@ def audio_block(train, test, idc, spec):
     folder = INPUT / "audio"
     if spec == "none" or not folder.is_dir():
         return None, None
-    return tuple(np.stack([audio_vector(folder / f"{i}.wav", spec) for i in frame[idc].astype(str)])
+    root = folder.resolve()
+    return tuple(np.stack([audio_vector(folder / f"{i}.wav", spec, f"{root}/{i}.wav") for i in frame[idc].astype(str)])
                  for frame in (train, test))
 
 
