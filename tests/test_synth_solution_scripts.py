@@ -124,6 +124,16 @@ def test_histogram_bins_and_sums_exactly_as_numpy():
         assert got.dtype == float and np.array_equal(got, np.histogram(angles, 6, range=(0, np.pi), weights=weights)[0])
 
 
+def test_band_sums_cut_and_sum_as_array_split():
+    rng = np.random.default_rng(0)
+    for length in (0, 5, 24, 25, 1001, 8000):
+        power = rng.exponential(size=length)
+        for parts in (4, 12, 24):
+            expected = np.array([b.sum() for b in np.array_split(power, parts)])
+            assert np.array_equal(features.band_sums(power, parts), expected)
+    assert np.array_equal(features.hanning(400), np.hanning(400))
+
+
 def wav(path: Path, x: np.ndarray, rate: int) -> None:
     with wave.open(str(path), "wb") as fh:
         fh.setnchannels(1)

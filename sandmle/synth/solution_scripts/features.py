@@ -239,13 +239,14 @@ def audio_part(path, part, key=None):
     rate, wave = cached(("wav", key or str(Path(path).resolve())), lambda: wavfile.read(path))
     x = wave.astype(float) / 32768.0
     if part == "bands":
-        power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
-        return np.log1p(np.array([b.sum() for b in np.array_split(power, 24)]))
+        power = np.abs(np.fft.rfft(x * hanning(len(x)))) ** 2
+        return np.log1p(band_sums(power, 24))
     if part == "spectro":
         feats = []
-        for seg in np.array_split(x, 4):
-            power = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
-            feats.append(np.log1p(np.array([b.sum() for b in np.array_split(power, 12)])))
+        for start, stop in split_bounds(len(x), 4):
+            seg = x[start:stop]
+            power = np.abs(np.fft.rfft(seg * hanning(len(seg)))) ** 2
+            feats.append(np.log1p(band_sums(power, 12)))
         return np.concatenate(feats)
     if part == "calls":
         return call_features(x, rate)
@@ -253,6 +254,31 @@ def audio_part(path, part, key=None):
     freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
     return np.array([np.sqrt((x ** 2).mean()), (np.diff(np.sign(x)) != 0).mean(), freqs[power.argmax()] / rate,
                      (freqs * power).sum() / (power.sum() + 1e-12) / rate, np.abs(x).max()])
+
+
+_WINDOWS: dict = {}    # length -> Hann window; (length, parts) -> split bounds
+
+
+def hanning(length):
+    """`np.hanning(length)`, made once per length (clips of a task share a few lengths)."""
+    if length not in _WINDOWS:
+        _WINDOWS[length] = np.hanning(length)
+    return _WINDOWS[length]
+
+
+def split_bounds(length, parts):
+    """(start, stop) of each section `np.array_split` cuts `length` items into."""
+    if (length, parts) not in _WINDOWS:
+        size, extra = divmod(length, parts)
+        stops = np.cumsum([size + 1] * extra + [size] * (parts - extra)).tolist()
+        _WINDOWS[(length, parts)] = list(zip([0] + stops[:-1], stops))
+    return _WINDOWS[(length, parts)]
+
+
+def band_sums(power, parts):
+    """The sum of each of `parts` sections of `power` as `np.array_split` cuts it (the same
+    sums: each is a contiguous slice summed by numpy, without array_split's overhead)."""
+    return np.array([power[start:stop].sum() for start, stop in split_bounds(len(power), parts)])
 
 
 def call_features(x, rate):
@@ -269,7 +295,7 @@ def call_features(x, rate):
     freqs = np.fft.rfftfreq(len(seg), 1.0 / rate)
 
     def peak(part):
-        power = np.abs(np.fft.rfft(part * np.hanning(len(part)), n=len(seg))) ** 2
+        power = np.abs(np.fft.rfft(part * hanning(len(part)), n=len(seg))) ** 2
         power[freqs < 100] = 0.0                      # ignore the mains hum
         return power, freqs[power.argmax()]
 
