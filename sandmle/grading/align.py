@@ -147,7 +147,9 @@ def match_ids(keys_a, keys_s, memo: dict | None = None) -> tuple[np.ndarray, boo
     index = memo.get(key)
     if index is None:
         index = _NumberIndex(numbers(keys_a), _missing(keys_a), keys_a)
-        if any(value is keys_a for value in memo.values()):     # only the answers' own ids
+        # only the answers' own ids; a snapshot of the values, as episodes grading the same
+        # task in other threads add to this memo meanwhile
+        if any(value is keys_a for value in list(memo.values())):
             memo[key] = index
     rows, unique = index.rows_of(numbers(keys_s), _missing(keys_s))
     if kind != "hash":
