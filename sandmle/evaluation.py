@@ -11,8 +11,12 @@ episode and its mean over the tasks with a human leaderboard (imported MLE-bench
 competitions); mean reward, turns and wall time, the share of episode wall time spent in the
 sandbox and the pool's busy share of the run (`sandbox_utilisation`), terminations,
 `infrastructure_retries` (code steps the sandbox infrastructure lost, a Ray node that died
-mid-job, and ran again: never the agent's failures), and per-task aggregates.
-`compare_reports(a, b)` compares two reports task by task and in totals. Files are written atomically; tables and the chart are in `sandmle.report_view`.
+mid-job, and ran again: never the agent's failures), and per-task aggregates;
+`reward_task_se` is the standard error of the mean reward over tasks (the spread of per-task
+mean rewards / sqrt(tasks)). `compare_reports(a, b)` compares two reports task by task and in
+totals, with the paired reward difference over their common tasks and its standard error
+(`reward_paired`). Files are written atomically; tables and the charts are in
+`sandmle.report_view`.
 
 A run folder (`sandmle eval --out RUN`) holds run.json (what was asked: policy, bank, seed,
 rollout config, the planned episode ids, and the sandmle version that started it), episodes.jsonl (one line per finished episode,
@@ -156,6 +160,16 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def standard_error(values: list[float]) -> float | None:
+    """Standard error of the mean of `values` (sample standard deviation / sqrt(n)); None
+    for fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
 def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy: str | None = None,
                  bank: str | None = None, run_wall_s: float | None = None,
                  reward_scheme: str | None = None, score_tool: str | None = None,
@@ -235,6 +249,7 @@ def build_report(episodes: list, tasks: dict[str, Task] | None = None, *, policy
         **error_summary(episodes, max_error_share),
         "tasks": _per_task(entries),
     }
+    report["reward_task_se"] = standard_error([t["mean_reward"] for t in report["tasks"].values()])
     return report
 
 
@@ -419,6 +434,9 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     rates = {key: {"a": a["rates"][key]["rate"], "b": b["rates"][key]["rate"],
                    "delta": _delta(a["rates"][key]["rate"], b["rates"][key]["rate"])} for key in RATE_KEYS}
     common = [r for r in tasks.values() if r["in_a"] and r["in_b"]]
+    deltas = [r["reward_delta"] for r in common if r["reward_delta"] is not None]
+    se = standard_error(deltas)
+    paired = {"tasks": len(deltas), "delta": _mean(deltas), "se": se, "z": _mean(deltas) / se if se else None}
     return {
         "policy_a": a.get("policy"), "policy_b": b.get("policy"),
         "tasks": tasks, "totals": totals, "rates": rates,
@@ -427,6 +445,7 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "tasks_better": sum(1 for r in common if (r["score_gain"] or 0) > 0),
         "tasks_worse": sum(1 for r in common if (r["score_gain"] or 0) < 0),
         "tasks_compared": len(common),
+        "reward_paired": paired,
     }
 
 

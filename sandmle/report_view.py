@@ -1,6 +1,7 @@
-"""How a grading report is shown: rich tables (per task, totals, a comparison of two runs)
-and the rates chart (matplotlib, Agg, a PNG written atomically). The report itself is built
-in `sandmle.evaluation`."""
+"""How a grading report is shown: rich tables (per task, totals, a comparison of two runs,
+stages of a pipeline) and charts (matplotlib, Agg, PNGs written atomically): one run's rates
+(`write_chart`), several runs' valid rate and mean reward side by side
+(`write_stage_chart`). The report itself is built in `sandmle.evaluation`."""
 from __future__ import annotations
 
 import os
@@ -31,6 +32,42 @@ def write_chart(report: dict[str, Any], path: str | os.PathLike, title: str | No
     ax.set_ylabel("share of episodes (95% Wilson CI)")
     ax.set_title(title or f"{report.get('policy')}: {report['total_runs']} episodes")
     fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def write_stage_chart(reports: list[dict[str, Any]], labels: list[str], path: str | os.PathLike,
+                      title: str | None = None) -> Path:
+    """Valid-submission rate (95% Wilson CI) and mean reward (± one standard error over
+    tasks) of several runs side by side (before SFT, after SFT, after GRPO); a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 + 1.6 * len(reports), 3.8), dpi=100)
+    valid_ax, reward_ax = fig.subplots(1, 2)
+    rates = [r["rates"]["valid_submission"] for r in reports]
+    valid = [x["rate"] or 0.0 for x in rates]
+    valid_ax.bar(labels, valid, color="#4c72b0", capsize=4,
+                 yerr=[[max(0.0, v - x["ci95_low"]) for v, x in zip(valid, rates)],
+                       [max(0.0, x["ci95_high"] - v) for v, x in zip(valid, rates)]])
+    valid_ax.set_title("valid submissions (95% Wilson CI)")
+    means = [r["mean_reward"] or 0.0 for r in reports]
+    reward_ax.bar(labels, means, color="#55a868", capsize=4, yerr=[r.get("reward_task_se") or 0.0 for r in reports])
+    reward_ax.set_title("mean reward (± SE over tasks)")
+    for ax, heights in ((valid_ax, valid), (reward_ax, means)):
+        ax.set_ylim(0, 1.05)
+        ax.tick_params(axis="x", labelsize=8)
+        for i, h in enumerate(heights):
+            ax.annotate(f"{h:.2f}", (i, h), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                        textcoords="offset points")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def _save_png(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_tmp(path, ".png") as tmp:
         fig.savefig(tmp, format="png")
@@ -79,7 +116,8 @@ def report_tables(report: dict[str, Any]) -> list:
         totals.add_row("score tool", report["score_tool"])
     for key in RATE_KEYS:
         totals.add_row(names[key], f"{report['rates'][key]['count']}  {_rate_cell(report['rates'][key])}")
-    totals.add_row("mean reward", _fmt(report["mean_reward"], 3))
+    se = report.get("reward_task_se")
+    totals.add_row("mean reward", _fmt(report["mean_reward"], 3) + ("" if se is None else f" ± {se:.3f} (SE over tasks)"))
     if report.get("mean_human_rank") is not None:
         totals.add_row(f"mean HumanRank ({report['human_rank_episodes']} episodes)",
                        _fmt(report["mean_human_rank"], 3))
@@ -132,3 +170,23 @@ def comparison_table(comparison: dict[str, Any]):
                       row["tier_a"], row["tier_b"], _fmt(row["reward_a"], 3), _fmt(row["reward_b"], 3))
     return table
 
+
+
+def stages_table(rows: list[dict[str, Any]]):
+    """Several runs in order (`sandmle report A B C`): valid rate, medal rate, mean reward
+    ± SE over tasks, and each run's paired reward difference to the one before."""
+    from rich.table import Table
+
+    table = Table(title="stages", **_COMPACT)
+    for col in ("stage", "episodes", "tasks", "valid", "any medal", "mean reward ± SE", "vs previous (paired)"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for row in rows:
+        se = row["reward_task_se"]
+        prev = row.get("vs_previous")
+        change = "-" if not prev or prev["se"] is None else \
+            f"{prev['delta']:+.3f} ± {prev['se']:.3f} ({prev['z']:+.1f} SE)"
+        reward = "-" if row["mean_reward"] is None else f"{row['mean_reward']:.3f}" + ("" if se is None else f" ± {se:.3f}")
+        table.add_row(row["label"], str(row["episodes"]), str(row["tasks"]),
+                      "-" if row["valid_rate"] is None else f"{100 * row['valid_rate']:.0f}%",
+                      "-" if row["medal_rate"] is None else f"{100 * row['medal_rate']:.0f}%", reward, change)
+    return table

@@ -443,3 +443,52 @@ def test_steps_the_infrastructure_lost_are_counted_apart_from_the_policy():
     report = build_report([ep, episode("t", grade("t", 0.5, "none"), i=1)])
     assert report["infrastructure_retries"] == 2
     assert report["total_valid_submissions"] == 2 and report["terminations"] == {"answered": 2}
+
+
+def test_reward_standard_errors_over_tasks_and_paired():
+    """The SE of the mean reward is taken over tasks' mean rewards; a comparison pairs the
+    two runs task by task (formulas checked against statistics.stdev)."""
+    import statistics
+
+    a_rewards = {"t1": [0.4, 0.5], "t2": [0.9, 0.7], "t3": [0.1, 0.3]}
+    b_rewards = {"t1": [0.7, 0.9], "t2": [1.0, 0.9], "t3": [0.4, 0.4]}
+
+    def run(rewards):
+        return build_report([episode(t, grade(t, 0.7, "bronze"), reward=r, i=i)
+                             for t, rs in rewards.items() for i, r in enumerate(rs)])
+    a, b = run(a_rewards), run(b_rewards)
+    means = [statistics.mean(v) for v in a_rewards.values()]
+    assert math.isclose(a["reward_task_se"], statistics.stdev(means) / math.sqrt(3))
+    paired = compare_reports(a, b)["reward_paired"]
+    deltas = [statistics.mean(b_rewards[t]) - statistics.mean(a_rewards[t]) for t in a_rewards]
+    assert paired["tasks"] == 3 and math.isclose(paired["delta"], statistics.mean(deltas))
+    assert math.isclose(paired["se"], statistics.stdev(deltas) / math.sqrt(3))
+    assert math.isclose(paired["z"], paired["delta"] / paired["se"])
+    one = build_report([episode("t1", grade("t1", 0.7, "bronze"))])
+    assert one["reward_task_se"] is None and compare_reports(one, one)["reward_paired"]["se"] is None
+
+
+def test_report_lines_up_stages_and_draws_them(make_task, tmp_path, capsys):
+    from PIL import Image
+
+    from sandmle.rollout.episode import save_episodes
+
+    runs = []
+    for name, rewards in (("before", (0.1, 0.1)), ("middle", (0.4, 0.7)), ("after", (0.9, 0.9))):
+        run = tmp_path / name
+        save_episodes(run / "episodes.jsonl", [episode(t, grade(t, 0.7, "bronze"), reward=r, i=0)
+                                               for t, r in zip(("t1", "t2"), rewards)])
+        runs.append(str(run))
+    chart = tmp_path / "stages.png"
+    assert main(["report", "--stages", *runs, "--labels", "before SFT,after SFT,after GRPO",
+                 "--chart", str(chart), "--json"]) == 0
+    stages = json.loads(capsys.readouterr().out)["stages"]
+    assert [s["label"] for s in stages] == ["before SFT", "after SFT", "after GRPO"]
+    assert math.isclose(stages[2]["vs_previous"]["delta"], 0.35) and stages[0].get("vs_previous") is None
+    assert Image.open(chart).format == "PNG"
+    assert main(["report", "--stages", *runs]) == 0
+    assert "stages" in capsys.readouterr().out
+    assert main(["report", *runs]) == 2                  # several runs: say what they are
+    assert "--stages" in capsys.readouterr().err
+    assert main(["report", "--stages", *runs, "--labels", "a,b"]) == 2
+    assert "--labels names 2 runs, but 3" in capsys.readouterr().err

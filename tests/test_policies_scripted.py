@@ -112,3 +112,66 @@ def test_text_columns_switch_to_text_solutions(make_task):
     text_codes = {s.code for s in reference_solutions(spec_from_card(task_card(task), 1))}
     general_codes = {s.code for s in reference_solutions(spec_from_card(task_card(task), 0))}
     assert code in text_codes and code not in general_codes
+
+
+# -- the short style: the teacher of small models ------------------------------------------
+def test_short_style_plays_solution_score_answer(make_task):
+    from sandmle.policies.short_scripts import short_solutions
+
+    task = make_task("auc", task_id="short")
+    policy = make_policy("scripted:medium:short")
+    assert policy.name == "scripted:medium:short"
+    convo, texts = start(task), []
+    for response in ("[exit code 0, 0.5 s]\n(30, 2)", "score 0.7", None):
+        texts.append(turn(policy, convo))
+        convo = convo + [{"role": "assistant", "content": texts[-1]}]
+        if response:
+            convo.append({"role": "user", "content": f"<tool_response>\n{response}\n</tool_response>"})
+    actions = [parse_turn(t) for t in texts]
+    assert [a.kind for a in actions] == ["python", "score", "answer"]
+    assert all(a.has_think for a in actions)
+    medium = {s.code for s in short_solutions(task_card(task)) if s.strength == "medium"}
+    assert actions[0].code.split("\n", 1)[1] in medium
+
+
+def test_short_solutions_of_a_task_differ_in_the_estimator_line_only(make_task):
+    from sandmle.policies.short_scripts import short_solutions
+
+    solutions = short_solutions(task_card(make_task("accuracy", task_id="one-line")))
+    assert {s.strength for s in solutions} == {"weak", "medium", "strong"}
+    lines = [s.code.splitlines() for s in solutions]
+    differing = [i for i in range(len(lines[0])) if len({tuple([ls[i]]) for ls in lines}) > 1]
+    assert len(differing) == 1 and lines[0][differing[0]].startswith("model = ")
+    assert len({s.think for s in solutions}) == 1
+
+
+@pytest.mark.parametrize("metric", ["auc", "accuracy", "rmse"])
+def test_every_short_solution_submits_a_valid_file(make_task, tmp_path, metric):
+    """binary_proba, label and value tasks: each estimator runs in the sandbox and grades valid."""
+    from sandmle.grading import grade_submission
+    from sandmle.policies.short_scripts import short_solutions
+    from sandmle.sandbox.job import Job, Limits
+
+    task = make_task(metric, task_id=f"s-{metric}")
+    with Pool(num_workers=2) as pool:
+        for i, solution in enumerate(short_solutions(task_card(task))):
+            work = tmp_path / f"w{i}"
+            result = pool.run(Job(work_dir=str(work), public_dir=str(task.public_dir), code=solution.code,
+                                  limits=Limits(timeout_s=60), name=solution.name))
+            assert result.ok, (solution.name, result.stderr_tail)
+            assert grade_submission(task, work / "submission.csv").valid, solution.name
+
+
+def test_short_style_refuses_a_task_it_does_not_cover(make_task, tmp_path):
+    task = make_task("multiclass_log_loss", task_id="multi")
+    [g] = make_policy("scripted:strong:short").generate([start(task)], SAMPLING)
+    assert g.finish_reason == "error" and "short solutions cover tabular tasks" in g.error
+    with Pool(num_workers=1) as pool:
+        [ep] = run_episodes(make_policy("scripted:strong:short"), [task], pool, RolloutConfig(max_turns=4),
+                            work_root=tmp_path / "w", seed=0)
+    assert ep.termination == "policy_error" and "multiclass_log_loss" in ep.error
+
+
+def test_bad_style_is_a_user_error():
+    with pytest.raises(UserError, match="style"):
+        make_policy("scripted:weak:tiny")

@@ -3,8 +3,14 @@
     sandmle eval --policy scripted:strong --bank BANK --out RUN [--num-episodes-per-task K]
                  [--budget paper-eval] [--max-turns N] [--step-timeout-s S] [--episode-timeout-s S]
                  [--memory-mb MB] [--gpus] [--workers W] [--sandbox ray[:ADDRESS]] [--scheme S]
-                 [--sft-out FILE] [--json]
+                 [--sft-out FILE] [--json] [--split NAME]
                  [--resume | --overwrite]
+    sandmle eval --mix scripted:weak:short=0.25,scripted:strong:short=0.75 ...
+
+`--mix SPEC=SHARE,...` plays the planned episodes with several policies in those shares
+(`sandmle.rollout.mix`: exact counts, interleaved so each task holds the shares); each
+episode records the policy that played it. `--split NAME` records the bank's split ("train",
+"heldout", ...) in every episode, for `sandmle sft`'s split filter.
 
 Budgets: --budget paper-eval is the paper's MLE-bench-lite evaluation (20 LLM calls, 20 min
 an episode, 300 s a code run; the default); the flags override it one by one. Full-size
@@ -41,8 +47,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="run a policy on a bank and write a grading report",
                               description=__doc__.splitlines()[0])
     add_rollout_arguments(p)
-    p.add_argument("--policy", required=True, metavar="SPEC",
-                   help="scripted[:weak|medium|strong], openai:MODEL@URL, hf:DIR or vllm:MODEL")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--policy", metavar="SPEC",
+                     help="scripted[:weak|medium|strong][:short], openai:MODEL@URL, hf:DIR or vllm:MODEL")
+    who.add_argument("--mix", metavar="SPEC=SHARE,...",
+                     help="several policies in shares, e.g. scripted:weak:short=0.3,scripted:strong:short=0.7")
     p.add_argument("--bank", required=True, type=Path, metavar="BANK", help="task bank folder")
     p.add_argument("--out", required=True, type=out_folder, metavar="RUN", help="run folder to create")
     p.add_argument("--num-episodes-per-task", type=count, default=1, metavar="K")
@@ -53,6 +62,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-error-share", type=share, default=0.1, metavar="SHARE",
                    help="exit 1 when more than this share of episodes end in policy_error or env_error "
                         "(the policy endpoint or the sandbox failed; default 0.1)")
+    p.add_argument("--split", default=None, metavar="NAME",
+                   help="the bank's split, recorded in every episode (e.g. train, heldout)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
@@ -122,7 +133,7 @@ def rollout_config(args):
     from sandmle.rollout.budgets import BUDGETS
     from sandmle.rollout.runner import RolloutConfig
 
-    budget = BUDGETS[args.budget or default_budget(args.policy)]
+    budget = BUDGETS[args.budget or default_budget(args.policy or args.mix)]
     chosen = {key: budget[key] if getattr(args, key) is None else getattr(args, key) for key in budget}
     devices = ()
     if args.gpus:
@@ -168,11 +179,12 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
              workers: int | None = None, seed: int = 0, limit_tasks: int | None = None,
              pool=None, policy=None, progress=None, resume: bool = False,
              overwrite: bool = False, max_error_share: float | None = None,
-             show_progress: bool = False, sandbox=None) -> tuple[dict, list]:
+             show_progress: bool = False, sandbox=None, split: str | None = None) -> tuple[dict, list]:
     """Run the evaluation into `out`; return (report, episodes). Reuses `pool`/`policy`;
     without a `pool` one is started where `sandbox` says (`sandmle.sandbox.backend`).
     With `resume`, episodes `out` already holds are kept and not run again. The policy is
-    probed before `out` is written (a dead endpoint is a UserError, and leaves no run).
+    probed before `out` is written (a dead endpoint is a UserError, and leaves no run). A
+    `policy_spec` of the form SPEC=SHARE,... is a mixture (`sandmle.rollout.mix`).
     `progress(episode)` is called as each episode ends; `show_progress` prints each one and
     the run's progress on stderr (`sandmle.progress`)."""
     import time
@@ -182,6 +194,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     from sandmle.progress import Progress
     from sandmle.policies.base import probe_policy
     from sandmle.report_view import write_chart
+    from sandmle.rollout.mix import assign_members, is_mix, parse_mix, shared_tokenizer
     from sandmle.rollout.runner import episode_id_for, run_episodes
     from sandmle.task import load_bank, write_json_atomic
 
@@ -191,10 +204,11 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     tasks = load_bank(bank)[:limit_tasks]
     plan = [t for t in tasks for _ in range(episodes_per_task)]
     ids = [episode_id_for(t.id, i, seed) for i, t in enumerate(plan)]
+    mix = parse_mix(policy_spec) if is_mix(policy_spec) else None
     manifest = {"policy": policy_spec, "bank": str(Path(bank).resolve()), "seed": seed,
                 "episodes_per_task": episodes_per_task, "limit_tasks": limit_tasks,
                 "config": _jsonable(dataclasses.asdict(config)), "episode_ids": ids,
-                "sandmle_version": __version__}
+                "sandmle_version": __version__, "split": split}
     check_run(out, manifest, resume=resume, overwrite=overwrite)       # before anything loads
     prior = load_run(out)[1] if resume else []
     remaining = len(set(ids) - {ep.episode_id for ep in prior})
@@ -208,14 +222,26 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         starting = starter.submit(open_pool, sandbox, num_workers=workers)
         starter.shutdown(wait=False)
     own_policy = policy is None
+    members: list = []
     try:
-        policy = policy or make_policy(policy_spec)
+        if mix is not None:
+            for spec, _ in mix:
+                members.append(make_policy(spec))
+            tokenizer = shared_tokenizer(members)
+            chosen = assign_members([s for _, s in mix], len(tasks), episodes_per_task)
+            policy = [members[i] for i in chosen]
+        else:
+            policy = policy or make_policy(policy_spec)
+            members = [policy]
+            tokenizer = getattr(policy, "tokenizer", None)
         if remaining:
-            probe_policy(policy)
+            for member in members:
+                probe_policy(member)
         finished = open_run(out, manifest, resume=resume, overwrite=overwrite)
     except BaseException:
-        if own_policy and policy is not None:
-            policy.close()
+        if own_policy:
+            for member in members:
+                member.close()
         if starting is not None and starting.exception() is None:
             starting.result().close()
         raise
@@ -234,8 +260,6 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
             bar.advance(note=f"{failed} failed at the policy or sandbox" if failed else "")
         if progress is not None:
             progress(episode)
-
-    tokenizer = getattr(policy, "tokenizer", None)
     timing: dict[str, float] = {}
 
     def run(active_pool):
@@ -243,7 +267,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         start = time.perf_counter()     # the pool's start-up is not part of the run's rate
         result = run_episodes(policy, plan, active_pool, config, tokenizer=tokenizer,
                               work_root=out / WORK_DIR, seed=seed, on_episode=on_episode,
-                              skip=done)
+                              skip=done, split=split)
         timing["wall_s"] = time.perf_counter() - start
         timing["workers"] = getattr(active_pool, "num_workers", None)
         return result
@@ -260,14 +284,16 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     finally:
         bar.close()
         if own_policy:
-            policy.close()
+            for member in members:
+                member.close()
         if starting is not None:
             starting.cancel()
             if starting.done() and starting.exception() is None:
                 starting.result().close()
     order = {episode_id: i for i, episode_id in enumerate(ids)}
     episodes = sorted(finished + new, key=lambda ep: order[ep.episode_id])
-    report = build_report(episodes, {t.id: t for t in tasks}, policy=getattr(policy, "name", policy_spec),
+    name = policy_spec if mix is not None else getattr(policy, "name", policy_spec)
+    report = build_report(episodes, {t.id: t for t in tasks}, policy=name,
                           bank=str(bank), run_wall_s=timing["wall_s"] or None,
                           reward_scheme=config.reward_scheme, score_tool=config.score_tool,
                           num_workers=timing["workers"],
@@ -300,11 +326,18 @@ def handle(args) -> int:
     from sandmle.rollout.episode import save_sft, to_sft
 
     config = rollout_config(args)
-    report, episodes = run_eval(args.policy, args.bank, args.out, config,
+    if args.mix is not None:
+        from sandmle.rollout.mix import is_mix, parse_mix
+
+        if not is_mix(args.mix):
+            raise UserError(f"--mix {args.mix!r}: write SPEC=SHARE,SPEC=SHARE, e.g. "
+                            "scripted:weak:short=0.25,scripted:strong:short=0.75")
+        parse_mix(args.mix)             # a bad mix is refused before any work
+    report, episodes = run_eval(args.policy or args.mix, args.bank, args.out, config,
                                 episodes_per_task=args.num_episodes_per_task, workers=args.workers,
                                 seed=args.seed, limit_tasks=args.limit_tasks, show_progress=not args.json,
                                 resume=args.resume, overwrite=args.overwrite,
-                                max_error_share=args.max_error_share, sandbox=args.sandbox)
+                                max_error_share=args.max_error_share, sandbox=args.sandbox, split=args.split)
     if args.sft_out is not None:
         save_sft(args.sft_out, to_sft(episodes, min_reward=args.min_reward))
     if args.json:

@@ -1,7 +1,11 @@
-"""`sandmle report RUN [RUN_B] [--json]`: show one evaluation run, or compare two task by
-task and in totals (score gain in each metric's direction, best tier, reward; medal and
-validity rates). `sandmle report --over-seeds RUN RUN ...`: runs of one policy on one bank
-with different seeds, as MLE-bench reports them: each rate's mean +/- standard error.
+"""`sandmle report RUN [RUN_B] [--chart FILE] [--labels A,B] [--json]`: show one evaluation
+run, or compare two task by task and in totals (score gain in each metric's direction, best
+tier, reward; medal and validity rates; the paired reward difference over common tasks with
+its standard error). `sandmle report --stages RUN RUN RUN ...`: the stages of a pipeline in
+order (valid rate, mean reward ± SE over tasks, each stage's paired difference to the one
+before). `sandmle report --over-seeds RUN RUN ...`: runs of one policy on one bank with
+different seeds, as MLE-bench reports them: each rate's mean +/- standard error.
+`--chart` draws the runs' valid rates and mean rewards side by side as a PNG.
 
 A run need not be finished: a run killed part way (or still going) is reported from the
 episodes its episodes.jsonl holds, and the report says how many of how many planned.
@@ -18,9 +22,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="show an evaluation run or compare two",
                               description=__doc__.splitlines()[0])
     p.add_argument("runs", type=Path, metavar="RUN", nargs="+",
-                   help="one run to show, two to compare, or several with --over-seeds")
-    p.add_argument("--over-seeds", action="store_true",
-                   help="the runs are seeds of one policy on one bank: mean +/- standard error of each rate")
+                   help="one run to show, two to compare, or several with --stages or --over-seeds")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--over-seeds", action="store_true",
+                       help="the runs are seeds of one policy on one bank: mean +/- standard error of each rate")
+    group.add_argument("--stages", action="store_true",
+                       help="the runs are stages of a pipeline, in order: one row each, paired to the one before")
+    p.add_argument("--chart", type=Path, default=None, metavar="FILE",
+                   help="PNG of the runs' valid rates and mean rewards side by side")
+    p.add_argument("--labels", default=None, metavar="A,B,...", help="names of the runs in the chart and table")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=handle)
 
@@ -58,7 +68,7 @@ def progress_line(run: Path, report: dict) -> str:
 def handle(args) -> int:
     from sandmle.console import escape, make_console, print_json
     from sandmle.evaluation import RATE_KEYS, compare_reports
-    from sandmle.report_view import comparison_table, report_tables, seeds_table
+    from sandmle.report_view import comparison_table, report_tables, seeds_table, write_stage_chart
 
     if args.over_seeds:
         from sandmle.evaluation import seed_summary
@@ -70,21 +80,29 @@ def handle(args) -> int:
         else:
             make_console().print(seeds_table(summary))
         return 0
-    if len(args.runs) > 2:
-        raise UserError(f"{len(args.runs)} runs: give one to show, two to compare, or pass --over-seeds "
-                        "to summarise runs of one policy with different seeds")
-    args.run_a, args.run_b = args.runs[0], (args.runs[1] if len(args.runs) == 2 else None)
-    report_a = load_report(args.run_a)
-    if args.run_b is None:
+    if len(args.runs) > 2 and not args.stages:
+        raise UserError(f"{len(args.runs)} runs: give one to show, two to compare, or pass --stages (the "
+                        "stages of a pipeline, in order) or --over-seeds (runs of one policy with different seeds)")
+    reports = [load_report(run) for run in args.runs]
+    labels = args.labels.split(",") if args.labels else [run.name for run in args.runs]
+    if len(labels) != len(reports):
+        raise UserError(f"--labels names {len(labels)} runs, but {len(reports)} are given")
+    if args.chart is not None:
+        write_stage_chart(reports, labels, args.chart)
+    if args.stages:
+        return _stages(reports, labels, args.json)
+    run_a, run_b = args.runs[0], args.runs[1] if len(args.runs) > 1 else None
+    report_a = reports[0]
+    if run_b is None:
         if args.json:
             print_json(report_a)
             return 0
         console = make_console()
-        console.print(escape(progress_line(args.run_a, report_a)))
+        console.print(escape(progress_line(run_a, report_a)))
         for table in report_tables(report_a):
             console.print(table)
         return 0
-    report_b = load_report(args.run_b)
+    report_b = reports[1]
     comparison = compare_reports(report_a, report_b)
     comparison["episodes"] = {
         side: {"done": r["total_runs"], "planned": r.get("episodes_planned", r["total_runs"])}
@@ -93,7 +111,7 @@ def handle(args) -> int:
         print_json(comparison)
         return 0
     console = make_console()
-    for run, report in ((args.run_a, report_a), (args.run_b, report_b)):
+    for run, report in ((run_a, report_a), (run_b, report_b)):
         console.print(escape(progress_line(run, report)))
     console.print(comparison_table(comparison))
     for key in RATE_KEYS:
@@ -103,6 +121,33 @@ def handle(args) -> int:
     m = comparison["mean_reward"]
     if m["delta"] is not None:
         console.print(f"mean reward: {m['a']:.3f} -> {m['b']:.3f} ({m['delta']:+.3f})")
+    p = comparison["reward_paired"]
+    if p["se"] is not None:
+        console.print(f"paired over {p['tasks']} tasks: reward {p['delta']:+.3f} ± {p['se']:.3f} (SE), "
+                      f"{p['z']:+.1f} standard errors")
     console.print(f"tasks better in B: {comparison['tasks_better']}, worse: {comparison['tasks_worse']}, "
                   f"compared: {comparison['tasks_compared']}")
+    return 0
+
+
+def _stages(reports: list[dict], labels: list[str], as_json: bool) -> int:
+    """Several runs in order: one row each, with its paired difference to the one before."""
+    from sandmle.console import make_console, print_json
+    from sandmle.evaluation import compare_reports
+    from sandmle.report_view import stages_table
+
+    rows = []
+    for i, (label, report) in enumerate(zip(labels, reports)):
+        valid = report["rates"]["valid_submission"]
+        row = {"label": label, "policy": report.get("policy"), "episodes": report["total_runs"],
+               "tasks": len(report["tasks"]), "valid_rate": valid["rate"],
+               "valid_ci95": [valid["ci95_low"], valid["ci95_high"]], "mean_reward": report["mean_reward"],
+               "reward_task_se": report.get("reward_task_se"), "medal_rate": report["rates"]["any_medal"]["rate"]}
+        if i:
+            row["vs_previous"] = compare_reports(reports[i - 1], report)["reward_paired"]
+        rows.append(row)
+    if as_json:
+        print_json({"stages": rows})
+    else:
+        make_console().print(stages_table(rows))
     return 0

@@ -2,7 +2,9 @@
 
 Spec strings for `make_policy` (and `sandmle eval --policy`):
 
-    scripted[:weak|medium|strong]   no model: inspects the data, submits a reference solution
+    scripted[:weak|medium|strong][:short]
+                                    no model: inspects the data, submits a reference solution
+                                    (short: a seventeen-line solution straight from the task card)
     openai:MODEL@URL                any OpenAI-compatible endpoint (`vllm serve`, ...);
                                     key from $OPENAI_API_KEY, else "EMPTY"
     hf:PATH_OR_DIR                  transformers generation from a local model folder
@@ -19,7 +21,7 @@ from sandmle.policies.base import Generation, Policy, SamplingParams, cut_at_sto
 
 __all__ = ["Generation", "Policy", "SamplingParams", "cut_at_stop", "make_policy"]
 
-SPEC_FORMS = "scripted[:STRENGTH], openai:MODEL@URL, hf:PATH_OR_DIR, vllm:MODEL"
+SPEC_FORMS = "scripted[:STRENGTH][:short], openai:MODEL@URL, hf:PATH_OR_DIR, vllm:MODEL"
 
 
 def make_policy(spec: str, **kw: Any) -> Policy:
@@ -28,7 +30,8 @@ def make_policy(spec: str, **kw: Any) -> Policy:
     if kind == "scripted":
         from sandmle.policies.scripted import ScriptedPolicy
 
-        return ScriptedPolicy(strength=rest or "strong", **kw)
+        strength, _, style = rest.partition(":")
+        return ScriptedPolicy(strength=strength or "strong", style=style or "reference", **kw)
     if kind == "openai":
         model, sep, url = rest.rpartition("@")
         if not sep or not model or not url:

@@ -6,6 +6,11 @@ text), run a reference solution of the chosen strength ("weak", "medium", "stron
 from `sandmle.synth.solutions.reference_solutions`) that writes ./submission.csv, score it,
 answer. If the solution fails, it copies the sample submission instead before scoring.
 
+`ScriptedPolicy(strength, style="short")` (spec `scripted:STRENGTH:short`) is the teacher of
+small models: three turns (a seventeen-line solution of `sandmle.policies.short_scripts` written
+straight from the task card, score, answer), on the tabular tasks those cover; on any other
+task its episode ends with a policy error saying so.
+
 It knows only what the conversation shows: the task card of the first user message and the
 tool responses (the inspection step's text-column line decides between text and general
 solutions). Which solution of the strength it runs is fixed by the task id, the sampling
@@ -26,6 +31,7 @@ from sandmle.rollout.protocol import Action, render_turn
 from sandmle.task import Lineage, TaskSpec, Thresholds
 
 STRENGTHS = ("weak", "medium", "strong")
+STYLES = ("reference", "short")
 _TEXT_LINE = re.compile(r"^text columns: (\[.*\])$", re.M)
 _FAILED = re.compile(r"^\[(exit code [1-9]|timed out|killed|memory)", re.M)   # a failed run's status line
 
@@ -75,11 +81,14 @@ def spec_from_card(card: dict[str, Any], text_columns: int) -> TaskSpec:
 
 
 class ScriptedPolicy:
-    def __init__(self, strength: str = "strong", name: str | None = None) -> None:
+    def __init__(self, strength: str = "strong", style: str = "reference", name: str | None = None) -> None:
         if strength not in STRENGTHS:
             raise UserError(f"scripted policy strength must be one of {', '.join(STRENGTHS)}, got {strength!r}")
+        if style not in STYLES:
+            raise UserError(f"scripted policy style must be one of {', '.join(STYLES)}, got {style!r}")
         self.strength = strength
-        self.name = name or f"scripted:{strength}"
+        self.style = style
+        self.name = name or (f"scripted:{strength}" if style == "reference" else f"scripted:{strength}:{style}")
 
     def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
                  prompt_ids: list[list[int]] | None = None) -> list[Generation]:
@@ -101,6 +110,9 @@ class ScriptedPolicy:
         done = [m["content"] for m in conversation if m["role"] == "assistant"]
         last = done[-1] if done else ""
         last_response = user[-1] if len(user) > 1 else ""
+        if self.style == "short" and not done:
+            solution = self._short_solution(card, seed)
+            return _call(solution.think, "solution", solution.code)
         if not done:
             code = INSPECT.format(train=card["train_file"], test=card["test_file"], id=card["id_column"],
                                   sample=card["sample_submission_file"])
@@ -129,6 +141,13 @@ class ScriptedPolicy:
         if not candidates:
             raise ValueError(f"no {self.strength} reference solution for task {spec.id}")
         digest = hashlib.sha1(f"{spec.id}/{seed}".encode()).digest()
+        return candidates[int.from_bytes(digest[:4], "big") % len(candidates)]
+
+    def _short_solution(self, card: dict[str, Any], seed: int | None):
+        from sandmle.policies.short_scripts import short_solutions
+
+        candidates = [s for s in short_solutions(card) if s.strength == self.strength]
+        digest = hashlib.sha1(f"{card['id']}/{seed}".encode()).digest()
         return candidates[int.from_bytes(digest[:4], "big") % len(candidates)]
 
     def sync_weights(self, model: Any) -> None:

@@ -52,7 +52,8 @@ MIN_STEP_TIMEOUT_S = 1.0        # below this much time left, the episode is out 
 
 class EpisodeEnv:
     def __init__(self, task: Task, pool: Any, config: Any, episode_dir: Path, episode_id: str,
-                 policy_name: str, counter, seed: int | None = None, tokenizer: Any = None) -> None:
+                 policy_name: str, counter, seed: int | None = None, tokenizer: Any = None,
+                 split: str | None = None) -> None:
         self.task = task
         self.pool = pool
         self.config = config
@@ -62,6 +63,7 @@ class EpisodeEnv:
         self.policy_name = policy_name
         self.counter = counter
         self.seed = seed
+        self.split = split
         self.messages: list[dict[str, str]] = []
         self.steps: list[Step] = []
         self.failed: list[bool] = []
@@ -319,7 +321,7 @@ class EpisodeEnv:
             timed_out=is_timeout_episode(self.steps), wall_s=self.elapsed_s(),
             sandbox_s=sum(s.sandbox_s for s in self.steps), num_turns=len(self.steps),
             reward_from=cfg.reward_from, error=self.error, task_root=str(self.task.root),
-            work_dir=str(self.work_dir), seed=self.seed)
+            work_dir=str(self.work_dir), seed=self.seed, split=self.split)
 
 
 def describe_grade(grade: dict, metric: str) -> str:

@@ -86,6 +86,7 @@ class Episode:
     task_root: str | None = None     # host paths, for replay
     work_dir: str | None = None
     seed: int | None = None
+    split: str | None = None         # the task's split, as the run named it ("train", "heldout", ...)
 
     def __post_init__(self) -> None:
         if self.termination not in TERMINATIONS:
@@ -268,7 +269,8 @@ def to_sft(episodes: Iterable[Episode], min_reward: float = 0.0,
         if unusable_reason(ep, include_timeouts) is not None or ep.reward < min_reward:
             continue
         records.append({"messages": [dict(m) for m in ep.messages], "task_id": ep.task_id,
-                        "episode_id": ep.episode_id, "reward": ep.reward})
+                        "episode_id": ep.episode_id, "reward": ep.reward, "split": ep.split,
+                        "policy": ep.policy})
     return records
 
 

@@ -17,6 +17,10 @@ action's code resumes generation (`sandmle.rollout.turns`).
 Tokens: with a tokenizer, each episode keeps its context as token ids
 (`sandmle.rollout.tokens`); the policy is given those exact prompt ids and every turn records
 them with the sampled ids and behaviour log-probs.
+
+Mixtures: `policy` may be a list with one policy per planned episode (`sandmle.rollout.mix`);
+each turn then makes one batched call per policy, and each episode records its own policy's
+name. They share the one tokenizer given.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Sequence
 
 from sandmle.policies.base import Policy, SamplingParams
 from sandmle.rollout.context import make_token_counter
@@ -89,12 +93,16 @@ def episode_id_for(task_id: str, index: int, seed: int) -> str:
     return f"{task_id}-{index:03d}-{digest}"
 
 
-def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutConfig,
+def run_episodes(policy: Policy | Sequence[Policy], tasks: list[Task], pool: Any, config: RolloutConfig,
                  tokenizer: Any = None, work_root: Path | None = None, seed: int = 0,
                  on_episode: Callable[[Episode], None] | None = None,
-                 skip: Collection[str] = ()) -> list[Episode]:
+                 skip: Collection[str] = (), split: str | None = None) -> list[Episode]:
     """One episode per entry of `tasks` (repeat a task for several rollouts), in order,
-    leaving out the episodes whose ids are in `skip` (finished in an earlier, killed run)."""
+    leaving out the episodes whose ids are in `skip` (finished in an earlier, killed run).
+    `policy`: one policy, or one per entry of `tasks`; `split` is recorded in each episode."""
+    policies = list(policy) if isinstance(policy, (list, tuple)) else [policy] * len(tasks)
+    if len(policies) != len(tasks):
+        raise ValueError(f"{len(policies)} policies for {len(tasks)} planned episodes")
     own_root = None
     if work_root is None:
         own_root = tempfile.mkdtemp(prefix="sandmle-rollout-")
@@ -108,8 +116,8 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
         if episode_id in skip:
             continue
         env = EpisodeEnv(task, pool, config, work_root / episode_id, episode_id,
-                         getattr(policy, "name", type(policy).__name__), counter,
-                         seed=seed * 100_003 + i, tokenizer=tokenizer)
+                         getattr(policies[i], "name", type(policies[i]).__name__), counter,
+                         seed=seed * 100_003 + i, tokenizer=tokenizer, split=split)
         envs.append(env)
         rows[id(env)] = i
     if not envs:
@@ -129,10 +137,17 @@ def run_episodes(policy: Policy, tasks: list[Task], pool: Any, config: RolloutCo
                 if not active:
                     break
                 t0 = time.perf_counter()
-                plan_rows = [rows[id(env)] for env, _ in active]
-                requests = [TurnRequest(view, env.prompt.ids if env.prompt else None, env.prefill)
-                            for env, view in active]
-                generations = generate_turns(policy, requests, _turn_sampling(sampling, turn, plan_rows))
+                generations: list = [None] * len(active)
+                by_policy: dict[int, list[int]] = {}
+                for k, (env, _) in enumerate(active):
+                    by_policy.setdefault(id(policies[rows[id(env)]]), []).append(k)
+                for members in by_policy.values():
+                    plan_rows = [rows[id(active[k][0])] for k in members]
+                    requests = [TurnRequest(active[k][1], active[k][0].prompt.ids if active[k][0].prompt else None,
+                                            active[k][0].prefill) for k in members]
+                    outs = generate_turns(policies[plan_rows[0]], requests, _turn_sampling(sampling, turn, plan_rows))
+                    for k, generation in zip(members, outs):
+                        generations[k] = generation
                 turn += 1
                 generate_s = time.perf_counter() - t0
                 list(executor.map(lambda pair: pair[0].step(pair[1], generate_s),
