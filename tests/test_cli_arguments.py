@@ -42,6 +42,7 @@ def test_version_flag():
     (["eval", "--policy", "scripted", "--bank", "B", "--out", "R", "--step-timeout", "0"], "--step-timeout"),
     (["eval", "--policy", "scripted", "--bank", "B", "--out", "R", "--episode-timeout", "-1"], "--episode-timeout"),
     (["train", RECIPE, "--steps", "0"], "--steps"),
+    (["sft", "--steps", "0"], "--steps"),
     (["demo", "--num-tasks", "0"], "--num-tasks"),
     (["demo", "--workers", "-1"], "--workers"),
     (["exec", "T", "s.py", "--memory-mb", "0"], "--memory-mb"),
@@ -75,6 +76,7 @@ def test_every_integer_count_flag_is_checked():
 
     walk(build_parser(), "sandmle")
     allowed = {"sandmle eval ['--temperature']", "sandmle eval ['--top-p']", "sandmle eval ['--min-reward']",
+               "sandmle sft ['--min-reward']",
                "sandmle eval ['--max-error-share']", "sandmle synth ['--separation']",
                "sandmle synth ['--max-repairs']", "sandmle bench synth ['--separation']",
                "sandmle task from-csv ['--test-fraction']"}
@@ -84,6 +86,7 @@ def test_every_integer_count_flag_is_checked():
 @pytest.mark.parametrize("argv", [
     ["synth", "--num-tasks", "1", "--out", "{file}"],
     ["train", RECIPE, "--out", "{file}"],
+    ["sft", "--out", "{file}"],
     ["eval", "--policy", "scripted", "--bank", "B", "--out", "{file}"],
     ["bank", "export", "B", "--format", "mlebench", "--out", "{file}"],
     ["eval", "--policy", "scripted", "--bank", "B", "--out", "{file}/run"],

@@ -9,6 +9,15 @@ to `out_dir`, loadable with
 `make_policy("hf:OUT_DIR")` or `transformers.AutoModelForCausalLM.from_pretrained`. Its
 output is noise: it exists so tests and CPU smoke recipes exercise the real generation,
 tokenisation and training code paths without a model download.
+
+The same two functions make the starting point of a model trained from scratch (`sandmle
+sft` with `[model] path = "scratch"`): `build_tokenizer(corpus=...)` learns its vocabulary
+from the training conversations, and with `merge_words` its merges may cross spaces (BPE
+without the whitespace pre-split, tokens of at most `max_token_chars` characters), so the
+protocol's fixed phrases and a solution's fixed lines become a few tokens each: measured on
+108 episodes of the short scripted teacher on 18 tabular tasks, merges across spaces
+(tokens of at most 24 characters) make an episode 434 tokens and its policy turns 90, where
+the usual word-split BPE makes them 1,575 and 409.
 """
 from __future__ import annotations
 
@@ -79,20 +88,30 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer(vocab_size: int = 512, template: str = "chatml"):
-    """A byte-level BPE PreTrainedTokenizerFast with one of `CHAT_TEMPLATES`."""
+def build_tokenizer(vocab_size: int = 512, template: str = "chatml", corpus: list[str] | None = None,
+                    merge_words: bool = False, max_token_chars: int | None = None, min_frequency: int = 0):
+    """A byte-level BPE PreTrainedTokenizerFast with one of `CHAT_TEMPLATES`, trained on
+    `corpus` (default: a few lines of the protocol). The special and protocol tokens are
+    single ids; the corpus is cut at them before training, so no merge is spent across one.
+    `merge_words`: merges may cross spaces and punctuation; `max_token_chars` caps a token's
+    length; `min_frequency`: a pair seen fewer times is never merged."""
+    import re
+
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     from sandmle.rollout.prompts import system_prompt
 
     core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=not merge_words)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), max_token_length=max_token_chars,
+        min_frequency=min_frequency,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    core.train_from_iterator(_CORPUS * 4 + [system_prompt(20)], trainer=trainer)
+    texts = _CORPUS * 4 + [system_prompt(20)] if corpus is None else corpus
+    tags = re.compile("|".join(re.escape(t) for t in SPECIAL_TOKENS + PROTOCOL_TOKENS))
+    core.train_from_iterator((piece for text in texts for piece in tags.split(text) if piece), trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         bos_token=None, unk_token=None)
@@ -104,25 +123,28 @@ def build_tokenizer(vocab_size: int = 512, template: str = "chatml"):
 
 def build_tiny_model(out_dir: str | Path, seed: int = 0, hidden_size: int = 32, num_layers: int = 2,
                      architecture: str = "qwen2", head_dim: int | None = None, tie_word_embeddings: bool = True,
-                     dtype: str = "float32", template: str = "chatml") -> Path:
+                     dtype: str = "float32", template: str = "chatml", tokenizer=None, num_heads: int = 4,
+                     num_kv_heads: int = 2, intermediate_size: int | None = None,
+                     max_positions: int = 4096) -> Path:
     """Save a tiny random model (`architecture`: "qwen2" | "qwen3") and its tokenizer (chat
-    template `template`, one of `CHAT_TEMPLATES`) to `out_dir`; return the folder. Weights
-    are saved in `dtype` ("float32" | "bfloat16")."""
+    template `template`, one of `CHAT_TEMPLATES`; or `tokenizer`, e.g. one `build_tokenizer`
+    trained on a corpus) to `out_dir`; return the folder. Weights are saved in `dtype`
+    ("float32" | "bfloat16"); the feed-forward width defaults to twice `hidden_size`."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config, Qwen3Config
 
     if architecture not in ("qwen2", "qwen3"):
         raise ValueError(f"architecture must be 'qwen2' or 'qwen3', got {architecture!r}")
     out = Path(out_dir)
-    tokenizer = build_tokenizer(template=template)
+    tokenizer = tokenizer if tokenizer is not None else build_tokenizer(template=template)
     shape = dict(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-        num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=4096, tie_word_embeddings=tie_word_embeddings,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size or 2 * hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_positions, tie_word_embeddings=tie_word_embeddings,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None)
     if architecture == "qwen3":
-        config = Qwen3Config(head_dim=head_dim or hidden_size // 4, **shape)
+        config = Qwen3Config(head_dim=head_dim or hidden_size // num_heads, **shape)
     else:
         config = Qwen2Config(**shape)
     torch.manual_seed(seed)

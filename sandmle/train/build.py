@@ -57,7 +57,6 @@ def build_model(cfg: RunConfig, run_dir: Path):
 
         torch.manual_seed(cfg.train.seed)
         return ActionPolicy(m.hidden_size), None, None
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()          # the run prints one line per step instead
@@ -70,6 +69,16 @@ def build_model(cfg: RunConfig, run_dir: Path):
             build_tiny_model(path, seed=cfg.train.seed)
     elif not path.is_dir():
         raise UserError(f"[model] path={m.path!r} is not a local model folder (or write \"tiny\")")
+    model, tokenizer = load_model(m, path)
+    return model, tokenizer, path
+
+
+def load_model(m, path: Path):
+    """(model, tokenizer) of a transformers folder, as [model] asks: dtype, gradient
+    checkpointing, LoRA adapters (peft) around the loaded weights."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     dtype = torch.bfloat16 if m.dtype == "bfloat16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -88,7 +97,7 @@ def build_model(cfg: RunConfig, run_dir: Path):
         model = peft.get_peft_model(model, peft.LoraConfig(
             r=m.lora_rank, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
             target_modules=list(m.lora_target_modules), task_type="CAUSAL_LM"))
-    return model, tokenizer, path
+    return model, tokenizer
 
 
 def report_memory(cfg: RunConfig, model, accelerator, say=print) -> None:

@@ -44,14 +44,16 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plot_curves(rows: list[dict[str, Any]], out: Path, title: str = "") -> None:
-    """Draw the standard panels of `rows` into a PNG, written atomically."""
+def plot_curves(rows: list[dict[str, Any]], out: Path, title: str = "",
+                panels: tuple[tuple[str, str], ...] = PANELS) -> None:
+    """Draw `panels` ((key, title) pairs; default: GRPO's) of `rows` into a PNG, written
+    atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = panel_series(rows)
+    panels = panel_series(rows, panels)
     if not panels:
         return
     cols = 4 if len(panels) > 4 else len(panels)
@@ -81,10 +83,11 @@ def plot_curves(rows: list[dict[str, Any]], out: Path, title: str = "") -> None:
         plt.close(fig)
 
 
-def panel_series(rows: list[dict[str, Any]]) -> list[tuple[str, str, list, list]]:
+def panel_series(rows: list[dict[str, Any]],
+                 panels: tuple[tuple[str, str], ...] = PANELS) -> list[tuple[str, str, list, list]]:
     """(metric, title, training (step, value) points, held-out points) of each panel with data."""
     out = []
-    for key, label in PANELS:
+    for key, label in panels:
         pts = [(r["step"], r[key]) for r in rows if _finite(r.get(key))]
         held = [(r["step"], r[HELD_OUT[key]]) for r in rows if key in HELD_OUT and _finite(r.get(HELD_OUT[key]))]
         if pts or held:
@@ -102,10 +105,13 @@ class MetricsLogger:
     def __init__(self, run_dir: Path, *, live: bool = True, plot_every: int = 5, tensorboard: bool = False,
                  wandb_project: str = "", config: dict[str, Any] | None = None, resume_step: int = 0,
                  title: str = "", enabled: bool = True, quiet: bool = False, total_steps: int | None = None,
-                 clock=None):
+                 clock=None, columns: tuple = LIVE_COLUMNS, panels: tuple = PANELS, step_key: str = "reward_mean"):
         import time
 
         self.run_dir = Path(run_dir)
+        self.columns = columns          # live table / log line: (name, key, format)
+        self.panels = panels            # curves.png: (key, title)
+        self.step_key = step_key        # a row holding it is a training step (not an evaluation)
         self.total_steps = total_steps          # the run's target: each line then says steps, rate and ETA
         self.resume_step = resume_step
         self.clock = clock or time.monotonic
@@ -151,10 +157,10 @@ class MetricsLogger:
         from rich.table import Table
 
         table = Table(title=self.title or "sandmle train", expand=False, caption=self.progress_text())
-        for name, _, _ in LIVE_COLUMNS:
+        for name, _, _ in self.columns:
             table.add_column(name, justify="right")
         for row in self.rows[-12:]:
-            table.add_row(*[_fmt(fmt, row.get(key)) for _, key, fmt in LIVE_COLUMNS])
+            table.add_row(*[_fmt(fmt, row.get(key)) for _, key, fmt in self.columns])
         return table
 
     def log(self, metrics: dict[str, Any]) -> None:
@@ -175,7 +181,7 @@ class MetricsLogger:
         if self._live is not None:
             self._live.update(self._table())
         elif not self.quiet:
-            line = "  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in LIVE_COLUMNS)
+            line = "  ".join(f"{name} {_fmt(fmt, row.get(key))}" for name, key, fmt in self.columns)
             progress = self.progress_text()
             self._console.print(line + (f"  [{progress}]" if progress else ""), soft_wrap=True, markup=False)
         if step % self.plot_every == 0:
@@ -186,7 +192,7 @@ class MetricsLogger:
         without a target)."""
         from sandmle.progress import rate_and_eta
 
-        steps = [r["step"] for r in self.rows if "reward_mean" in r]
+        steps = [r["step"] for r in self.rows if self.step_key in r]
         if self.total_steps is None or not steps:
             return None
         done = int(steps[-1])
@@ -195,7 +201,7 @@ class MetricsLogger:
 
     def plot(self) -> None:
         if self.enabled and self.rows:
-            plot_curves(self.rows, self.run_dir / CURVES_FILE, self.title)
+            plot_curves(self.rows, self.run_dir / CURVES_FILE, self.title, self.panels)
 
     def close(self) -> None:
         if not self.enabled:
