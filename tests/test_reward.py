@@ -213,3 +213,7 @@ def test_a_copy_of_the_sample_submission_earns_the_format_term_only(make_task, t
     grade = grade_submission(task, answers)
     assert grade.valid and not grade.sample_copy
     assert reward_for_grade(grade, 1.0, "paper") == pytest.approx(1.0)
+    sample = pd.read_csv(task.sample_submission_path)          # a task whose sample changed since: judged afresh
+    sample[sample.columns[1]] = 0.25
+    sample.to_csv(task.sample_submission_path, index=False)
+    assert not grade_submission(task, copy).sample_copy
