@@ -3,7 +3,11 @@
 (a) Throughput: `synthesize` into a scratch bank, timed, for every modality over all its
     seeds (tabular: --tasks accepted tasks; others: --modality-tasks, at least one per
     seed): verified (accepted) tasks per minute, acceptance (accepted / attempts), the share
-    accepted at the first design, and generate-calibrate-verify rounds per attempt.
+    accepted at the first design, and generate-calibrate-verify rounds per attempt. On a
+    shared machine the wall clock measures the other load as much as synthesis, so the row
+    also counts CPU seconds (this process's threads plus every sandbox job's tree) per
+    verified task, and the rate they allow when --workers cores are free: 60 x workers /
+    core-s (pool start-up and idle workers not counted, so a bound).
 (b) The paper's headline on our own engine (REFERENCE §1: 196 s -> 14.3 s per step, 13.7x):
     the same reference solution (a random forest, gradient boosting and a logistic regression) run as one
     sandbox step on a micro task and on the same DNA generated at full scale (100,000
@@ -52,12 +56,16 @@ def throughput_row(selector: str, num_tasks: int, workers: int, scratch: Path, s
 
     out = scratch / selector.replace(":", "-")
     outcomes = []
+    run_cpu = _own_cpu_s()
     report = synthesize(selector, num_tasks, out, workers=workers, seed=0, separation_sigmas=separation,
                         on_outcome=outcomes.append, progress=show_progress)
+    run_cpu = _own_cpu_s() - run_cpu
     shutil.rmtree(out, ignore_errors=True)
     f = report.funnel
+    jobs_cpu = sum(o.phase_s.get("jobs_cpu", 0.0) for o in outcomes)
+    core_s = (run_cpu + jobs_cpu) / report.accepted_now if report.accepted_now else None
     phases = {}
-    for name in ("generate", "calibrate", "jobs", "verify"):
+    for name in ("generate", "calibrate", "jobs", "jobs_cpu", "verify"):
         values = [o.phase_s[name] for o in outcomes if name in o.phase_s]
         phases[name] = round(sum(values) / len(values), 3) if values else None
     first = sum(o.accepted and not o.repairs for o in outcomes)
@@ -71,6 +79,9 @@ def throughput_row(selector: str, num_tasks: int, workers: int, scratch: Path, s
             "acceptance": round(report.accepted_now / report.processed, 3) if report.processed else None,
             "first_pass": round(first / report.processed, 3) if report.processed else None,
             "rounds_per_attempt": round(rounds / report.processed, 2) if report.processed else None,
+            "run_cpu_s": round(run_cpu, 1), "jobs_cpu_s": round(jobs_cpu, 1),
+            "core_s_per_verified": round(core_s, 2) if core_s else None,
+            "free_cores_verified_per_min": round(60.0 * workers / core_s, 1) if core_s else None,
             "short_seeds": report.request.short_seeds,
             "funnel": f.line(), "mean_phase_s": phases,
             "rejected": {o.task_id or o.seed_id: o.reason for o in report.rejected_now}}
@@ -95,6 +106,14 @@ def modality_selectors(tabular_tasks: int, modality_tasks: int, only: str | None
         if n:
             rows.append((f"modality:{modality}", n))
     return rows
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process so far (every thread: generation, grading, verification)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load() -> float:
@@ -205,6 +224,11 @@ def run(args) -> int:
                                   f"{row['wall_s']:6.1f} s: {row['verified_per_min']:5.1f} verified/min, acceptance "
                                   f"{row['acceptance']:.0%} (first design {row['first_pass']:.0%}, "
                                   f"{row['rounds_per_attempt']:.2f} rounds/attempt) (load {row['load_avg_1m']})")
+                    if row["core_s_per_verified"]:
+                        console.print(f"  CPU {row['run_cpu_s']:.1f} s here + {row['jobs_cpu_s']:.1f} s in sandbox jobs: "
+                                      f"{row['core_s_per_verified']:.2f} core-s per verified task, "
+                                      f"{row['free_cores_verified_per_min']:.1f} verified/min if {args.workers} cores "
+                                      f"were free")
                     console.print(f"  funnel {row['funnel']}")
                     console.print("  mean per task: " + ", ".join(
                         f"{k} {v:.3f} s" for k, v in row["mean_phase_s"].items() if v is not None)

@@ -39,7 +39,8 @@ class Outcome:
     wall_s: float = 0.0
     domain: str = ""
     metric: str = ""
-    phase_s: dict[str, float] = field(default_factory=dict)   # generate, calibrate, verify; jobs = sum of job walls
+    phase_s: dict[str, float] = field(default_factory=dict)   # generate, calibrate, verify; jobs = sum of job
+    # walls; jobs_cpu = CPU seconds of those jobs
     repairs: tuple[dict, ...] = ()      # failed rounds before the last: {design, stage, reason}
     design: dict = field(default_factory=dict)    # the last round's design (sandmle.synth.design.Design)
 

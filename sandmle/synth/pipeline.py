@@ -209,6 +209,25 @@ def _run_round(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor, d
     return _Round(staged, "accepted", None, fields)
 
 
+class _MeteredPool:
+    """A pool as one attempt's calibration uses it: each job's CPU seconds (`JobResult.cpu_s`,
+    the whole job tree) are added to the attempt's `phase_s["jobs_cpu"]`. With the run's own
+    CPU time, this is what an attempt costs whatever else loads the machine."""
+
+    def __init__(self, pool, phase_s: dict[str, float]) -> None:
+        self._pool, self._phase_s = pool, phase_s
+        self._lock = threading.Lock()
+
+    def run(self, job):
+        result = self._pool.run(job)
+        with self._lock:
+            self._phase_s["jobs_cpu"] = round(self._phase_s.get("jobs_cpu", 0.0) + result.cpu_s, 4)
+        return result
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)
+
+
 def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
                  timeout_s: float, population: Callable | None = None, min_valid: int | None = None,
                  separation_sigmas: float = 1.0, max_repairs: int = MAX_REPAIRS) -> Outcome:
@@ -223,6 +242,7 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
 
     start = time.perf_counter()
     phase_s: dict[str, float] = {}
+    pool = _MeteredPool(pool, phase_s)
     dna = seeds[planned.seed_id]
     design = first_design(dna)
     repairs: list[dict[str, Any]] = []
