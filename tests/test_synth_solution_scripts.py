@@ -134,6 +134,15 @@ def test_band_sums_cut_and_sum_as_array_split():
     assert np.array_equal(features.hanning(400), np.hanning(400))
 
 
+def test_joined_text_joins_each_rows_text_columns_as_a_row_join_does():
+    frame = pd.DataFrame({"id": [1, 2, 3, 4], "title": ["a b", None, "c", ""], "body": ["x", "y z", None, "w"]},
+                         index=[10, 3, 7, 1])
+    expected = frame[["title", "body"]].fillna("").astype(str).agg(" ".join, axis=1)
+    got = features.joined_text(frame, ["title", "body"])
+    assert list(got) == list(expected) == ["a b x", " y z", "c ", " w"] and got.index.equals(expected.index)
+    assert list(features.joined_text(frame, ["body"])) == ["x", "y z", "", "w"]
+
+
 def wav(path: Path, x: np.ndarray, rate: int) -> None:
     with wave.open(str(path), "wb") as fh:
         fh.setnchannels(1)

@@ -91,9 +91,18 @@ def text_block(train, test, roles, spec):
     cols = [c for c, r in roles.items() if r == "text"]
     if not cols or spec == "none":
         return None, None
-    tr = train[cols].fillna("").astype(str).agg(" ".join, axis=1)
-    te = test[cols].fillna("").astype(str).agg(" ".join, axis=1)
+    tr, te = joined_text(train, cols), joined_text(test, cols)
     return cached(("text", spec, hash(tuple(tr)), hash(tuple(te))), lambda: text_matrices(tr, te, spec))
+
+
+def joined_text(frame, cols):
+    """Each row's text columns joined by a space, as `frame[cols].fillna("").astype(str)
+    .agg(" ".join, axis=1)` joins them, column by column instead of row by row (0.3 s per
+    solution on a 3000-row table row by row)."""
+    text = frame[cols[0]].fillna("").astype(str)
+    for c in cols[1:]:
+        text = text + " " + frame[c].fillna("").astype(str)
+    return text
 
 
 def text_matrices(tr, te, spec):
