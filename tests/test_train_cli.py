@@ -133,6 +133,24 @@ def test_held_out_bank_is_evaluated_and_plotted_with_the_zero_variance_share(tmp
     assert (run / "curves.png").stat().st_size > 0
 
 
+def test_tasks_are_the_same_by_id_and_lineage(tmp_path):
+    """Banks synthesised with different seeds reuse task ids for tasks with other data: a
+    held-out bank of those is not refused; a copy of a training task is."""
+    import shutil
+
+    from conftest import build_task
+
+    from sandmle.task import load_task
+    from sandmle.train.build import task_identity
+
+    trained = build_task(tmp_path / "train", "auc", task_id="tabular-auc-retail-0", seed=11)
+    other = build_task(tmp_path / "heldout", "auc", task_id="tabular-auc-retail-0", seed=12)
+    shutil.copytree(tmp_path / "train" / "tabular-auc-retail-0", tmp_path / "copy" / "tabular-auc-retail-0")
+    copied = load_task(tmp_path / "copy" / "tabular-auc-retail-0")
+    assert trained.id == other.id and task_identity(trained) != task_identity(other)
+    assert task_identity(copied) == task_identity(trained)
+
+
 def test_a_held_out_bank_sharing_tasks_with_training_is_refused(tmp_path, bank, capsys):
     copy = tmp_path / "copy"
     build_sklearn_bank(copy, names=["sk-iris-f1"])

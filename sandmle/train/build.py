@@ -47,6 +47,16 @@ def prepare_bank(cfg: BankConfig, say=print) -> list:
     return tasks[:cfg.limit] if cfg.limit else tasks
 
 
+def task_identity(task) -> tuple[str, str]:
+    """What makes two task folders the same task: the id and the lineage (seed task,
+    generator and its random seed). Banks synthesised with different --seed reuse ids
+    (seed task, domain, index) for tasks with other data: those are different tasks."""
+    import json
+    from dataclasses import asdict
+
+    return task.id, json.dumps(asdict(task.spec.lineage), sort_keys=True, default=str)
+
+
 def build_model(cfg: RunConfig, run_dir: Path):
     """(model, tokenizer or None, model folder or None) for the recipe's [model]."""
     import torch
@@ -189,7 +199,8 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, r
         tasks = prepare_bank(cfg.bank, say)
     if eval_tasks is None and cfg.eval.every:
         eval_tasks = prepare_bank(cfg.eval.bank_config(), say)
-    shared = {t.id for t in tasks} & {t.id for t in eval_tasks or ()}
+    training = {task_identity(t) for t in tasks}
+    shared = {t.id for t in eval_tasks or () if task_identity(t) in training}
     if shared:
         raise UserError(f"[eval] bank {cfg.eval.bank} shares {len(shared)} tasks with the training bank "
                         f"(e.g. {sorted(shared)[0]}): a held-out bank holds other tasks")
