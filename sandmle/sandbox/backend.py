@@ -87,7 +87,9 @@ def connect_ray(ray, address: str | None) -> bool:
         _check_reachable(ray, address)
         options = {"address": address}
     try:
-        ray.init(**options, logging_level="warning")
+        # log_to_driver=False: the actors' own output would otherwise be copied onto this
+        # process's stdout, where `--json` results go; jobs' output comes back in results.
+        ray.init(**options, logging_level="warning", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SandboxError(f"cannot reach the Ray cluster at {address or 'a private local cluster'}: "
