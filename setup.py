@@ -71,7 +71,7 @@ setup(
         "bench": TRAIN + ["trl>=1.16"],
         "trackers": ["tensorboard>=2.15", "wandb>=0.17"],
         # the tests start a real local Ray cluster: the Ray backend's extra is part of dev
-        "dev": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"] + RAY,
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "pytest-timeout>=2.3"] + RAY,
         "ray": RAY,
     },
     entry_points={"console_scripts": ["sandmle=sandmle.cli:main"]},
