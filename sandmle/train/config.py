@@ -383,18 +383,26 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key.strip(), value
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a TOML recipe, apply `--set` overrides, validate."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"recipe {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"recipe {path} is not valid TOML ({exc})") from None
+def read_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...], sections) -> dict[str, Any]:
+    """A TOML recipe's tables (None: none) with the `--set` overrides applied; an override of
+    a section not in `sections` is a UserError."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"recipe {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"recipe {path} is not valid TOML ({exc})") from None
     for text in overrides:
         section, key, value = parse_override(text)
-        if section not in SECTIONS:
-            raise UserError(f"--set {text!r}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
+        if section not in sections:
+            raise UserError(f"--set {text!r}: unknown section {section!r} (known: {', '.join(sections)})")
         data.setdefault(section, {})[key] = value
-    return RunConfig.from_dict(data)
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a TOML recipe, apply `--set` overrides, validate."""
+    return RunConfig.from_dict(read_recipe(path, overrides, SECTIONS))

@@ -14,14 +14,13 @@ overrides and returns an `SFTRun`; an error names the value and the fix in one l
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sandmle.errors import UserError
 from sandmle.policies.tiny import CHAT_TEMPLATES
-from sandmle.train.config import ModelConfig, _build, _jsonable, parse_override
+from sandmle.train.config import ModelConfig, _build, _jsonable, read_recipe
 
 
 def _fail(section: str, message: str) -> None:
@@ -152,20 +151,7 @@ class SFTRun:
 
 def load_sft_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> SFTRun:
     """Read a TOML recipe (None: the defaults), apply `--set` overrides, validate."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"recipe {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"recipe {path} is not valid TOML ({exc})") from None
-    for text in overrides:
-        section, key, value = parse_override(text)
-        if section not in SFT_SECTIONS:
-            raise UserError(f"--set {text!r}: unknown section {section!r} (known: {', '.join(SFT_SECTIONS)})")
-        data.setdefault(section, {})[key] = value
+    data = read_recipe(path, overrides, SFT_SECTIONS)
     unknown = set(data) - set(SFT_SECTIONS)
     if unknown:
         raise UserError(f"unknown recipe section(s) {sorted(unknown)}: known are {', '.join(SFT_SECTIONS)}")
