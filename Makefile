@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NATIVE := $(wildcard csrc/*.pyx csrc/*.pxd)
 
-.PHONY: install install-vllm build test test-fast test-vllm bench demo clean
+.PHONY: install install-vllm build test test-fast test-vllm bench demo sft-grpo-cpu clean
 
 install: $(STAMP)
 
@@ -66,6 +66,12 @@ bench: build
 
 demo: build
 	$(VENV)/bin/sandmle demo
+
+# The paper's pipeline in miniature on 2 CPU cores: teacher data, SFT from scratch, GRPO,
+# each stage evaluated on a held-out bank (recipes/sft-grpo-cpu.sh; RUN=runs/sft-grpo-cpu).
+RUN ?= runs/sft-grpo-cpu
+sft-grpo-cpu: build
+	SANDMLE=$(VENV)/bin/sandmle bash recipes/sft-grpo-cpu.sh $(RUN)
 
 clean:
 	rm -rf build sandmle/_native/*.so sandmle/_native/*.c csrc/*.c $(VENV) $(VLLM_VENV)
