@@ -184,7 +184,7 @@ def stages_table(rows: list[dict[str, Any]]):
         se = row["reward_task_se"]
         prev = row.get("vs_previous")
         change = "-" if not prev or prev["se"] is None else \
-            f"{prev['delta']:+.3f} ± {prev['se']:.3f} ({prev['z']:+.1f} SE)"
+            f"{prev['delta']:+.3f} ± {prev['se']:.3f}" + ("" if prev['z'] is None else f" ({prev['z']:+.1f} SE)")
         reward = "-" if row["mean_reward"] is None else f"{row['mean_reward']:.3f}" + ("" if se is None else f" ± {se:.3f}")
         table.add_row(row["label"], str(row["episodes"]), str(row["tasks"]),
                       "-" if row["valid_rate"] is None else f"{100 * row['valid_rate']:.0f}%",
