@@ -191,14 +191,16 @@ run_sft(cfg, Path(sys.argv[1]), say=lambda m: None)
 
 @pytest.mark.slow
 def test_two_processes_train_like_one(tmp_path):
-    """torchrun + accelerate (gloo): each process takes half of each step's sequences."""
+    """torchrun + accelerate (gloo): each process takes half of the step's sequences, and the
+    step is the one process's step (loss, gradient norm and weights). One step: Adam turns
+    float-rounding differences in near-zero gradients into whole lr-sized steps after a few."""
     from sandmle.policies.tiny import build_tiny_model
 
     data = chat_data(tmp_path / "chat.jsonl", n=10)
     model = build_tiny_model(tmp_path / "tiny", seed=0, hidden_size=32)
     script = tmp_path / "sft.py"
     script.write_text(SCRIPT)
-    sets = [f"model.path={json.dumps(str(model))}", f"data.files={json.dumps([str(data)])}", "sft.max_steps=3",
+    sets = [f"model.path={json.dumps(str(model))}", f"data.files={json.dumps([str(data)])}", "sft.max_steps=1",
             "sft.batch_size=4", "sft.lr=0.01", "log.live=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = Path(sys.executable).with_name("torchrun")
@@ -207,6 +209,11 @@ def test_two_processes_train_like_one(tmp_path):
         done = subprocess.run(cmd + [str(tmp_path / name), "-", *sets], env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
+    rows = {name: [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+            for name in ("one", "two")}
+    assert [r["loss_tokens"] for r in rows["two"]] == [r["loss_tokens"] for r in rows["one"]]
+    for key in ("loss", "grad_norm"):
+        assert rows["two"][0][key] == pytest.approx(rows["one"][0][key], rel=1e-5)
     one, two = _weights(tmp_path / "one" / "model"), _weights(tmp_path / "two" / "model")
     for key in one:
-        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
