@@ -172,6 +172,11 @@ def test_layouts_get_mlebench_verdicts(mlebench, tmp_path, cid):
         got = verdict_of(grade, base.score)
         if not (got == want or (want == "valid" and got in ("same", "other"))):
             wrong.append(f"{name}: want {want}, got {got} ({grade.reason or grade.score})")
+    path = tmp_path / "blank_lines_first.csv"       # pandas' header is the first line with content
+    path.write_text("\n \t\n" + csv_text(header, rows))
+    grade = grade_submission(task, path)
+    if verdict_of(grade, base.score) != "same":
+        wrong.append(f"blank_lines_first: want same, got {grade.reason or grade.score}")
     assert not wrong, "; ".join(wrong)
 
 

@@ -7,8 +7,9 @@ synthetic tasks seeded from them carry the block that reproduces that competitio
 
     reader            "sandmle": cells and header names stripped of blanks, text as written.
                       "pandas": cells as MLE-bench's `read_csv` (pandas.read_csv) gives them:
-                      NA tokens ("", "NA", "N/A", "null", "nan", "None", ...) are missing, a
-                      column is numeric only when every cell is, numbers may carry blanks,
+                      blank lines before the header are skipped, NA tokens ("", "NA", "N/A",
+                      "null", "nan", "None", ...) are missing, a column is numeric only
+                      when every cell is, numbers may carry blanks,
                       nothing else is stripped, "Unnamed: i" for blank header names, "x.1"
                       for a repeated one.
     columns           "named": the id and the scored columns are found by name; other columns

@@ -2,8 +2,9 @@
 
 `read_table(data, reader)` is the one reader of both sides. It refuses empty, binary and
 non-UTF-8 files, and CSV structure errors (a record wider than the header, an unclosed quote,
-a header without rows), each with an `InvalidSubmission` reason. Blank lines are skipped and a
-short record's missing cells are empty, as pandas reads them. Header names follow the
+a header without rows), each with an `InvalidSubmission` reason. Blank lines are skipped (the
+pandas reader skips them before the header too) and a short record's missing cells are
+empty, as pandas reads them. Header names follow the
 profile's reader (`sandmle.grading.profile`): "sandmle" strips them; "pandas" names them as
 `pandas.read_csv` does ("Unnamed: i" for a blank name, "x.1" for a second "x", and a first
 record one field wider than the header makes that field the row index). Cells are kept as
@@ -134,6 +135,8 @@ def read_table(data: bytes, reader: str = "sandmle", typed: dict[str, str] | Non
     path then gives the reason)."""
     import polars as pl
 
+    if reader == "pandas":
+        data = _without_leading_blank_lines(data)
     if typed and reader == "sandmle" and len(data) >= TYPED_MIN_BYTES:
         fast = _typed_table(data, data[:_HEADER_SCAN_BYTES], typed)
         if fast is not None:
@@ -291,6 +294,19 @@ def _implicit_index_frame(data: bytes, width: int, options: dict):
     if frame.width != width + 1:
         return None
     return frame.drop(frame.columns[0]).rename(dict(zip(frame.columns[1:], map(str, range(width)))))
+
+
+def _without_leading_blank_lines(data: bytes) -> bytes:
+    """The bytes from the first line with content on: pandas.read_csv skips blank and
+    whitespace-only lines before the header (its header is the first line with content)."""
+    body = data[len(_BOM):] if data.startswith(_BOM) else data
+    start = 0
+    while True:
+        end = body.find(b"\n", start)
+        if end < 0 or body[start:end].strip(b" \t\r"):
+            break
+        start = end + 1
+    return data if start == 0 else body[start:]
 
 
 def _without_blank_lines(frame):
