@@ -29,17 +29,19 @@
 # Measured (2026-12-01, the shared 2-core development machine, nice 10, load average 3.3-12
 # from other users' jobs; synth --seed 11 and 12, sft seed 0, train seed 0, eval seed 7):
 #   stage seconds: synth-train 219, synth-heldout 227, teacher 151, sft 400 (150 steps, loss
-#   8.24 -> 0.034), eval-before-sft 180, eval-after-sft 76, grpo 1505 (10 steps), eval-after-grpo
-#   162: 48.7 min in all, over the 30 min goal at this load.
-#   held-out bank, 18 tasks x 2 episodes, temperature 0.7 (mean reward +/- SE over tasks):
-#     before SFT   valid   0%, reward 0.011 +/- 0.003
-#     after SFT    valid 100%, reward 0.558 +/- 0.040  (paired +0.547 +/- 0.041)
-#     after GRPO   valid  39%, reward 0.389 +/- 0.073  (paired -0.169 +/- 0.091, -1.9 SE)
-#   GRPO did not learn here: held-out reward during training 0.561 (step 0), 0.619 (step 5:
-#   medal rate 33% -> 61%, the strong estimator chosen more, but valid 78%), 0.450 (step 10,
-#   valid 44%). At lr 1e-3 the updates break the turn format faster than the reward restores
-#   it (train valid rate 1.00 at step 1, 0.31 at step 4); a lower rate, a KL term or more
-#   steps are not measured yet.
+#   8.24 -> 0.034), eval-before-sft 180, eval-after-sft 76, grpo 705 (10 steps, load 4.3-5.4),
+#   eval-after-grpo 173: 35.5 min in all, over the 30 min goal at this load.
+#   held-out bank, 18 tasks x 2 episodes, temperature 0.7 (mean reward +/- SE over tasks;
+#   `sandmle report --stages`):
+#     before SFT   valid   0%, medal  0%, reward 0.011 +/- 0.003
+#     after SFT    valid 100%, medal 33%, reward 0.558 +/- 0.040  (paired +0.547 +/- 0.041, +13.2 SE)
+#     after GRPO   valid  81%, medal 56%, reward 0.603 +/- 0.054  (paired +0.044 +/- 0.077, +0.6 SE)
+#   SFT teaches the format; GRPO raises the medal rate but its held-out reward gain is within
+#   noise at this size (held-out during training 0.572, 0.633 at step 5, 0.517 at step 10;
+#   train reward 0.631 -> 0.809 at step 9). The first defaults (lr 1e-3, no KL term) broke
+#   the turn format: after GRPO valid 39%, reward 0.389 +/- 0.073 (-1.9 SE); lr 3e-4 with
+#   grpo.kl_coef 0.05 keeps it (train valid 0.97-1.00). Which of the two matters, and whether
+#   the step-5 checkpoint is better, is not measured.
 set -euo pipefail
 
 RUN=${1:-runs/sft-grpo-cpu}
