@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import random
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,18 @@ DEFAULT_CLASSES = {
     "ordinal": ("0", "1", "2", "3", "4"),
     "ranking": ("a", "b", "c", "d", "e"),
 }
+
+
+SECRET = "sandmle-secret-" + uuid.uuid4().hex   # a hidden answer hostile job code must never see
+
+
+def write_secret_task(root: Path) -> Path:
+    """A minimal task folder at `root`: public/train.csv, and private/answers.csv holding SECRET."""
+    (root / "public").mkdir(parents=True)
+    (root / "private").mkdir()
+    (root / "public" / "train.csv").write_text("id,x\n1,2\n")
+    (root / "private" / "answers.csv").write_text(f"id,target\nsecret-row,{SECRET}\n")
+    return root
 
 
 def _write_rows(path: Path, header, rows) -> Path:

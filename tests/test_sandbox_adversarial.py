@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SECRET, write_secret_task
 from sandmle.sandbox import Job, Limits, Pool, isolate
 
 pytestmark = pytest.mark.skipif(isolate.unavailable_reason() is not None,
                                 reason=f"no namespaces: {isolate.unavailable_reason()}")
 
-SECRET = "sandmle-secret-" + uuid.uuid4().hex
 MARK = "'sandmle-' + 'secret-'"        # how job code spells the secret's prefix
 
 
@@ -36,12 +36,7 @@ def pool():
 
 @pytest.fixture
 def task(tmp_path):
-    root = tmp_path / "task"
-    (root / "public").mkdir(parents=True)
-    (root / "private").mkdir()
-    (root / "public" / "train.csv").write_text("id,x\n1,2\n")
-    (root / "private" / "answers.csv").write_text(f"id,target\nsecret-row,{SECRET}\n")
-    return root
+    return write_secret_task(tmp_path / "task")
 
 
 def _no_follow(path, flags):

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -40,10 +39,10 @@ except ImportError:
 
 from sandmle.sandbox import Job, Limits, Pool, isolate  # noqa: E402
 from sandmle.sandbox.ray_pool import RayPool  # noqa: E402
+from conftest import SECRET, write_secret_task  # noqa: E402
 
 pytestmark = pytest.mark.ray
 NODE_ARGS = {"num_cpus": 2, "node_ip_address": "127.0.0.1", "object_store_memory": 80 * 1024 * 1024}
-SECRET = "sandmle-secret-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +69,7 @@ def pool(cluster):
 
 @pytest.fixture
 def task(tmp_path):
-    root = tmp_path / "task"
-    (root / "public").mkdir(parents=True)
-    (root / "private").mkdir()
-    (root / "public" / "train.csv").write_text("id,x\n1,2\n")
-    (root / "private" / "answers.csv").write_text(f"id,target\nsecret-row,{SECRET}\n")
-    return root
+    return write_secret_task(tmp_path / "task")
 
 
 def tree(top) -> dict:
