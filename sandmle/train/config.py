@@ -38,6 +38,23 @@ def _fail(section: str, message: str) -> None:
     raise UserError(f"[{section}] {message}")
 
 
+def check_optimization(section: str, cfg) -> None:
+    """UserError naming `[section]` when `cfg`'s optimizer and checkpoint settings (lr,
+    lr_schedule, warmup_steps, weight_decay, grad_clip, mixed_precision, save_every, keep_last;
+    shared by [train] and [sft]) are out of range."""
+    if cfg.lr <= 0:
+        _fail(section, f"lr={cfg.lr} must be > 0")
+    if cfg.lr_schedule not in ("constant", "cosine", "linear"):
+        _fail(section, f"lr_schedule={cfg.lr_schedule!r} is unknown: use \"constant\", \"cosine\" or \"linear\"")
+    if cfg.warmup_steps < 0 or cfg.weight_decay < 0 or cfg.grad_clip < 0:
+        _fail(section, f"warmup_steps={cfg.warmup_steps}, weight_decay={cfg.weight_decay} and "
+                       f"grad_clip={cfg.grad_clip} must be >= 0")
+    if cfg.mixed_precision not in ("no", "bf16"):
+        _fail(section, f"mixed_precision={cfg.mixed_precision!r} is unknown: use \"no\" or \"bf16\"")
+    if cfg.save_every < 0 or cfg.keep_last < 1:
+        _fail(section, f"save_every={cfg.save_every} must be >= 0 and keep_last={cfg.keep_last} >= 1")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     kind: str = "hf"                  # "hf": a causal LM; "actions": the compact action policy
@@ -205,19 +222,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1:
             _fail("train", f"steps={self.steps} must be >= 1")
-        if self.lr <= 0:
-            _fail("train", f"lr={self.lr} must be > 0")
-        if self.lr_schedule not in ("constant", "cosine", "linear"):
-            _fail("train", f"lr_schedule={self.lr_schedule!r} is unknown: use \"constant\", \"cosine\" or \"linear\"")
-        if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            _fail("train", f"warmup_steps={self.warmup_steps}, weight_decay={self.weight_decay} and "
-                           f"grad_clip={self.grad_clip} must be >= 0")
-        if self.mixed_precision not in ("no", "bf16"):
-            _fail("train", f"mixed_precision={self.mixed_precision!r} is unknown: use \"no\" or \"bf16\"")
+        check_optimization("train", self)
         if self.save_model not in ("merged", "adapter", "off"):
             _fail("train", f"save_model={self.save_model!r} is unknown: use \"merged\", \"adapter\" or \"off\"")
-        if self.save_every < 0 or self.keep_last < 1:
-            _fail("train", f"save_every={self.save_every} must be >= 0 and keep_last={self.keep_last} >= 1")
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,7 @@ from typing import Any
 
 from sandmle.errors import UserError
 from sandmle.policies.tiny import CHAT_TEMPLATES
-from sandmle.train.config import ModelConfig, _build, _jsonable, read_recipe
-
-
-def _fail(section: str, message: str) -> None:
-    raise UserError(f"[{section}] {message}")
+from sandmle.train.config import ModelConfig, _build, _fail, _jsonable, check_optimization, read_recipe
 
 
 @dataclass(frozen=True)
@@ -98,17 +94,7 @@ class SFTConfig:
         if self.max_steps < 0 or self.batch_size < 1 or self.micro_batch_tokens < 1:
             _fail("sft", f"max_steps={self.max_steps} must be >= 0, batch_size={self.batch_size} and "
                          f"micro_batch_tokens={self.micro_batch_tokens} >= 1")
-        if self.lr <= 0:
-            _fail("sft", f"lr={self.lr} must be > 0")
-        if self.lr_schedule not in ("constant", "cosine", "linear"):
-            _fail("sft", f"lr_schedule={self.lr_schedule!r} is unknown: use \"constant\", \"cosine\" or \"linear\"")
-        if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            _fail("sft", f"warmup_steps={self.warmup_steps}, weight_decay={self.weight_decay} and "
-                         f"grad_clip={self.grad_clip} must be >= 0")
-        if self.mixed_precision not in ("no", "bf16"):
-            _fail("sft", f"mixed_precision={self.mixed_precision!r} is unknown: use \"no\" or \"bf16\"")
-        if self.save_every < 0 or self.keep_last < 1:
-            _fail("sft", f"save_every={self.save_every} must be >= 0 and keep_last={self.keep_last} >= 1")
+        check_optimization("sft", self)
 
 
 @dataclass(frozen=True)
