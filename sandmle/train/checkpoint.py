@@ -80,3 +80,12 @@ def load_checkpoint(accelerator, path: Path) -> dict[str, Any]:
     """Restore the accelerator's objects and RNG states from `path`; return trainer.json."""
     accelerator.load_state(str(path))
     return json.loads((Path(path) / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def log_and_save(run, row: dict, target: int, every: int) -> None:
+    """After a step of `run` (a GRPO or SFT trainer: .logger, .accelerator, .step, .save()):
+    log `row` on the main process, and checkpoint every `every` steps (0: never) and at `target`."""
+    if run.logger is not None and run.accelerator.is_main_process:
+        run.logger.log(row)
+    if (every and run.step % every == 0) or run.step == target:
+        run.save()

@@ -37,6 +37,7 @@ import numpy as np
 
 from sandmle.errors import UserError
 from sandmle.task import write_json_atomic
+from sandmle.train.checkpoint import log_and_save
 from sandmle.train.sft_config import SFTRun
 
 MODEL_DIR = "model"
@@ -173,10 +174,7 @@ class SFTTrainer:
         while self.step < target:
             row = self.train_step()
             rows.append(row)
-            if self.logger is not None and self.accelerator.is_main_process:
-                self.logger.log(row)
-            if (every and self.step % every == 0) or self.step == target:
-                self.save()
+            log_and_save(self, row, target, every)
         return rows
 
 

@@ -26,7 +26,7 @@ import torch
 
 from sandmle.errors import UserError
 from sandmle.train.batch import Batch, Rollouts, collate
-from sandmle.train.checkpoint import load_checkpoint, save_checkpoint
+from sandmle.train.checkpoint import load_checkpoint, log_and_save, save_checkpoint
 from sandmle.train.config import RunConfig
 from sandmle.train.grpo import LossNorm, accumulate, group_advantages, policy_loss
 from sandmle.train.logprobs import accepts_logits_to_keep, sequence_logprobs
@@ -394,10 +394,7 @@ class Trainer:
             if self._evaluates(target):
                 row.update(self.evaluate())
             rows.append(row)
-            if self.logger is not None and self.accelerator.is_main_process:
-                self.logger.log(row)
-            if (every and self.step % every == 0) or self.step == target:
-                self.save()
+            log_and_save(self, row, target, every)
         return rows
 
 
