@@ -217,3 +217,51 @@ def test_a_copy_of_the_sample_submission_earns_the_format_term_only(make_task, t
     sample[sample.columns[1]] = 0.25
     sample.to_csv(task.sample_submission_path, index=False)
     assert not grade_submission(task, copy).sample_copy
+
+
+@pytest.mark.parametrize("metric, n_test", [("auc", 40), ("multiclass_log_loss", 40),
+                                            ("multiclass_log_loss", 4000), ("rmse", 4000)])
+def test_a_sample_copy_is_judged_on_every_row(make_task, tmp_path, metric, n_test):
+    """A sample of varied predictions, longer than the part of it read first (4000 rows):
+    its rows shuffled and respelled are a copy; one row changed (the first or another), or
+    the same values in other rows, are not."""
+    task = make_task(metric, n_test=n_test)
+    sample = task.sample_submission_path
+    header = sample.read_text().splitlines()[0].split(",")
+    k = len(header) - 1
+    rng = np.random.default_rng(1)
+    values = rng.random((n_test, k)) + 0.01
+    if metric == "multiclass_log_loss":
+        values /= values.sum(axis=1, keepdims=True)
+    ids = [line.split(",")[0] for line in sample.read_text().splitlines()[1:]]
+
+    def write(path, rows, spell=repr, order=None):
+        order = range(n_test) if order is None else order
+        body = "".join(f"{ids[i]}," + ",".join(spell(float(v)) for v in rows[i]) + "\n" for i in order)
+        path.write_text(",".join(header) + "\n" + body)
+        return path
+
+    write(sample, values)
+    shuffled = write(tmp_path / "shuffled.csv", values, lambda v: f"{v:.17e}", rng.permutation(n_test))
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('"id"' + shuffled.read_text()[len("id"):])     # quotes: the whole file is read
+    first, other = values.copy(), values.copy()
+    first[0, 0], other[n_test - 1, 0] = first[1, 0], other[0, 0]
+    swapped = values.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]
+    for path, copy in ((shuffled, True), (quoted, True), (write(tmp_path / "first.csv", first), False),
+                       (write(tmp_path / "other.csv", other), False),
+                       (write(tmp_path / "swapped.csv", swapped), False)):
+        for fresh in (False, True):
+            grade = grade_submission_of(task, path, fresh)
+            assert grade.valid, (path.name, grade.reason)
+            assert grade.sample_copy is copy, path.name
+
+
+def grade_submission_of(task, path, fresh: bool):
+    """A grade by the loaded task (its cache kept), or by a task loaded afresh (as the CLI)."""
+    from dataclasses import replace
+
+    from sandmle.grading import grade_submission
+
+    return grade_submission(replace(task, cache={}) if fresh else task, path)

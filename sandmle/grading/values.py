@@ -107,6 +107,15 @@ def metric_arrays(spec: TaskSpec, profile: GraderProfile, kind: str, answers: Ta
 
 # -- numbers ----------------------------------------------------------------------------------
 
+def scored_row(profile: GraderProfile, table: Table, columns: Columns, row: int) -> np.ndarray:
+    """float64 values (k,) of a submission's row `row`, scored columns in `columns` order,
+    read as `metric_arrays` reads a numeric kind's cells; InvalidSubmission when one is no
+    number."""
+    side = _Side(table, columns.submission_id, columns.submission, np.array([row], dtype=np.int64),
+                 False, profile.reader)
+    return _matrix(side)[0]
+
+
 def _matrix(side: _Side) -> np.ndarray:
     """float64 (rows, columns), C-contiguous; every cell must be a number (NaN where missing)."""
     import polars as pl
