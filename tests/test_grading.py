@@ -475,3 +475,31 @@ def test_symlink_to_the_answers_is_invalid(make_task, tmp_path):
     link.parent.mkdir()
     link.symlink_to(task.answers_path)
     assert_invalid(grade_submission(task, link), "symbolic link")
+
+
+ODD_NUMBERS = ["0.5", " 0.5", "0.5 ", "+0.5", ".5", "5e-1", "5E-1", "0.50000000000000000001", "1", "+1",
+               "0x1", "1_0", "nan", "NaN", "inf", "-inf", "1e309", "", "-0", "0,5", "½"]
+ODD_IDS = ["1000", " 1000", "1000 ", "+1000", "01000", "1000.0", "1_000", "1e3", "", "x"]
+
+
+@pytest.mark.parametrize("metric", ["auc", "rmse"])
+def test_parsing_while_reading_never_changes_a_grade(make_task, write_csv, monkeypatch, metric):
+    """Files large enough for polars to parse the id and scored columns while it reads grade
+    exactly as when every cell is read as text first: odd spellings of numbers and ids
+    (blanks, signs, exponents, hex, empty cells) in the first row."""
+    import sandmle.grading.read as read
+
+    task = make_task(metric, n_test=8000)
+    ids = [row[0] for row in read_answers(task)[1]]
+    guess = np.random.default_rng(0).random(len(ids))
+    spellings = [(i, v) for i in ODD_IDS[:1] for v in ODD_NUMBERS] + [(i, "0.5") for i in ODD_IDS[1:]]
+    for first_id, first_value in spellings:
+        rows = [[first_id, first_value]] + [[i, repr(float(v))] for i, v in zip(ids[1:], guess[1:])]
+        path = write_csv("odd.csv", ["id", task.spec.target_columns[0]], rows)
+        assert path.stat().st_size >= read.TYPED_MIN_BYTES
+        typed = grade_submission(task, path)
+        with monkeypatch.context() as patch:
+            patch.setattr(read, "TYPED_MIN_BYTES", 1 << 40)
+            text = grade_submission(task, path)
+        assert (typed.valid, typed.score, typed.reason) == (text.valid, text.score, text.reason), \
+            (first_id, first_value)

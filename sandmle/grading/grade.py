@@ -229,11 +229,24 @@ def _paired_inputs(spec: TaskSpec, profile: GraderProfile, answers_path: Path, s
     if spec.id_column not in answers.names or not answers.cells(spec.id_column).dtype.is_integer():
         typed.pop(spec.id_column)          # text ids: no use trying integers on the submission
     submission = read_submission(submission_path, answers_path.stat().st_size, profile.reader, typed)
+    noted = len(notes)
+    try:
+        y_true, y_pred, pairs = _paired(spec, profile, kind, answers, submission, notes)
+    except InvalidSubmission:
+        if not submission.typed:
+            raise
+        # Read as text, the reason shows the cells as written ('1e309', not inf).
+        del notes[noted:]
+        submission = read_submission(submission_path, answers_path.stat().st_size, profile.reader)
+        y_true, y_pred, pairs = _paired(spec, profile, kind, answers, submission, notes)
+    return y_true, y_pred, pairs, answers
+
+
+def _paired(spec: TaskSpec, profile: GraderProfile, kind: str, answers, submission, notes: list[str]):
     columns = select_columns(spec, profile, answers, submission, notes)
     keep = scored_answer_rows(profile, answers, columns)
     pairs = pair_rows(spec, profile, answers, submission, columns, keep, notes)
-    y_true, y_pred = metric_arrays(spec, profile, kind, answers, submission, columns, pairs)
-    return y_true, y_pred, pairs, answers
+    return (*metric_arrays(spec, profile, kind, answers, submission, columns, pairs), pairs)
 
 
 def _typed_columns(spec: TaskSpec, profile: GraderProfile, kind: str) -> dict[str, str]:
@@ -356,8 +369,12 @@ def _read_first_row(task: Task, profile: GraderProfile, answers):
     except OSError:
         return None
     if len(head) > SAMPLE_HEAD_BYTES:        # the header and two records, whole lines only
-        ends = [i for i, byte in enumerate(head) if byte == 10][:3]
-        head = head[:ends[-1] + 1] if len(ends) == 3 else b""
+        end = -1
+        for _ in range(3):
+            end = head.find(b"\n", end + 1)
+            if end < 0:
+                break
+        head = head[:end + 1] if end >= 0 else b""
     if not head or b'"' in head:
         return None
     try:
