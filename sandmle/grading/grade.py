@@ -368,14 +368,16 @@ def _read_first_row(task: Task, profile: GraderProfile, answers):
             head = fh.read(SAMPLE_HEAD_BYTES + 1)
     except OSError:
         return None
-    if len(head) > SAMPLE_HEAD_BYTES:        # the header and two records, whole lines only
-        end = -1
-        for _ in range(3):
-            end = head.find(b"\n", end + 1)
-            if end < 0:
-                break
-        head = head[:end + 1] if end >= 0 else b""
-    if not head or b'"' in head:
+    end = -1
+    for _ in range(3):                       # the header and two records, whole lines only
+        end = head.find(b"\n", end + 1)
+        if end < 0:
+            break
+    if end >= 0:
+        head = head[:end + 1]
+    elif len(head) > SAMPLE_HEAD_BYTES:      # a line longer than that: not worth it
+        return None
+    if b'"' in head:
         return None
     try:
         table = read_table(head, profile.reader)
