@@ -53,6 +53,7 @@ def test_version_flag():
     (["bench", "synth", "--tasks", "0"], "--tasks"),
     (["bench", "synth", "--modality-tasks", "-1"], "--modality-tasks"),
     (["bench", "grpo", "--tokens", "0"], "--tokens"),
+    (["bench", "grpo", "--threads", "0"], "--threads"),
     (["export-model", "RUN", "--out", "M", "--step", "0"], "--step"),
 ])
 def test_counts_of_zero_or_below_are_refused(argv, flag, tmp_path, monkeypatch, capsys):

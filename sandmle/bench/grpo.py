@@ -1,4 +1,4 @@
-"""`sandmle bench grpo [--json] [--baseline auto|trl|previous] [--repeats N] [--tokens 1024]`:
+"""`sandmle bench grpo [--json] [--baseline auto|trl|previous] [--repeats N] [--tokens 1024] [--threads 1]`:
 the GRPO update step against TRL's GRPOTrainer (or the previous sandmle path), measured in
 the same run, and the log-prob memory per token.
 
@@ -19,7 +19,10 @@ TRL when it is installed, `pip install -e .[bench]`, else the previous path):
 
 Each of `--repeats` rounds times one step of each, alternating, after a warm-up step; the
 ratio is the median over rounds of baseline / sandmle, in wall and in CPU seconds (the
-machine may be shared: the load average is printed). Peak memory of a step: the rise of
+machine may be shared: the load average is printed). Both run with `--threads` torch
+threads (default 1, as the CPU recipes do): on a shared 2-core machine at load 6 the tiny
+model's ratio with two threads was 0.82x, with one 1.73x (same code, same hour), since a
+thread that waits for a busy core stalls the other one at every op. Peak memory of a step: the rise of
 the resident set (VmHWM) over the state before the step, one fresh process per method,
 after a warm-up step (Linux).
 
@@ -54,6 +57,7 @@ def register(subparsers) -> None:
                              "auto (default): trl when TRL is installed, else previous")
     parser.add_argument("--repeats", type=count, default=3, help="alternating timed rounds per model (default 3)")
     parser.add_argument("--tokens", type=count, default=1024, help="positions in the memory measurement")
+    parser.add_argument("--threads", type=count, default=1, help="torch threads for both methods (default 1)")
     parser.add_argument("--peak-child", choices=("previous", "today"), help=argparse.SUPPRESS)
     parser.add_argument("--step-child", choices=("today", "trl", "previous"), help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -252,8 +256,11 @@ def measure_update(tmp, baseline: str, repeats: int) -> list[dict]:
 
 
 def _step_peak_mb(method: str, model_dir, tokenizer_dir) -> float:
+    import torch
+
     out = subprocess.run([sys.executable, "-m", "sandmle", "bench", "grpo", "--step-child", method,
-                          "--model-dir", str(model_dir), "--tokenizer-dir", str(tokenizer_dir)],
+                          "--model-dir", str(model_dir), "--tokenizer-dir", str(tokenizer_dir),
+                          "--threads", str(torch.get_num_threads())],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"] / 2**20
 
@@ -338,10 +345,13 @@ def _resident_bytes(field: str) -> int:
 
 
 def measure_memory(tokens: int) -> list[dict]:
+    import torch
+
     rows = []
     for method in ("previous", "today"):
         out = subprocess.run([sys.executable, "-m", "sandmle", "bench", "grpo", "--peak-child", method,
-                              "--tokens", str(tokens)], capture_output=True, text=True, check=True)
+                              "--tokens", str(tokens), "--threads", str(torch.get_num_threads())],
+                             capture_output=True, text=True, check=True)
         peak = json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"]
         rows.append({"method": method, "saved_per_token_mb": saved_bytes(method, tokens) / tokens / 1e6,
                      "peak_per_token_mb": peak / tokens / 1e6})
@@ -352,6 +362,9 @@ def run(args) -> int:
     import os
     import tempfile
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     if args.peak_child:
         _peak_child(args.peak_child, args.tokens)
         return 0
@@ -366,7 +379,7 @@ def run(args) -> int:
     load.append(os.getloadavg()[0])
     if args.json:
         print(json.dumps({"baseline": baseline, "update": update, "memory": memory, "vocab": VOCAB,
-                          "tokens": args.tokens, "load": load}))
+                          "tokens": args.tokens, "threads": args.threads, "load": load}))
         return 0
     name = "TRL GRPOTrainer" if baseline == "trl" else "previous sandmle"
     for row in update:
@@ -383,6 +396,7 @@ def run(args) -> int:
     today = {r["method"]: r for r in memory}
     print(f"memory ratio previous/today: saved {today['previous']['saved_per_token_mb'] / today['today']['saved_per_token_mb']:.2f}x, "
           f"peak {today['previous']['peak_per_token_mb'] / today['today']['peak_per_token_mb']:.2f}x")
-    print(f"median of {args.repeats} alternating rounds; load average {load[0]:.1f} -> {load[1]:.1f} "
+    print(f"median of {args.repeats} alternating rounds, {args.threads} torch thread(s); "
+          f"load average {load[0]:.1f} -> {load[1]:.1f} "
           f"({time.perf_counter() - started:.0f} s)")
     return 0
