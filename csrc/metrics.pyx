@@ -120,6 +120,41 @@ def onehot_rows(const double[:, ::1] y, int64_t[::1] index):
     return bad
 
 
+
+def onehot_columns(list columns not None, int64_t[::1] index):
+    """onehot_rows for a table held as k columns: the column of the single 1.0 in each row
+    (others 0.0); first bad row, or -1. Saves interleaving the columns into rows first
+    (13 ms at 1M rows x 5)."""
+    # IN  columns: k C-contiguous float64 arrays (n,)
+    # OUT index: (n,) column of each row's 1.0
+    cdef Py_ssize_t i, j, k = len(columns), n = index.shape[0], bad = -1
+    cdef Py_ssize_t ones, others, at
+    cdef double v
+    cdef const double** cols = <const double**> malloc(max(k, 1) * sizeof(double*))
+    if cols == NULL:
+        raise MemoryError()
+    try:
+        for j in range(k):
+            if cnp.PyArray_DIM(columns[j], 0) != n:
+                raise ValueError(f"column {j} has {cnp.PyArray_DIM(columns[j], 0)} rows, expected {n}")
+            cols[j] = f64_data(columns[j], 1)
+        with nogil:
+            for i in range(n):      # without branches on the values: the classes are random
+                ones = others = at = 0
+                for j in range(k):
+                    v = cols[j][i]
+                    ones += v == 1.0
+                    others += (v != 0.0) & (v != 1.0)
+                    at += j * (v == 1.0)
+                if ones != 1 or others != 0:
+                    bad = i
+                    break
+                index[i] = at
+    finally:
+        free(cols)
+    return bad
+
+
 # ---------------------------------------------------------------------------------------
 # Regression.
 

@@ -503,3 +503,14 @@ def test_parsing_while_reading_never_changes_a_grade(make_task, write_csv, monke
             text = grade_submission(task, path)
         assert (typed.valid, typed.score, typed.reason) == (text.valid, text.score, text.reason), \
             (first_id, first_value)
+
+
+def test_answers_that_are_not_one_hot_are_a_broken_task(make_task):
+    """A multi-class answers row without a single 1 is the task's bug (UserError naming the
+    row), not the submission's."""
+    task = make_task("multiclass_log_loss")
+    header, rows = read_answers(task)
+    rows[3][1:] = ["1", "1", "0"]
+    task.answers_path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    with pytest.raises(UserError, match=r"one-hot rows .*row 3 is \[1.0, 1.0, 0.0\]"):
+        grade_submission(task, task.sample_submission_path)

@@ -149,3 +149,28 @@ def test_rmsle_rejects_values_at_or_below_minus_one(n):
     p[n - 3], y[n - 3] = np.nan, 1.0
     with pytest.raises(MetricError, match=rf"y_pred\[{n - 3}\] is nan"):
         compute("rmsle", y, p)
+
+
+@pytest.mark.parametrize("bad", [2.0, 0.5, -1.0, np.nan, np.inf, "two ones", "no one"])
+def test_onehot_columns_agree_with_onehot_rows(bad):
+    """Class indices of one-hot rows held as columns: the same indices as from the rows, and
+    the same first bad row in the error."""
+    from sandmle.metrics.inputs import class_indices, onehot_column_indices
+
+    rng = np.random.default_rng(0)
+    rows = np.eye(4)[rng.integers(0, 4, 50)]
+    assert np.array_equal(onehot_column_indices(list(rows.T), "answers"), class_indices(rows, 50, 4, "answers"))
+    broken = rows.copy()
+    for row in (37, 41):
+        if bad == "two ones":
+            broken[row] = [1.0, 1.0, 0.0, 0.0]
+        elif bad == "no one":
+            broken[row] = 0.0
+        else:
+            broken[row, 2] = bad
+    with pytest.raises(MetricError) as by_rows:
+        class_indices(broken, 50, 4, "answers")
+    with pytest.raises(MetricError) as by_columns:
+        onehot_column_indices(list(broken.T.copy()), "answers")
+    assert "y_true row 37 is" in str(by_columns.value)
+    assert str(by_columns.value) == str(by_rows.value)

@@ -145,14 +145,15 @@ def _matrix(side: _Side) -> np.ndarray:
 def _class_indices(truth: _Side) -> np.ndarray:
     """Each scored answer row's class (the column of its 1), from the one-hot answers; kept
     per task, so only the int64 indices are gathered per grade."""
-    from sandmle.metrics.inputs import class_indices
+    from sandmle.metrics.inputs import onehot_column_indices
 
     key = ("classes", truth.positions)
     indices = truth.table.memo.get(key)
     if indices is None:
-        whole = _matrix(_Side(truth.table, truth.id_position, truth.positions, None, True, truth.reader))
+        whole = _Side(truth.table, truth.id_position, truth.positions, None, True, truth.reader)
         try:
-            indices = class_indices(whole, whole.shape[0], whole.shape[1], "answers")
+            indices = onehot_column_indices([_numbers(whole, j) for j in range(len(whole.positions))],
+                                            "answers")
         except UserError as exc:
             truth.reject(f"answers must be one-hot rows ({exc})")
         truth.table.memo[key] = indices

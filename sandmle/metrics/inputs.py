@@ -151,6 +151,17 @@ def label_pairs(y_true, y_pred, name: str) -> tuple[np.ndarray, np.ndarray] | No
     return None
 
 
+def onehot_column_indices(columns: list[np.ndarray], name: str) -> np.ndarray:
+    """Class index per row (int64) of one-hot rows held as k float64 columns (n,) each."""
+    columns = [as_float(c, name, "y_true") for c in columns]
+    index = np.empty(len(columns[0]), dtype=_I64)
+    row = kernels.onehot_columns(columns, index)
+    if row >= 0:
+        raise MetricError(f"{name}: y_true row {row} is {[float(c[row]) for c in columns]}; "
+                          "one-hot rows need a single 1 and zeros elsewhere")
+    return index
+
+
 def class_indices(y_true, n_rows: int, n_classes: int, name: str) -> np.ndarray:
     """Class index per row from indices (n,) or one-hot rows (n, k), as int64."""
     y = np.asarray(y_true)
