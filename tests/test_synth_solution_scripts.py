@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from sandmle.synth.solution_scripts import denoise, features, normalise, predict, script_source, with_settings
+from sandmle.synth.solution_scripts import (denoise, features, normalise, predict, script_source, submission,
+                                           with_settings)
 
 FEATURES = {"tabular": "onehot", "text": "word12", "image": "all", "audio": "all"}
 
@@ -234,6 +235,18 @@ def test_predict_main_writes_the_submission_layout(cfg, tmp_path, monkeypatch):
     out = pd.read_csv(tmp_path / "submission.csv")
     assert list(out.columns) == ["id", "label"] and out["id"].tolist() == [7, 8, 9]
     assert set(out["label"]) <= {"cat", "dog"}
+
+
+def test_write_submission_reads_back_as_the_pandas_file_does(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": ["007", "a,b", "x"], "p": rng.random(3) * [1e-7, 1.0, 1e6],
+                          "grade": np.array([1, 2, 3]), "label": ["cat", "say \"hi\"", "dog"]})
+    frame.loc[1, "p"] = np.nan
+    frame.to_csv(tmp_path / "pandas.csv", index=False)
+    submission.write_submission({c: frame[c] for c in frame.columns}, tmp_path / "fast.csv")
+    ours, theirs = (pd.read_csv(tmp_path / f, dtype={"id": str}) for f in ("fast.csv", "pandas.csv"))
+    pd.testing.assert_frame_equal(ours, theirs)        # the same floats to the last bit; NaN an empty cell
+    assert (tmp_path / "fast.csv").read_text().splitlines()[2].startswith('"a,b",,2,')
 
 
 def test_the_sandbox_text_is_self_contained_and_runs_as_main(tmp_path):

@@ -11,6 +11,8 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
+from sandmle.synth.solution_scripts.submission import write_submission
+
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 INPUT = "input/"
 SEED = 0
@@ -86,11 +88,9 @@ def main():
             out = model.predict(pixel_features(img, p["radius"])).reshape(img.shape)
         out = np.clip(out, 0.0, 1.0)
         h, w = img.shape
-        for r in range(h):
-            for c in range(w):
-                ids.append(f"{image}_{r + 1}_{c + 1}")
-                values.append(out[r, c])
-    pd.DataFrame({"id": ids, "value": np.round(values, 5)}).to_csv("submission.csv", index=False)
+        ids.extend(f"{image}_{r + 1}_{c + 1}" for r in range(h) for c in range(w))
+        values.append(out.ravel())
+    write_submission({"id": ids, "value": np.round(np.concatenate(values) if values else np.array([]), 5)})
 
 
 if __name__ == "__main__":

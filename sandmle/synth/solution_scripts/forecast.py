@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sandmle.synth.solution_scripts.cache import cached
+from sandmle.synth.solution_scripts.submission import write_submission
 
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 INPUT = Path("input")
@@ -211,7 +212,7 @@ def main():
         model = make_model(CFG["model"], CFG.get("params", {}))
         model.fit(x, d["y"][fitted])
         out[target] = np.exp(model.predict(xt))
-    out[[idc, target]].to_csv("submission.csv", index=False)
+    write_submission({idc: out[idc], target: out[target]})
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import sparse
 
 from sandmle.synth.solution_scripts.cache import cached
+from sandmle.synth.solution_scripts.submission import write_submission
 
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 INPUT = Path("input")
@@ -306,7 +307,7 @@ def main():
             out[target] = proba[:, classes.index("1")] if "1" in classes else 0.0
         else:
             out[target] = [classes[j] for j in proba.argmax(axis=1)]
-    out[[idc, target]].to_csv("submission.csv", index=False)
+    write_submission({idc: out[idc], target: out[target]})
 
 
 if __name__ == "__main__":

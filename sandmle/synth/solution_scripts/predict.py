@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import sparse
 
 from sandmle.synth.solution_scripts.features import INPUT, features, read
+from sandmle.synth.solution_scripts.submission import write_submission
 
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 warnings.filterwarnings("ignore")
@@ -234,7 +235,7 @@ def main():
                 out[c] = np.clip(np.expm1(fit_values(x, np.log1p(np.clip(y, 0, None)), xt)), 0, None)
             else:
                 out[c] = fit_values(x, y, xt)
-    out[[idc] + targets].to_csv("submission.csv", index=False)
+    write_submission({c: out[c] for c in [idc] + targets})
 
 
 if __name__ == "__main__":
