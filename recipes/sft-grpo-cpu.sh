@@ -19,29 +19,38 @@
 #   timing.txt                   seconds per stage and the machine's load (uptime)
 #
 # Every stage gives the agent the score tool of the paper's training (the test score and the
-# medal thresholds), so the model always sees the responses it learnt from; the budgets are
-# the teacher's: three turns (solution, score, answer) of at most 160 new tokens.
+# medal thresholds), so the model always sees the responses it learnt from, and one episode
+# budget: three turns (solution, score, answer), 300 s an episode, 60 s a Python run, which
+# the task message states ("At most 3 turns, 300 s in all, 60 s per Python run"), and at most
+# 160 new tokens a turn. A small model reads that line as part of its prompt: with the
+# teacher at 4 turns / 1200 s / 300 s, GRPO at 3 / 300 / 60 and the evaluations at eval's
+# CPU budget (3 / 600 / 120), the GRPO model was evaluated on a prompt it never trained on.
 #
 # Hardware: 2 CPU cores. torch runs one thread (OMP_NUM_THREADS=1): on the shared 2-core
 # development machine training ran faster with one thread than with two; on an idle machine
 # OMP_NUM_THREADS=2 may be faster.
 #
-# Measured (2026-12-01, the shared 2-core development machine, nice 10, load average 3.3-12
-# from other users' jobs; synth --seed 11 and 12, sft seed 0, train seed 0, eval seed 7):
-#   stage seconds: synth-train 219, synth-heldout 227, teacher 151, sft 400 (150 steps, loss
-#   8.24 -> 0.034), eval-before-sft 180, eval-after-sft 76, grpo 705 (10 steps, load 4.3-5.4),
-#   eval-after-grpo 173: 35.5 min in all, over the 30 min goal at this load.
+# Measured (2026-12-01, the shared 2-core development machine (AMD EPYC), nice 0, load
+# average 4.1-6.5 from other users' jobs; synth --seed 11 and 12, sft seed 0, train seed 0,
+# eval seed 7):
+#   stage seconds: synth-train 46, synth-heldout 34, teacher 34, sft 133 (150 steps, loss
+#   8.22 -> 0.04), eval-before-sft 83, eval-after-sft 37, grpo 363 (10 steps),
+#   eval-after-grpo 54: 13.1 min in all (an earlier run at nice 10 and load 3-12 took 35.5).
 #   held-out bank, 18 tasks x 2 episodes, temperature 0.7 (mean reward +/- SE over tasks;
 #   `sandmle report --stages`):
 #     before SFT   valid   0%, medal  0%, reward 0.011 +/- 0.003
-#     after SFT    valid 100%, medal 33%, reward 0.558 +/- 0.040  (paired +0.547 +/- 0.041, +13.2 SE)
-#     after GRPO   valid  81%, medal 56%, reward 0.603 +/- 0.054  (paired +0.044 +/- 0.077, +0.6 SE)
-#   SFT teaches the format; GRPO raises the medal rate but its held-out reward gain is within
-#   noise at this size (held-out during training 0.572, 0.633 at step 5, 0.517 at step 10;
-#   train reward 0.631 -> 0.809 at step 9). The first defaults (lr 1e-3, no KL term) broke
-#   the turn format: after GRPO valid 39%, reward 0.389 +/- 0.073 (-1.9 SE); lr 3e-4 with
-#   grpo.kl_coef 0.05 keeps it (train valid 0.97-1.00). Which of the two matters, and whether
-#   the step-5 checkpoint is better, is not measured.
+#     after SFT    valid 100%, medal 50%, reward 0.619 +/- 0.030  (paired +0.609 +/- 0.030, +20.3 SE)
+#     after GRPO   valid 100%, medal 67%, reward 0.737 +/- 0.050  (paired +0.118 +/- 0.056, +2.1 SE)
+#   SFT teaches the format; GRPO keeps it and raises the held-out reward by 2.1 SE (held-out
+#   during training, 1 episode a task: 0.572, 0.731 at step 5, 0.689 at step 10; train
+#   reward 0.634 -> 0.844 at step 9). It also learnt to spend the third turn on another
+#   Python run rather than the answer: every held-out episode after GRPO ends at the turn
+#   budget (15 of 36 after SFT), where its last submission is graded as an answer would be.
+#   With the old mismatched budgets (same banks, same seeds) the same run measured after SFT
+#   0.636 +/- 0.036 and after GRPO valid 81%, 0.600 +/- 0.049 (-0.9 SE): the invalid episodes
+#   were a regressor written into the classifier branch (KNeighborsRegressor twice), then
+#   turns of repeated <think> lines cut at 160 tokens; earlier, lr 1e-3 without a KL term
+#   broke the format further (after GRPO valid 39%, reward 0.389 +/- 0.073).
 set -euo pipefail
 
 RUN=${1:-runs/sft-grpo-cpu}
@@ -50,7 +59,14 @@ SEEDS=${SEEDS:-tabular-playground-series-may-2022,tabular-binary-logloss-grouped
 NUM_TASKS=${NUM_TASKS:-18}            # per bank
 TEACHER_EPISODES=${TEACHER_EPISODES:-6}   # per training task
 HELDOUT_EPISODES=${HELDOUT_EPISODES:-2}   # per held-out task, at each of the three points
-MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-160}   # per turn in the held-out evaluations
+MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-160}   # per turn, in GRPO's rollouts and the held-out evaluations
+# One episode budget for the teacher, GRPO and the evaluations: the task message states it
+# ("At most 3 turns, 300 s in all, 60 s per Python run"), so a different one is a prompt the
+# policy never trained on.
+MAX_TURNS=3
+EPISODE_TIMEOUT_S=300
+STEP_TIMEOUT_S=60
+BUDGET=(--max-turns "$MAX_TURNS" --episode-timeout-s "$EPISODE_TIMEOUT_S" --step-timeout-s "$STEP_TIMEOUT_S")
 SFT_SET=${SFT_SET:-}                  # extra --set overrides, e.g. "sft.max_steps=5"
 GRPO_SET=${GRPO_SET:-}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -75,14 +91,14 @@ has_tasks "$RUN/banks/heldout" || stage synth-heldout "$SANDMLE" synth --seeds "
 
 stage teacher "$SANDMLE" eval --mix scripted:weak:short=1,scripted:medium:short=1,scripted:strong:short=1 \
     --bank "$RUN/banks/train" --out "$RUN/teacher" --num-episodes-per-task "$TEACHER_EPISODES" \
-    --max-turns 4 --score-tool test --workers 2 --split train --resume --json > "$RUN/teacher.json"
+    "${BUDGET[@]}" --score-tool test --workers 2 --split train --resume --json > "$RUN/teacher.json"
 
 # shellcheck disable=SC2046
 stage sft "$SANDMLE" sft recipes/sft-cpu.toml --data "$RUN/teacher/episodes.jsonl" --out "$RUN/sft" \
     --set log.live=false $(sets "$SFT_SET")
 
 mkdir -p "$RUN/eval"
-EVAL=(--bank "$RUN/banks/heldout" --num-episodes-per-task "$HELDOUT_EPISODES" --max-turns 3
+EVAL=(--bank "$RUN/banks/heldout" --num-episodes-per-task "$HELDOUT_EPISODES" "${BUDGET[@]}"
       --max-new-tokens "$MAX_NEW_TOKENS" --temperature 0.7 --score-tool test --seed 7 --workers 2 --split heldout
       --resume --json)
 stage eval-before-sft "$SANDMLE" eval --policy "hf:$RUN/sft/model-init" --out "$RUN/eval/before-sft" "${EVAL[@]}" \
@@ -93,7 +109,9 @@ stage eval-after-sft "$SANDMLE" eval --policy "hf:$RUN/sft/model" --out "$RUN/ev
 # shellcheck disable=SC2046
 stage grpo "$SANDMLE" train recipes/grpo-after-sft-cpu.toml --out "$RUN/grpo" \
     --set "model.path=\"$RUN/sft/model\"" --set "bank.path=\"$RUN/banks/train\"" \
-    --set "eval.bank=\"$RUN/banks/heldout\"" --set log.live=false $(sets "$GRPO_SET")
+    --set "eval.bank=\"$RUN/banks/heldout\"" --set "rollout.max_turns=$MAX_TURNS" \
+    --set "rollout.episode_timeout_s=$EPISODE_TIMEOUT_S" --set "rollout.step_timeout_s=$STEP_TIMEOUT_S" \
+    --set "rollout.max_new_tokens=$MAX_NEW_TOKENS" --set log.live=false $(sets "$GRPO_SET")
 stage eval-after-grpo "$SANDMLE" eval --policy "hf:$RUN/grpo/model" --out "$RUN/eval/after-grpo" "${EVAL[@]}" \
     > "$RUN/eval/after-grpo.json"
 

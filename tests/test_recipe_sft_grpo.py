@@ -37,13 +37,18 @@ def test_the_pipeline_connects(tmp_path):
     assert sft["steps"] == 3 and Path(sft["model"]) == run / "sft" / "model"
     grpo_config = json.loads((run / "grpo" / "config.json").read_text())
     assert Path(grpo_config["model"]["path"]) == run / "sft" / "model"          # SFT model -> GRPO
+    # one budget, stated in every task message: the policy is evaluated on the prompt it trained on
+    budget = "At most 3 turns, 300 s in all, 60 s per Python run."
+    assert all(budget in e["messages"][1]["content"] for e in teacher)
+    rollout = grpo_config["rollout"]
+    assert (rollout["max_turns"], rollout["episode_timeout_s"], rollout["step_timeout_s"]) == (3, 300.0, 60.0)
     assert (run / "grpo" / "model" / "config.json").is_file()
     for stage, model in (("before-sft", run / "sft" / "model-init"), ("after-sft", run / "sft" / "model"),
                          ("after-grpo", run / "grpo" / "model")):
         manifest = json.loads((run / "eval" / stage / "run.json").read_text())
         assert manifest["policy"] == f"hf:{model}" and manifest["split"] == "heldout"
         episodes = [json.loads(line) for line in (run / "eval" / stage / "episodes.jsonl").read_text().splitlines()]
-        assert len(episodes) == 2
+        assert len(episodes) == 2 and all(budget in e["messages"][1]["content"] for e in episodes)
         assert all(s["completion_ids"] for e in episodes for s in e["steps"])     # the model's own ids
     stages = json.loads((run / "stages.json").read_text())["stages"]
     assert [s["label"] for s in stages] == ["before SFT", "after SFT", "after GRPO"]
