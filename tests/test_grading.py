@@ -514,3 +514,48 @@ def test_answers_that_are_not_one_hot_are_a_broken_task(make_task):
     task.answers_path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
     with pytest.raises(UserError, match=r"one-hot rows .*row 3 is \[1.0, 1.0, 0.0\]"):
         grade_submission(task, task.sample_submission_path)
+
+
+PLAIN_AND_ODD_CELLS = ["0.5", "+0.5", "-0.5", "5.", ".5", "5e-1", "1E+2", "007", "-0", "1e400", "9" * 30,
+                       "0.1000000000000000055511151231257827", "2.4703282292062328e-324", " 0.5", "0.5 ",
+                       "nan", "NaN", "inf", "-Infinity", "", "True", "1_0", "0x1", "½", "1,5"]
+PLAIN_CELLS = PLAIN_AND_ODD_CELLS[:13]
+HEADERS = [lambda names: ",".join(names), lambda names: "\ufeff" + ",".join(names),
+           lambda names: ",".join(reversed(names)), lambda names: ",".join(names) + ",extra"]
+
+
+@pytest.mark.parametrize("reader", ["sandmle", "pandas"])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_the_sample_first_row_read_from_plain_lines_is_the_tables(make_task, monkeypatch, reader, line_end):
+    """The sample submission's first row read straight from plain lines (no table) equals
+    the row read through the grader's table for every spelling: plain decimals, and odd
+    ones (blanks, nan, inf, hex, underscores), headers with a BOM, reordered or extra."""
+    import sandmle.grading.grade as grade
+    from sandmle.grading.profile import GraderProfile, mlebench_profile
+    from sandmle.grading.read import read_answers as read_answers_table
+    from sandmle.grading.read import read_table
+
+    task = make_task("multiclass_log_loss")
+    profile = GraderProfile.from_json(mlebench_profile() if reader == "pandas" else {})
+    answers = read_answers_table(task.answers_path, profile.reader, task.spec.id)
+    names = ["id", *task.spec.target_columns]
+    for header in HEADERS:
+        for cell in PLAIN_AND_ODD_CELLS:
+            first = ["1000", cell, "0.25", "0.25"] + ([] if "extra" not in header(names) else ["x"])
+            if header(names).startswith("fox"):
+                first = [cell, "0.25", "0.25", "1000"]
+            second = ["1001", "0.5", "0.25", "0.25"] + first[4:]
+            task.sample_submission_path.write_bytes(
+                (line_end.join([header(names), ",".join(first), ",".join(second)]) + line_end).encode())
+            tables = []
+            with monkeypatch.context() as patch:
+                patch.setattr(grade, "read_table", lambda *a: tables.append(a) or read_table(*a))
+                quick = grade._read_first_row(task, profile, answers)
+            if cell in PLAIN_CELLS:
+                assert not tables, (header(names), cell)          # read without a table
+            with monkeypatch.context() as patch:
+                patch.setattr(grade, "plain_first_record", lambda head, reader: None)
+                table = grade._read_first_row(task, profile, answers)
+            assert (quick is None) == (table is None), (header(names), cell)
+            if quick is not None:
+                assert np.array_equal(quick, table, equal_nan=True), (header(names), cell, quick, table)

@@ -14,6 +14,7 @@ the arrays the grader compares and scores.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,18 @@ BOOL_TOKENS = TRUE_TOKENS + FALSE_TOKENS
 PANDAS_BLANKS = " \t\r\n\x0b\x0c"    # what the C parser skips around a number
 _INF = r"(?i)^[+-]?(inf|infinity)$"
 _FLOAT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+_PLAIN_NUMBER = re.compile(_FLOAT.encode())
+
+
+def plain_numbers(cells: list[bytes]) -> np.ndarray | None:
+    """float64 values (k,) of cells each spelled as a plain decimal number (digits, one
+    point, an exponent; no blanks, no inf or nan), or None when one is spelled otherwise.
+    Each reader reads such a cell as the nearest double (polars, pandas' round_trip parser,
+    Python's float), so these are the values the grader's reading gives."""
+    if not all(_PLAIN_NUMBER.fullmatch(c) for c in cells):
+        return None
+    return np.array([float(c) for c in cells], dtype=np.float64)
 
 
 @dataclass(frozen=True)

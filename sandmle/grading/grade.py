@@ -29,8 +29,10 @@ from typing import Any
 
 from sandmle.errors import InvalidSubmission, MetricError, UserError
 from sandmle.grading.align import Pairs, answer_order, pair_rows, select_columns
+from sandmle.grading.cells import plain_numbers
 from sandmle.grading.profile import GraderProfile
-from sandmle.grading.read import read_answers, read_submission, read_table
+from sandmle.grading.read import (Table, plain_first_record, read_answers, read_submission,
+                                  read_table)
 from sandmle.grading.reasons import one_line, show
 from sandmle.grading.values import NUMERIC_KINDS, metric_arrays, scored_row
 from sandmle.leaderboard import tier_of
@@ -380,6 +382,13 @@ def _read_first_row(task: Task, profile: GraderProfile, answers):
     if b'"' in head:
         return None
     try:
+        plain = plain_first_record(head, profile.reader)
+        if plain is not None:             # most samples: no table needed (0.3 of a 3 ms grade)
+            names, cells = plain
+            columns = select_columns(task.spec, profile, answers, Table(names=names, frame=None), [])
+            row = plain_numbers([cells[p] for p in columns.submission])
+            if row is not None:
+                return row
         table = read_table(head, profile.reader)
         columns = select_columns(task.spec, profile, answers, table, [])
         return scored_row(profile, table, columns, 0)

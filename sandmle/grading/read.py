@@ -109,6 +109,31 @@ def read_submission(path: Path, answers_size: int, reader: str, typed: dict[str,
     return read_table(_unzipped(path, data), reader, typed)
 
 
+def plain_first_record(head: bytes, reader: str) -> tuple[tuple[str, ...], list[bytes]] | None:
+    """(the header names as `read_table` gives them, the first record's cells) of a CSV
+    file's first lines when they are plain: a header line, then a record as wide as it, no
+    quotes, no blank line, line ends "\n" or "\r\n"; None otherwise (read the file then)."""
+    if b'"' in head:
+        return None
+    first = head.find(b"\n")
+    if first < 0:
+        return None
+    second = head.find(b"\n", first + 1)
+    line, record = head[:first], head[first + 1:second if second >= 0 else len(head)]
+    if line.startswith(_BOM):
+        line = line[len(_BOM):]
+    line, record = line.removesuffix(b"\r"), record.removesuffix(b"\r")
+    if b"\r" in line or b"\r" in record or not line.strip(b" \t") or not record.strip(b" \t"):
+        return None
+    try:
+        header = line.decode("utf-8").split(",")
+    except UnicodeDecodeError:
+        return None
+    cells = record.split(b",")
+    if len(cells) != len(header):
+        return None
+    return (_pandas_names(header) if reader == "pandas" else tuple(n.strip() for n in header)), cells
+
 def _unzipped(path: Path, data: bytes) -> bytes:
     """The CSV inside a one-file .zip (pandas reads those by their extension, as MLE-bench's
     zipped sample submissions); other files as they are."""
