@@ -2,9 +2,10 @@
 sandmle.metrics.compute timed against its scikit-learn / scipy reference (MAP@K against
 Kaggle's pure-Python mapk) on the same inputs in the same run.
 
-Each time is the best of several repeats of a loop sized to last about 20 ms, ours and the
-reference taking turns so both see the same load on a shared machine; the whole run takes
-about 1.5 minutes on 2 cores.
+Each time is the best of several repeats of a loop sized to last about 20 ms of CPU time
+(`time.process_time`, all threads: time spent waiting for a busy core is not counted, so
+the ratios hold under load; wall time swung mape at 1e6 between 1.3x and 2.5x at load 4-5),
+ours and the reference taking turns; the whole run takes about 1.5 minutes on 2 cores.
 Goals: at n=100 every metric at least 50x faster than its library reference (scikit-learn,
 scipy, Kaggle's Python mapk), whose input validation dominates there; 5x against a bare
 numpy formula (SMAPE), which validates nothing and costs a few numpy calls (~25-115 us),
@@ -129,10 +130,11 @@ def _smape(y, p) -> float:
 
 
 def _loop_s(fn, number: int) -> float:
-    start = time.perf_counter()
+    """CPU seconds per call of `number` calls."""
+    start = time.process_time()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number
+    return (time.process_time() - start) / number
 
 
 def best_times_s(ours, baseline) -> tuple[float, float]:
