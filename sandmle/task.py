@@ -112,8 +112,9 @@ class TaskSpec:
 @dataclass(frozen=True)
 class Task:
     """A loaded, validated task folder. `cache` holds what grading derives from the answers
-    (parsed once per loaded task: rollouts grade one task many times); it never changes
-    what a grade is."""
+    (parsed once per loaded task: rollouts grade one task many times) and the tables
+    verification reads, each keyed by its file's size, modification time and inode; it
+    never changes what a grade or a check is."""
 
     root: Path
     spec: TaskSpec

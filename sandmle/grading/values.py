@@ -245,10 +245,15 @@ def _check_filled(side: _Side) -> None:
 def _labels(truth: _Side, guess: _Side):
     """Label codes of both sides; integer-valued numbers in one spelling ("1.0" is "1")."""
     _check_filled(guess)
-    a = [_normal_label(v) for v in truth.cells(0).str.strip_chars().to_list()]
-    b = [_normal_label(v) for v in guess.cells(0).str.strip_chars().to_list()]
-    codes = {label: i for i, label in enumerate(sorted(set(a)) + sorted(set(b) - set(a)))}
-    return (np.array([codes[v] for v in a], dtype=np.int64), np.array([codes[v] for v in b], dtype=np.int64))
+    a = truth.cells(0).str.strip_chars().to_list()
+    b = guess.cells(0).str.strip_chars().to_list()
+    # a label column repeats a few values: spell each distinct cell once, not each row
+    spelled = {v: _normal_label(v) for v in set(a) | set(b)}
+    labels_a = {spelled[v] for v in set(a)}
+    labels_b = {spelled[v] for v in set(b)}
+    codes = {label: i for i, label in enumerate(sorted(labels_a) + sorted(labels_b - labels_a))}
+    code_of = {v: codes[label] for v, label in spelled.items()}
+    return (np.array([code_of[v] for v in a], dtype=np.int64), np.array([code_of[v] for v in b], dtype=np.int64))
 
 
 def _normal_label(text: str) -> str:

@@ -237,10 +237,16 @@ def check_deterministic_regrade(task: Task) -> CheckResult:
     return _fail("deterministic_regrade", f"{path.name} graded twice differs: {a} vs {b}")
 
 
-def _read_table(path: Path):
+def _read_table(task: Task, path: Path):
+    """A table of the task folder as text cells, read once per loaded task while the file is
+    unchanged (several checks read train.csv and test.csv); callers never modify it."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    info = path.stat()
+    key = ("verify-table", str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    if key not in task.cache:
+        task.cache[key] = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return task.cache[key]
 
 
 def _table_key(task: Task, train, test) -> str | None:
@@ -256,8 +262,8 @@ def _table_key(task: Task, train, test) -> str | None:
 
 def check_no_test_id_in_train(task: Task) -> CheckResult:
     spec = task.spec
-    train = _read_table(task.public_dir / spec.train_file)
-    test = _read_table(task.public_dir / spec.test_file)
+    train = _read_table(task, task.public_dir / spec.train_file)
+    test = _read_table(task, task.public_dir / spec.test_file)
     key = _table_key(task, train, test)
     if key is None:
         return _fail("no_test_id_in_train", f"train and test data share no id column ({spec.id_column!r} "
@@ -270,11 +276,11 @@ def check_no_test_id_in_train(task: Task) -> CheckResult:
 
 def check_no_answer_leak(task: Task) -> CheckResult:
     spec = task.spec
-    test = _read_table(task.public_dir / spec.test_file)
+    test = _read_table(task, task.public_dir / spec.test_file)
     in_test = [c for c in spec.target_columns if c in test.columns]
     if in_test:
         return _fail("no_answer_leak", f"test data carries target column(s) {in_test}")
-    answers = _read_table(task.answers_path)
+    answers = _read_table(task, task.answers_path)
     key = answers.set_index(spec.id_column)[list(spec.target_columns)]
     for path in sorted(p for p in task.public_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(task.public_dir).as_posix()
@@ -294,6 +300,9 @@ def _reproduces_answers(path: Path, id_column: str, key) -> bool:
 
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
+        header = pd.read_csv(path, dtype=str, nrows=0, sep=sep).columns
+        if id_column not in header or not any(c in header for c in key.columns):
+            return False            # no answer column: the rows need not be read
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError):
         return False
@@ -321,8 +330,8 @@ def _normalise(column):
 
 def check_no_duplicate_rows(task: Task, max_share: float = MAX_DUPLICATE_SHARE) -> CheckResult:
     spec = task.spec
-    train = _read_table(task.public_dir / spec.train_file)
-    test = _read_table(task.public_dir / spec.test_file)
+    train = _read_table(task, task.public_dir / spec.train_file)
+    test = _read_table(task, task.public_dir / spec.test_file)
     key = _table_key(task, train, test)
     features = [c for c in test.columns if c not in (spec.id_column, key) and c in train.columns
                 and c not in spec.target_columns]
@@ -331,8 +340,9 @@ def check_no_duplicate_rows(task: Task, max_share: float = MAX_DUPLICATE_SHARE) 
     # A twin of a real table repeats rows as often as that table's own micro splits do
     # (few discrete columns); only repeats beyond that are a leak of the generator.
     max_share = max(max_share, float(spec.lineage.extra.get("source_duplicate_share", 0.0)) + max_share)
-    seen = set(map(tuple, train[features].itertuples(index=False, name=None)))
-    repeated = sum(1 for row in test[features].itertuples(index=False, name=None) if tuple(row) in seen)
+    rows = lambda table: zip(*(table[c].to_numpy(object) for c in features))   # faster than itertuples
+    seen = set(rows(train))
+    repeated = sum(row in seen for row in rows(test))
     share = repeated / max(len(test), 1)
     if share > max_share:
         return _fail("no_duplicate_rows", f"{repeated} of {len(test)} test rows repeat a training row "
