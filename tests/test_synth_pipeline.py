@@ -33,14 +33,16 @@ def test_funnel_counts_stages_and_checks():
         outcome(3, "verify", checks=checks(True, False), modality="image"),
         outcome(4, "accepted", True, checks(True, True)),
         outcome(5, "accepted", True, checks(True, True), modality="image"),
+        outcome(6, "screen", checks=[{"name": "no_duplicate_rows", "passed": False, "reason": ""}]),
     ]
     f = compute_funnel(outcomes, checks=("thresholds_monotone", "sample_below_median"))
-    assert (f.attempted, f.generated, f.calibrated, f.accepted) == (6, 5, 4, 2)
+    assert (f.attempted, f.generated, f.calibrated, f.accepted) == (7, 6, 4, 2)
     assert f.check_passes == {"thresholds_monotone": 3, "sample_below_median": 3}
-    assert f.cumulative == (("generated", 5), ("calibrated", 4), ("thresholds_monotone", 3), ("sample_below_median", 2))
+    assert f.cumulative == (("generated", 6), ("screened", 5), ("calibrated", 4), ("thresholds_monotone", 3),
+                            ("sample_below_median", 2))
     assert f.by_modality["image"] == {"attempted": 2, "generated": 2, "accepted": 1}
-    assert f.rejected_by_stage == {"calibrate": 1, "generate": 1, "verify": 2}
-    assert f.line().startswith("attempted 6 -> generated 5 -> calibrated 4") and f.line().endswith("accepted 2")
+    assert f.rejected_by_stage == {"calibrate": 1, "generate": 1, "screen": 1, "verify": 2}
+    assert f.line().startswith("attempted 7 -> generated 6 -> screened 5 -> calibrated 4") and f.line().endswith("accepted 2")
 
 
 
@@ -261,6 +263,30 @@ def test_a_rejected_attempt_is_regenerated_with_its_reason_fed_back(tmp_path):
             assert task.spec.lineage.extra["design"] == o.design
             first = generate_task(seeds[o.seed_id], o.random_seed, design=designs[0])
             assert task.spec.test_rows >= first.spec.test_rows and task.spec.title == first.spec.title
+
+
+def test_a_task_failing_a_data_check_is_rejected_before_calibration(tmp_path, monkeypatch):
+    """A check of the data alone (here no_duplicate_rows, made to fail) rejects the attempt
+    at the "screen" stage: no leaderboard is built for it and no other design is tried."""
+    import sandmle.synth.verify as verify
+    from sandmle.synth.funnel import read_outcomes
+    from sandmle.synth.pipeline import synthesize
+
+    monkeypatch.setitem(verify._CHECKS, "no_duplicate_rows",
+                        lambda task: verify.CheckResult("no_duplicate_rows", False, "every test row repeats"))
+    calibrated = []
+
+    def population(spec):
+        calibrated.append(spec.id)
+        return fast_population(spec)
+
+    report = synthesize(SEEDS, 1, tmp_path / "bank", workers=1, seed=0, population=population, min_valid=8,
+                        max_attempts=2)
+    outcomes = read_outcomes(tmp_path / "bank")
+    assert calibrated == [] and report.accepted_now == 0 and len(outcomes) == 2
+    assert all(o.stage == "screen" and o.reason.startswith("no_duplicate_rows") and not o.repairs
+               for o in outcomes)
+    assert report.funnel.cumulative[:3] == (("generated", 2), ("screened", 0), ("calibrated", 0))
 
 
 def test_cli_shows_progress_lines_in_a_log(tmp_path, capsys):

@@ -31,7 +31,8 @@ class Outcome:
     task_id: str | None
     modality: str
     accepted: bool
-    stage: str                          # last stage reached: "generate", "calibrate", "verify", "accepted"
+    stage: str                          # last stage reached: "generate", "screen" (a data check failed
+    # before calibration, sandmle.synth.verify.DATA_CHECKS), "calibrate", "verify", "accepted"
     reason: str | None = None           # first failure, one line
     checks: tuple[dict, ...] = ()       # CheckResult.to_json() of every check run
     valid_solutions: int = 0
@@ -66,7 +67,7 @@ class Funnel:
     generated: int
     calibrated: int
     check_passes: dict[str, int]        # per check: tasks passing it (out of `calibrated`)
-    cumulative: tuple[tuple[str, int], ...]   # generated -> calibrated -> each check in turn
+    cumulative: tuple[tuple[str, int], ...]   # generated -> screened -> calibrated -> each check in turn
     accepted: int
     by_modality: dict[str, dict[str, int]]    # modality -> {"generated": n, "accepted": n}
     rejected_by_stage: dict[str, int]
@@ -78,7 +79,7 @@ class Funnel:
         return data
 
     def line(self) -> str:
-        """generated 40 -> calibrated 39 -> ... -> accepted 35"""
+        """attempted 41 -> generated 40 -> screened 40 -> calibrated 39 -> ... -> accepted 35"""
         parts = [f"attempted {self.attempted}"] + [f"{name} {n}" for name, n in self.cumulative]
         parts.append(f"accepted {self.accepted}" + (f" ({self.repaired} after a repair)" if self.repaired else ""))
         return " -> ".join(parts)
@@ -125,13 +126,14 @@ def compute_funnel(outcomes: list[Outcome], checks: tuple[str, ...] | None = Non
 
     checks = CHECKS if checks is None else checks
     generated = [o for o in outcomes if o.stage != "generate"]
-    calibrated = [o for o in generated if o.stage != "calibrate"]
+    screened = [o for o in generated if o.stage != "screen"]
+    calibrated = [o for o in screened if o.stage != "calibrate"]
 
     def passed(o: Outcome, name: str) -> bool:
         return any(c["name"] == name and c["passed"] for c in o.checks)
 
     check_passes = {name: sum(passed(o, name) for o in calibrated) for name in checks}
-    cumulative = [("generated", len(generated)), ("calibrated", len(calibrated))]
+    cumulative = [("generated", len(generated)), ("screened", len(screened)), ("calibrated", len(calibrated))]
     alive = calibrated
     for name in checks:
         alive = [o for o in alive if passed(o, name)]

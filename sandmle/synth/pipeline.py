@@ -7,8 +7,9 @@ evenly over the selected seeds and decides which attempts to make (at most `max_
 attempt k of seed `s` gets random seed `derive_seed(seed, s, k)` and the id
 `<s>-<domain>-<k>`. Each attempt is generated, staged under `BANK/.staging/`, calibrated
 against a simulated leaderboard in one shared sandbox pool (`sandmle.synth.calibrate`),
-verified (`sandmle.synth.verify`) and then renamed into `BANK/<task_id>/` in one step; a
-rejected attempt is appended to `BANK/_rejected.jsonl` with its reason and its folder
+verified (`sandmle.synth.verify`) and then renamed into `BANK/<task_id>/` in one step (the
+checks of the data alone, `DATA_CHECKS`, run before calibration: a task failing one is
+rejected at the "screen" stage without a leaderboard); a rejected attempt is appended to `BANK/_rejected.jsonl` with its reason and its folder
 removed. `BANK/_funnel.json` keeps the funnel over every finished attempt
 (`sandmle.synth.funnel`) and, under "request", what the last run asked for, the attempts it
 took and the seeds that fell short of their share.
@@ -166,7 +167,7 @@ class _Round:
 def _run_round(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor, design, timeout_s: float,
                population, min_valid, separation_sigmas: float, phase_s: dict[str, float]) -> _Round:
     from sandmle.synth.calibrate import calibrate_folder, staged_spec
-    from sandmle.synth.verify import verify, write_verification
+    from sandmle.synth.verify import CHECKS, DATA_CHECKS, verify, write_verification
 
     def add(phase: str, since: float) -> None:
         phase_s[phase] = round(phase_s.get(phase, 0.0) + time.perf_counter() - since, 4)
@@ -185,6 +186,14 @@ def _run_round(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor, d
     write_json_atomic(staged / TASK_FILE, staged_spec(spec).to_json())
     add("generate", mark)
     mark = time.perf_counter()
+    screened = verify(staged, DATA_CHECKS)
+    add("verify", mark)
+    if not all(r.passed for r in screened):
+        failed = [r for r in screened if not r.passed]
+        fields["checks"] = tuple(r.to_json() for r in screened)
+        return _Round(staged, "screen", f"{failed[0].name}: {failed[0].reason}", fields,
+                      tuple(r.name for r in failed))
+    mark = time.perf_counter()
     try:
         board = calibrate_folder(staged, pool, population(spec) if population else None, executor=executor,
                                  timeout_s=timeout_s, runs_dir=bank.staging / "runs",
@@ -197,7 +206,9 @@ def _run_round(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor, d
     if board.thresholds is None:
         return _Round(staged, "calibrate", board.problem, fields)
     mark = time.perf_counter()
-    results = verify(staged, separation_sigmas=separation_sigmas)
+    board_checks = verify(staged, tuple(c for c in CHECKS if c not in DATA_CHECKS), separation_sigmas=separation_sigmas)
+    by_name = {r.name: r for r in screened + board_checks}
+    results = [by_name[name] for name in CHECKS]
     write_verification(staged, results)
     add("verify", mark)
     failed = [r for r in results if not r.passed]
@@ -249,7 +260,7 @@ def process_task(planned: PlannedTask, seeds: dict, bank: _Bank, pool, executor,
     while True:
         now = _run_round(planned, seeds, bank, pool, executor, design, timeout_s, population, min_valid,
                          separation_sigmas, phase_s)
-        if now.stage in ("accepted", "generate", "calibrate") or len(repairs) >= max_repairs:
+        if now.stage in ("accepted", "generate", "screen", "calibrate") or len(repairs) >= max_repairs:
             break
         task = load_task(now.staged)
         measured = tier_margins(task) if "tiers_separable" in now.failed else None

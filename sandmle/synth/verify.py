@@ -43,6 +43,9 @@ MAX_DUPLICATE_SHARE = 0.10
 SEPARATION_SIGMAS = 1.0
 CHECKS = ("thresholds_monotone", "sample_below_median", "oracle_gold", "tiers_separable",
           "deterministic_regrade", "no_test_id_in_train", "no_answer_leak", "no_duplicate_rows")
+# Checks of the data alone (no leaderboard): synthesis runs them before calibrating, so a task
+# that no leaderboard can save costs no calibration.
+DATA_CHECKS = ("no_test_id_in_train", "no_answer_leak", "no_duplicate_rows")
 _ANSWER_NAME = re.compile(r"(answer|solution|ground[_-]?truth|private|oracle|hidden)", re.IGNORECASE)
 
 
