@@ -278,9 +278,13 @@ def rank_neighbours(train, test, idc, label, k):
         known[np.arange(len(chunk)), chunk] = True
         if method == "learned":           # re-rank the best candidates of two cheap scores
             block = np.full(known.shape, -np.inf)
-            for r, i in enumerate(chunk):
-                cand = candidates(scores, i, known[r])
-                block[r, cand] = model.predict_proba(candidate_scores(scores, i, cand))[:, 1]
+            cands = [candidates(scores, i, known[r]) for r, i in enumerate(chunk)]
+            rows = np.vstack([candidate_scores(scores, i, cand) for i, cand in zip(chunk, cands)])
+            # one prediction per chunk, not per query: a forest's per-call overhead was most of it
+            proba = model.predict_proba(rows)[:, 1] if len(rows) else np.empty(0)
+            ends = np.cumsum([len(cand) for cand in cands])
+            for r, (cand, end) in enumerate(zip(cands, ends)):
+                block[r, cand] = proba[end - len(cand):end]
         else:
             block = scores.rows(method, chunk)
         block = block + 1e-9 * scores.degree[None, :]      # ties go to the better-connected node
