@@ -3,6 +3,8 @@
 Compiler directives are set once here. `SANDMLE_CYTHON_DEBUG=1 pip install -e .` turns
 bounds checks, wraparound and initialisation checks back on for a debug build.
 """
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("SANDMLE_CYTHON_DEBUG", "0") == "1"
 
@@ -35,6 +38,25 @@ EXTENSIONS = [
     for path in sorted(Path("csrc").glob("*.pyx"))
 ]
 
+
+
+class BuildExt(build_ext):
+    """build_ext that records the sha256 of every csrc/ source next to the built kernels
+    (sandmle/_native/sources.json): sandmle._native refuses to import kernels built from
+    other sources than csrc/ holds, naming `make build`. (Hashing mirrors
+    sandmle._native.source_digests; setup.py cannot import the package it builds.)"""
+
+    def run(self):
+        super().run()
+        digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                   for p in sorted(Path("csrc").iterdir()) if p.suffix in (".pyx", ".pxd")}
+        out = Path(self.get_ext_fullpath(EXTENSIONS[0].name)).parent
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / "sources.json.tmp"
+        tmp.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+        tmp.replace(out / "sources.json")
+
+
 # One place for the version: sandmle/__init__.py (`sandmle --version`, every run's metadata).
 VERSION = re.search(r'^__version__ = "([^"]+)"', Path("sandmle/__init__.py").read_text(), re.M).group(1)
 
@@ -50,6 +72,7 @@ setup(
     packages=find_packages(include=["sandmle", "sandmle.*"]),
     package_data={"sandmle": ["seeds/*.json", "synth/seeds/*.json", "*.pxd"]},
     ext_modules=cythonize(EXTENSIONS, compiler_directives=DIRECTIVES),
+    cmdclass={"build_ext": BuildExt},
     install_requires=[
         "numpy>=1.26",
         "scipy>=1.11",

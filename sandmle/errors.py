@@ -6,7 +6,9 @@
   class, mismatched lengths). A `UserError`, so the CLI reports it the same way.
 - `InvalidSubmission`: an agent's submission that cannot be graded. The grader turns it into
   an invalid `Grade`; it never escapes `grade_submission`.
-Infrastructure failures (a bug, a missing build) raise ordinary exceptions.
+- `NativeBuildError`: the compiled kernels are missing or older than csrc/; its message
+  names the command to run (`make build`), and the CLI prints it as one line.
+Infrastructure failures (a bug) raise ordinary exceptions.
 """
 
 
@@ -20,3 +22,7 @@ class MetricError(UserError, ValueError):
 
 class InvalidSubmission(Exception):
     """A submission that cannot be graded; its message is the one-line reason."""
+
+
+class NativeBuildError(ImportError):
+    """The compiled kernels are missing or were built from other sources: run `make build`."""

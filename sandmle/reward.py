@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandmle.errors import UserError
+from sandmle.errors import NativeBuildError, UserError
 
 try:
     from sandmle._native import reward as _kernel
+except NativeBuildError:               # built from older sources: the message says so
+    raise
 except ImportError as exc:  # the extension was never compiled in this checkout
-    raise ImportError("sandmle's compiled reward kernel (sandmle._native.reward) is "
-                      "missing: run `make build` in the sandmle checkout") from exc
+    raise NativeBuildError("sandmle's compiled reward kernel (sandmle._native.reward) is "
+                           "missing: run `make build` in the sandmle checkout") from exc
 
 SCHEMES = ("paper", "release", "sparse")
 

@@ -2,6 +2,7 @@
 naming the bad value, kernels release the GIL, and a missing build is a clear ImportError."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -174,3 +175,39 @@ def test_onehot_columns_agree_with_onehot_rows(bad):
         onehot_column_indices(list(broken.T.copy()), "answers")
     assert "y_true row 37 is" in str(by_columns.value)
     assert str(by_columns.value) == str(by_rows.value)
+
+
+def test_kernels_built_from_other_sources_are_refused(tmp_path):
+    from sandmle._native import SOURCES_FILE, source_digests, stale_sources
+
+    csrc, native = tmp_path / "csrc", tmp_path / "native"
+    csrc.mkdir(), native.mkdir()
+    (csrc / "metrics.pyx").write_text("def auc(): pass\n")
+    (csrc / "arrays.pxd").write_text("cdef int x\n")
+    (csrc / "notes.txt").write_text("not a source\n")
+    assert stale_sources(native, csrc) == ["(no build record)"]
+    (native / SOURCES_FILE).write_text(json.dumps(source_digests(csrc)))
+    assert stale_sources(native, csrc) == []
+    (csrc / "metrics.pyx").write_text("def auc(): pass\ndef onehot_columns(): pass\n")
+    (csrc / "reward.pyx").write_text("def reward(): pass\n")
+    assert stale_sources(native, csrc) == ["metrics.pyx", "reward.pyx"]
+    assert stale_sources(native, tmp_path / "absent") == []      # an installed copy: nothing to compare
+
+
+def test_this_checkout_runs_the_kernels_its_sources_build():
+    from pathlib import Path
+
+    import sandmle._native as native
+    from sandmle._native import stale_sources
+
+    package = Path(native.__file__).resolve().parent
+    assert stale_sources(package, package.parents[1] / "csrc") == []
+
+
+def test_a_stale_build_is_one_line_naming_the_command():
+    from sandmle.cli import infrastructure_error
+    from sandmle.errors import NativeBuildError
+
+    exc = NativeBuildError("sandmle's compiled kernels were built from other sources than csrc/ holds now "
+                           "(metrics.pyx): run `make build` in the sandmle checkout")
+    assert infrastructure_error(exc) == str(exc)

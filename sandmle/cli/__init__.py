@@ -79,12 +79,15 @@ def infrastructure_error(exc: BaseException) -> str | None:
     """One line for a failure of the machine rather than of sandmle: an OSError anywhere in
     the exception's chain (a full disk, a denied permission, a missing file system feature),
     a `SandboxError`, or a library's error that reports a full disk in its message."""
+    from sandmle.errors import NativeBuildError
     from sandmle.sandbox.protocol import SandboxError
 
     seen = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, NativeBuildError):
+            return _one_line(str(current))
         if isinstance(current, SandboxError):
             return f"sandbox: {_one_line(str(current))}"
         if isinstance(current, OSError):
