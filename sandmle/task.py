@@ -233,7 +233,7 @@ def load_task(path: str | os.PathLike) -> Task:
     """Load and validate a task folder; one UserError lists every problem."""
     root = Path(path)
     if not root.is_dir():
-        raise UserError(f"task folder {root} does not exist")
+        raise UserError(f"task folder {root} {'is a file, not a folder' if root.exists() else 'does not exist'}")
     problems: list[str] = []
     spec = None
     spec_path = root / TASK_FILE

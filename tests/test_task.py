@@ -190,3 +190,15 @@ def test_banks(tmp_path):
         load_bank(bank / "not-a-task")
     with pytest.raises(UserError, match="does not exist"):
         iter_bank(tmp_path / "none")
+
+
+def test_a_file_given_as_a_task_folder_is_named_as_a_file(tmp_path):
+    from sandmle.errors import UserError
+    from sandmle.task import load_task
+
+    path = tmp_path / "task.csv"
+    path.write_text("id\n1\n")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        load_task(path)
+    with pytest.raises(UserError, match="does not exist"):
+        load_task(tmp_path / "absent")

@@ -42,4 +42,4 @@ def stale_sources(native_dir: Path, csrc: Path) -> list[str]:
 _stale = stale_sources(Path(__file__).resolve().parent, _CSRC)
 if _stale:
     raise NativeBuildError(f"sandmle's compiled kernels were built from other sources than csrc/ holds now "
-                           f"({', '.join(_stale)}): run `make build` in the sandmle checkout")
+                           f"({', '.join(_stale)}): run `make build` in {_CSRC.parent}")

@@ -234,8 +234,9 @@ def run(args) -> int:
                       f"{r['baseline_peak_mib']:.0f} MiB"]
         table.add_row(*cells)
     table.caption = f"load average {load[0]:.1f} before, {load_after[0]:.1f} after"
-    table.caption = (table.caption + "; goal >= 3x, peak <= pandas'; warm: the task's answers kept "
-                     "between grades (rollouts, eval), cold: read every time; cli: fresh process wall time")
+    table.caption += ("; goal >= 3x" + ("" if args.no_process else ", peak <= pandas'")
+                      + "; warm: the task's answers kept between grades (rollouts, eval), cold: read every time"
+                      + ("" if args.no_process else "; cli: fresh process wall time"))
     Console(width=max(150, Console().width)).print(table)
     return 0
 

@@ -121,7 +121,8 @@ def default_budget(policy_spec: str | None) -> str:
         return "paper-eval"
     b = BUDGETS[CPU_BUDGET]
     print(f"sandmle: no GPU: budget {CPU_BUDGET} ({int(b['max_turns'])} turns of {int(b['max_new_tokens'])} new "
-          f"tokens, {int(b['episode_timeout_s'])} s an episode); --budget paper-eval for the paper's",
+          f"tokens, {int(b['episode_timeout_s'])} s an episode) where no flag sets a value; "
+          f"--budget paper-eval for the paper's budget",
           file=sys.stderr)
     return CPU_BUDGET
 
