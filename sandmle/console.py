@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -49,6 +50,9 @@ def escape(text: str) -> str:
     return escape_markup(printable(text))
 
 
+BROKEN_PIPE_EXIT = 141     # 128 + SIGPIPE, as a shell reports a writer whose reader left
+
+
 def make_console(stderr: bool = False):
     """A rich Console writing to stdout (or stderr), without soft wrapping of long lines,
     that shows control characters as visible escapes (see the module docstring)."""
@@ -62,6 +66,13 @@ def make_console(stderr: bool = False):
             return super()._render_buffer(
                 Segment(printable(s.text), s.style, s.control) if not s.control else s
                 for s in buffer)
+
+        def on_broken_pipe(self) -> None:
+            # `sandmle grade ... | head -1`: the reader left. rich exits 1, which reads as "invalid
+            # submission" to a script; 141 (128 + SIGPIPE) is what a shell reports for a pipe.
+            self.quiet = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(BROKEN_PIPE_EXIT)
 
     return _SafeConsole(stderr=stderr, soft_wrap=True, highlight=False)
 

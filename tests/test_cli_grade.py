@@ -172,3 +172,36 @@ def test_from_csv_bad_input_is_one_line_and_exit_2(tmp_path, data_csv, capsys):
     assert code == 2 and captured.out == ""
     assert captured.err.count("\n") == 1 and "numeric target" in captured.err
     assert not (tmp_path / "t").exists()
+
+
+def test_grade_into_a_closed_pipe_exits_like_a_shell_writer(make_task):
+    """`sandmle grade ... | head -1`: 141 (128 + SIGPIPE), not 1, which means an invalid submission."""
+    import os
+
+    task = make_task("auc")
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                   # the reader has already left
+    try:
+        writer = subprocess.run([sys.executable, "-m", "sandmle", "grade", str(task.root),
+                                 str(task.answers_path)], stdout=write_end, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert writer.returncode == 141, writer.stderr
+    assert writer.stderr == ""
+
+
+def test_semicolon_separated_submission_names_the_separator(make_task, tmp_path, capsys):
+    task = make_task("rmse")
+    path = tmp_path / "semicolons.csv"
+    path.write_text("id;value\n1000;1.0\n")
+    assert main(["grade", str(task.root), str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "read as one column 'id;value'" in out and "separated by commas" in out
+
+
+def test_bench_commands_describe_themselves_in_their_help(capsys):
+    from sandmle.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "kernels", "--help"])
+    assert "metric kernels vs scikit-learn" in capsys.readouterr().out

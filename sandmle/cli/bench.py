@@ -11,5 +11,12 @@ import sandmle.bench
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks with ratios against a baseline")
     names = parser.add_subparsers(dest="bench", metavar="NAME", parser_class=type(parser))
+    add_parser = names.add_parser
+
+    def add_with_description(name, **kwargs):      # `sandmle bench NAME --help` says what NAME measures
+        kwargs.setdefault("description", kwargs.get("help"))
+        return add_parser(name, **kwargs)
+
+    names.add_parser = add_with_description
     for info in sorted(pkgutil.iter_modules(sandmle.bench.__path__), key=lambda m: m.name):
         importlib.import_module(f"sandmle.bench.{info.name}").register(names)

@@ -69,7 +69,10 @@ def select_columns(spec: TaskSpec, profile: GraderProfile, answers: Table, submi
     required = [*ids, *(spec.target_columns if profile.columns == "positional" else scored)]
     absent = [c for c in required if c not in names]
     if absent:
-        raise InvalidSubmission(f"missing columns: {name_list(absent)} (expected {name_list(expected)})")
+        hint = ""
+        if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+            hint = f"; the header was read as one column {names[0]!r}: columns are separated by commas"
+        raise InvalidSubmission(f"missing columns: {name_list(absent)} (expected {name_list(expected)}){hint}")
     repeated = sorted({c for c in required if names.count(c) > 1})
     if repeated:
         raise InvalidSubmission(f"duplicated columns: {name_list(repeated)}")
