@@ -3,8 +3,6 @@
 Compiler directives are set once here. `SANDMLE_CYTHON_DEBUG=1 pip install -e .` turns
 bounds checks, wraparound and initialisation checks back on for a debug build.
 """
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -40,21 +38,25 @@ EXTENSIONS = [
 
 
 
+def _load_sources_module():
+    """sandmle/_native/sources.py by path: the package itself cannot be imported before it is built."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_sandmle_sources", "sandmle/_native/sources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class BuildExt(build_ext):
     """build_ext that records the sha256 of every csrc/ source next to the built kernels
     (sandmle/_native/sources.json): sandmle._native refuses to import kernels built from
-    other sources than csrc/ holds, naming `make build`. (Hashing mirrors
-    sandmle._native.source_digests; setup.py cannot import the package it builds.)"""
+    other sources than csrc/ holds, naming `make build`."""
 
     def run(self):
         super().run()
-        digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                   for p in sorted(Path("csrc").iterdir()) if p.suffix in (".pyx", ".pxd")}
         out = Path(self.get_ext_fullpath(EXTENSIONS[0].name)).parent
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "sources.json.tmp"
-        tmp.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
-        tmp.replace(out / "sources.json")
+        _load_sources_module().write_record(out, Path("csrc"))
 
 
 # One place for the version: sandmle/__init__.py (`sandmle --version`, every run's metadata).

@@ -5,39 +5,18 @@ A checkout whose csrc/ changed after the last build (a pull or a rebase without 
 build`) is refused here with the command to run: a kernel added since would otherwise show
 up as a missing attribute in the middle of a grade, and a changed one would silently run
 the old code. The build records the sha256 of every csrc/ source (`sources.json`, written
-by setup.py's build_ext); the check costs well under a millisecond. Installed copies
+by setup.py's build_ext through sandmle._native.sources); the check costs well under a millisecond. Installed copies
 without csrc/ next to the package (a wheel) are not checked.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
+from sandmle._native.sources import SOURCES_FILE, source_digests, stale_sources
 from sandmle.errors import NativeBuildError
 
-SOURCES_FILE = "sources.json"
+__all__ = ["SOURCES_FILE", "source_digests", "stale_sources"]
 _CSRC = Path(__file__).resolve().parents[2] / "csrc"
-
-
-def source_digests(csrc: Path) -> dict[str, str]:
-    """{file name: sha256 hex} of the kernel sources in `csrc` (*.pyx, *.pxd)."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(csrc.iterdir()) if p.suffix in (".pyx", ".pxd")}
-
-
-def stale_sources(native_dir: Path, csrc: Path) -> list[str]:
-    """The csrc/ files that differ from the ones the kernels in `native_dir` were built from
-    ("(no build record)" when the build left none); [] when csrc/ is absent."""
-    if not csrc.is_dir():
-        return []
-    try:
-        built = json.loads((native_dir / SOURCES_FILE).read_text())
-    except (OSError, ValueError):
-        return ["(no build record)"]
-    now = source_digests(csrc)
-    return sorted(name for name in set(now) | set(built) if now.get(name) != built.get(name))
-
 
 _stale = stale_sources(Path(__file__).resolve().parent, _CSRC)
 if _stale:
