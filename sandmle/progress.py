@@ -83,6 +83,13 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def restart_clock(self) -> None:
+        """Count elapsed time and the rate from now: the work itself starts (a pool that
+        started before it is not part of its rate)."""
+        self.started = self.last_line = self.clock()
+        if self._bar is not None:
+            self._bar.reset(self._task, completed=self.done, note=self.note)
+
     def skip(self, n: int = 1, note: str | None = None) -> None:
         """Count `n` items done by an earlier run (replayed): not part of this run's rate."""
         self.start_done += n

@@ -49,7 +49,8 @@ def test_grade_invalid_submission_exits_1_with_the_reason(make_task, write_csv, 
     assert data["reward"] == pytest.approx(0.1)
 
     assert main(["grade", str(task.root), str(path)]) == 1
-    assert "invalid submission" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "invalid submission" in out and "an invalid submission earns the format term only" in out
 
 
 def test_grade_human_output_shows_score_tier_and_thresholds(make_task, capsys):

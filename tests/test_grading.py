@@ -266,6 +266,16 @@ def test_unreadable_files(make_task, tmp_path, content, fragment):
     assert_invalid(grade_submission(make_task("auc"), path), fragment)
 
 
+@pytest.mark.parametrize("rows", [200, 20_000])      # the csv module's read and polars' (>= 64 KB)
+def test_a_record_wider_than_the_header_is_named_by_its_line(make_task, tmp_path, rows):
+    lines = ["id,target"] + [f"{k},0.5" for k in range(rows)]
+    lines[rows - 5] += ",7"                          # line rows - 4, one further down after the blank
+    lines.insert(3, "")                               # a blank line still counts as a line
+    path = tmp_path / "sub.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert_invalid(grade_submission(make_task("auc"), path), f"line {rows - 3} has 3 fields, the header 2")
+
+
 def test_missing_target_column(make_task, write_csv):
     task = make_task("auc")
     header, rows = read_answers(task)

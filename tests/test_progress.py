@@ -48,6 +48,16 @@ def test_plain_lines_every_interval_and_at_the_end():
     assert out.getvalue() == "eval: 1/1 episodes (100%), 1 episodes/min, elapsed 1m00s\n"
 
 
+def test_the_rate_counts_from_where_the_work_starts():
+    out, clock = io.StringIO(), Clock()
+    with Progress("eval", 2, "episodes", stream=out, clock=clock) as bar:
+        clock.now += 60                        # a pool starting: not part of the rate
+        bar.restart_clock()
+        clock.now += 30
+        bar.advance(2)
+    assert out.getvalue() == "eval: 2/2 episodes (100%), 4 episodes/min, elapsed 30s\n"
+
+
 def test_control_characters_in_a_line_are_shown_not_obeyed():
     out = io.StringIO()
     with Progress("eval", 1, stream=out) as bar:

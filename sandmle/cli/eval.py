@@ -266,6 +266,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
     def run(active_pool):
         warm.join()
         start = time.perf_counter()     # the pool's start-up is not part of the run's rate
+        bar.restart_clock()             # nor of the progress line's, which then agrees with the report
         result = run_episodes(policy, plan, active_pool, config, tokenizer=tokenizer,
                               work_root=out / WORK_DIR, seed=seed, on_episode=on_episode,
                               skip=done, split=split)

@@ -3,7 +3,8 @@
 Grades one submission against a task's hidden answers and shows the score, the tier, the
 four thresholds, the metric's direction and the RL reward the grade earns (format rate 1.0).
 Exit 0 for a valid submission, 1 for an invalid one (the reason is printed), 2 for a usage
-error or a broken task folder.
+error or a broken task folder. A submission path that does not exist is an invalid submission
+(exit 1, `submission_exists` false), as an agent that wrote no file is graded.
 """
 from __future__ import annotations
 
@@ -57,5 +58,6 @@ def print_grade(task, grade, reward: float, scheme: str) -> None:
         table.add_column(name, justify="right")
     table.add_row(*(f"{v:.5g}" for v in grade.thresholds.as_tuple()))
     console.print(table)
-    note = ": a copy of the sample submission earns the format term only" if grade.sample_copy else ""
+    note = (": a copy of the sample submission earns the format term only" if grade.sample_copy else
+            ": an invalid submission earns the format term only" if not grade.valid else "")
     console.print(f"reward {reward:.3f} ({scheme} scheme, format rate 1.0){note}")

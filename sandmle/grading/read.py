@@ -191,7 +191,7 @@ def read_table(data: bytes, reader: str = "sandmle", typed: dict[str, str] | Non
             return _small_table(data, reader)
         frame = _implicit_index_frame(data, width, options) if reader == "pandas" else None
         if frame is None:
-            raise InvalidSubmission(f"a record has more fields than the header ({width})") from None
+            raise InvalidSubmission(_long_record_reason(data, width)) from None
     frame = _without_blank_lines(frame)
     if frame.height == 0:
         raise InvalidSubmission("file has a header but no rows")
@@ -277,7 +277,7 @@ def _small_table(data: bytes, reader: str) -> Table:
                 body = [r[1:] for r in body]              # pandas: the extra first field is the index
                 widths = set(map(len, body))
             else:
-                raise InvalidSubmission(f"a record has more fields than the header ({width})")
+                raise InvalidSubmission(_long_record_reason(data, width))
         if widths != {width}:                     # short records: their missing cells are empty
             body = [r + [""] * (width - len(r)) for r in body]
         frame = pl.DataFrame([pl.Series(str(j), cells, dtype=pl.String) for j, cells in enumerate(zip(*body))])
@@ -371,6 +371,21 @@ def _pandas_names(header: list[str]) -> tuple[str, ...]:
         counts[name] = count + 1
         out.append(name)
     return tuple(out)
+
+
+def _long_record_reason(data: bytes, width: int) -> str:
+    """"line 7 has 3 fields, the header 2": the first record wider than the header, by the
+    line it starts on (1 = the header), read again with the csv module (error path only)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    if "\n" not in text and "\r" in text:
+        text = text.replace("\r", "\n")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    start = 1
+    for record in reader:
+        if len(record) > width:
+            return f"line {start} has {len(record)} fields, the header {width}"
+        start = reader.line_num + 1
+    return f"a record has more fields than the header ({width})"
 
 
 def _encoding_reason(data: bytes) -> str:
