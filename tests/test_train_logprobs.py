@@ -3,7 +3,8 @@ path against full-vocabulary log-softmax, and what backward keeps."""
 import pytest
 import torch
 
-from sandmle.train.logprobs import accepts_logits_to_keep, response_columns, selective_logprobs, sequence_logprobs
+from sandmle.train.logprobs import (accepts_logits_to_keep, response_columns, right_padded, selective_logprobs,
+                                    sequence_logprobs)
 
 
 def _reference(logits, targets, temperature):
@@ -107,3 +108,22 @@ def test_model_path_matches_full_log_softmax_at_response_columns(tiny_model, kee
     logp[mask.bool()].sum().backward()
     assert tiny_model.lm_head.weight.grad is not None or tiny_model.model.embed_tokens.weight.grad is not None
     tiny_model.zero_grad(set_to_none=True)
+
+
+def test_padding_only_at_the_end_needs_no_mask_and_other_padding_keeps_it(tiny_model):
+    torch.manual_seed(2)
+    ids = torch.randint(0, tiny_model.config.vocab_size, (2, 12))
+    mask = torch.zeros(2, 11)
+    mask[:, 5:8] = 1
+    right = torch.ones_like(ids)
+    right[1, 9:] = 0
+    left = torch.ones_like(ids)
+    left[1, :3] = 0                                   # left padding: the mask must reach the model
+    assert right_padded(right) and not right_padded(left)
+    for attn in (right, left):
+        logp, _ = sequence_logprobs(tiny_model, ids, attn, mask)
+        ref = torch.log_softmax(tiny_model(input_ids=ids, attention_mask=attn).logits[:, :-1].double(), -1)
+        ref_logp = ref.gather(-1, ids[:, 1:, None]).squeeze(-1)
+        torch.testing.assert_close(logp[:, 5:8].double(), ref_logp[:, 5:8], atol=1e-5, rtol=0)
+    unmasked = torch.log_softmax(tiny_model(input_ids=ids).logits[:, :-1].double(), -1)
+    assert (unmasked.gather(-1, ids[:, 1:, None]).squeeze(-1)[1, 5:8] - ref_logp[1, 5:8]).abs().max() > 1e-4

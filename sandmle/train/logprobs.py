@@ -18,6 +18,13 @@ Memory per trained token (measured by `sandmle bench grpo` at Qwen3's vocabulary
   last one writing the gradient: nothing of vocabulary size is saved per token besides the
   logits, and the logits are never scaled in place.
 
+Batches are right-padded (`sandmle.train.batch.collate`): when every row's attention mask is
+a run of ones then zeros, the causal mask alone hides the padding from every real token, so
+the model gets no attention mask and SDPA runs its causal kernel instead of the masked one:
+the same log-probs (bit-identical in `tests/test_logprobs.py`), a GRPO update step of the
+protocol-tokenizer Qwen2 14% less CPU (57 -> 49 ms, `sandmle bench grpo`'s batch); on a GPU
+an explicit mask also keeps SDPA off its flash kernel.
+
 Models whose forward has no `logits_to_keep` (sandmle's action policy) get the same kernel
 on their full logits, indexed at the response columns.
 """
@@ -122,6 +129,13 @@ def response_columns(mask: torch.Tensor) -> torch.Tensor:
     return cols
 
 
+def right_padded(attention_mask: torch.Tensor | None) -> bool:
+    """Whether each row of the (B, T) mask is ones then zeros (padding only at the end)."""
+    if attention_mask is None:
+        return True
+    return bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all())
+
+
 def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor,
                       temperature: float = 1.0, keep_logits: bool = True,
                       chunk_bytes: int = CHUNK_BYTES) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,6 +146,8 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     `accepts_logits_to_keep`).
     """
     cols = response_columns(mask)
+    if right_padded(attention_mask):
+        attention_mask = None          # the causal mask hides the padding: see the module docstring
     if keep_logits:
         logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=cols).logits
     else:
