@@ -339,6 +339,14 @@ def test_unknown_id(make_task, write_csv):
     assert_invalid(grade_submission(task, write_csv("s.csv", header, out)), "not in the test set", "not-an-id")
 
 
+def test_unknown_integer_id_in_place_of_a_known_one(make_task, write_csv):
+    task = make_task("auc")
+    header, rows = read_answers(task)
+    out = [[r[0], 0.5] for r in rows]
+    out[3][0] = "99999999"             # integer ids on both sides, as many rows as the answers
+    assert_invalid(grade_submission(task, write_csv("s.csv", header, out)), "not in the test set", "99999999")
+
+
 def test_missing_rows(make_task, write_csv):
     task = make_task("auc", n_test=30)
     header, rows = read_answers(task)

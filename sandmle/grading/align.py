@@ -108,6 +108,8 @@ def _note_ignored(ignored: list[str], notes: list[str]) -> None:
 def pair_rows(spec: TaskSpec, profile: GraderProfile, answers: Table, submission: Table,
               columns: Columns, keep: np.ndarray | None, notes: list[str]) -> Pairs:
     """Pairs of scored rows. `keep`: answer rows that are scored (None: all)."""
+    import polars as pl
+
     n, m = submission.height, answers.height
     if n != m:
         reason = f"submission has {n} rows, expected {m}"
@@ -124,7 +126,7 @@ def pair_rows(spec: TaskSpec, profile: GraderProfile, answers: Table, submission
     if keys_s[0] == keys_a[0] and keys_s.equals(keys_a) and keys_a.null_count() == 0:
         return _kept(Pairs(None, None), keep)
     rows, unique_answers = match_ids(keys_a, keys_s, answers.memo)
-    if profile.reader == "sandmle" and (rows < 0).any():
+    if profile.reader == "sandmle" and keys_s.dtype == pl.String and (rows < 0).any():
         fixed = _integer_float_ids(keys_s, rows < 0, notes)
         if fixed is not None:
             keys_s = fixed
