@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from sandmle.synth.solution_scripts import (denoise, features, normalise, predict, script_source, submission,
+from sandmle.synth.solution_scripts import (cache, denoise, features, normalise, predict, script_source, submission,
                                            with_settings)
 
 FEATURES = {"tabular": "onehot", "text": "word12", "image": "all", "audio": "all"}
@@ -164,6 +164,43 @@ def test_call_features_find_the_pitch_of_the_loudest_call(tmp_path):
     assert abs(calls[0] * rate - 1000) < 50                       # the call's pitch, ignoring the hum
     assert calls[4] == 1                                          # one call
     assert features.audio_vector(path, "bands").shape == (24,)
+
+
+def test_audio_block_gives_each_clip_the_features_it_gets_alone(tmp_path, monkeypatch):
+    """Clips of one length share their FFTs in audio_block; every row must still be the
+    clip's own features bit for bit (a clip of another length rides alone)."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "input" / "audio").mkdir(parents=True)
+    lengths = {"a": 4000, "b": 4000, "c": 4000, "d": 3000}
+    for name, n in lengths.items():
+        wav(tmp_path / "input" / "audio" / f"{name}.wav", np.clip(rng.normal(0, 0.2, n), -1, 1), 8000)
+    monkeypatch.chdir(tmp_path)
+    fresh = {}
+    monkeypatch.setattr(features, "FEATURE_CACHE", fresh)
+    monkeypatch.setattr(cache, "FEATURE_CACHE", fresh)
+    train, test = pd.DataFrame({"id": ["a", "d", "b"]}), pd.DataFrame({"id": ["c"]})
+    xtr, xte = features.audio_block(train, test, "id", "all")
+    calls, _ = features.audio_block(train, test, "id", "calls+bands")
+    assert ("audio", "spectro", str(tmp_path / "input" / "audio" / "b.wav")) in fresh     # filled in one pass
+    for row, name in [(xtr[0], "a"), (xtr[1], "d"), (xtr[2], "b"), (xte[0], "c")]:
+        path = tmp_path / "input" / "audio" / f"{name}.wav"
+        alone = np.concatenate([features.audio_part(path, part) for part in ("bands", "spectro", "stats")])
+        assert np.array_equal(row, alone)
+    assert np.array_equal(calls[1], np.concatenate([features.audio_part(tmp_path / "input" / "audio" / "d.wav", part)
+                                                    for part in ("calls", "bands")]))
+
+
+def test_word_blocks_equal_their_vectorisers():
+    """word* and count* blocks share one tokenisation; each must equal its own vectoriser."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    tr = pd.Series(["the cat sat", "a dog ran in the park", "the cat ate the fish", "dog dog dog"])
+    te = pd.Series(["the cat ran", "a new word"])
+    vectorisers = {"word1": TfidfVectorizer(sublinear_tf=True), "word12": TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                   "count1": CountVectorizer(binary=True), "count12": CountVectorizer(ngram_range=(1, 2), binary=True)}
+    for spec, vec in vectorisers.items():
+        for got, want in zip(features.text_matrices(tr, te, spec), (vec.fit_transform(tr), vec.transform(te))):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert np.array_equal(got.toarray(), want.toarray()), spec
 
 
 @pytest.mark.parametrize("name, params, clf_type, reg_type", [

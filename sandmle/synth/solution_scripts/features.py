@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from sandmle.synth.solution_scripts.cache import cached
+from sandmle.synth.solution_scripts.cache import FEATURE_CACHE, cached
 
 CFG: dict = globals().get("CFG", {})   # the settings line `CFG = {...}` binds them first
 INPUT = Path("input")
@@ -105,24 +105,41 @@ def joined_text(frame, cols):
     return text
 
 
+# Word n-gram blocks: tf-idf weights and binary presence of the same n-grams, both from
+# the counts of one tokenisation (`ngram_counts`).
+WORD_BLOCKS = {"word1": ("tfidf", (1, 1)), "word12": ("tfidf", (1, 2)),
+               "count1": ("binary", (1, 1)), "count12": ("binary", (1, 2))}
+
+
 def text_matrices(tr, te, spec):
     if spec == "length":
         f = lambda s: np.stack([s.str.len(), s.str.count(" ") + 1, s.str.count("!")], axis=1).astype(float)
         return f(tr), f(te)
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-    if spec == "word1":
-        vec = TfidfVectorizer(ngram_range=(1, 1), min_df=1, sublinear_tf=True)
-    elif spec == "word12":
-        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-    elif spec == "char":
+    from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
+    if spec == "char":
         vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
-    elif spec == "count1":
-        vec = CountVectorizer(ngram_range=(1, 1), binary=True)
-    elif spec == "count12":
-        vec = CountVectorizer(ngram_range=(1, 2), binary=True)
-    else:
+        return vec.fit_transform(tr), vec.transform(te)
+    if spec not in WORD_BLOCKS:
         raise ValueError(spec)
-    return vec.fit_transform(tr), vec.transform(te)
+    weighting, ngrams = WORD_BLOCKS[spec]
+    counts_tr, counts_te = ngram_counts(tr, te, ngrams)
+    if weighting == "binary":       # CountVectorizer(binary=True): each present n-gram as 1
+        return tuple(sparse.csr_matrix((np.ones(c.nnz, dtype=np.int64), c.indices.copy(), c.indptr.copy()),
+                                       shape=c.shape) for c in (counts_tr, counts_te))
+    tfidf = TfidfTransformer(sublinear_tf=True)     # TfidfVectorizer(ngram_range=ngrams, sublinear_tf=True)
+    return tfidf.fit_transform(counts_tr), tfidf.transform(counts_te)
+
+
+def ngram_counts(tr, te, ngrams):
+    """Word n-gram counts (float64 CSR) of the train and test texts over the train texts'
+    vocabulary, as TfidfVectorizer counts them before weighting: tokenised once per process
+    for the tf-idf and the binary block of the same n-grams (tokenising is most of a text
+    block's time). Callers never modify them."""
+    def make():
+        from sklearn.feature_extraction.text import CountVectorizer
+        vec = CountVectorizer(ngram_range=ngrams, dtype=np.float64)
+        return vec.fit_transform(tr), vec.transform(te)
+    return cached(("ngram counts", ngrams, hash(tuple(tr)), hash(tuple(te))), make)
 
 
 IMAGE_PARTS = {"pixels": ("pixels",), "hist": ("hist",), "edges": ("edges",), "all": ("pixels", "hist", "edges"),
@@ -252,25 +269,63 @@ def audio_vector(path, spec, key=None):
 
 
 def audio_part(path, part, key=None):
+    rate, x = clip(path, key)
+    if part == "calls":
+        return call_features(x, rate)
+    return spectral_parts(x[None, :], rate, part)[0]
+
+
+def clip(path, key=None):
+    """(rate in Hz, samples as floats in [-1, 1)) of a WAV file, read once per process."""
     from scipy.io import wavfile
     rate, wave = cached(("wav", key or str(Path(path).resolve())), lambda: wavfile.read(path))
-    x = wave.astype(float) / 32768.0
+    return rate, wave.astype(float) / 32768.0
+
+
+def spectral_parts(x, rate, part):
+    """The `part` features ("bands", "spectro" or "stats") of each row of `x` (clips of one
+    length, shape (clips, samples)) -> (clips, features). Row by row the same numbers as one
+    clip at a time: each FFT and each sum runs along a row."""
     if part == "bands":
-        power = np.abs(np.fft.rfft(x * hanning(len(x)))) ** 2
+        power = np.abs(np.fft.rfft(x * hanning(x.shape[1]), axis=1)) ** 2
         return np.log1p(band_sums(power, 24))
     if part == "spectro":
         feats = []
-        for start, stop in split_bounds(len(x), 4):
-            seg = x[start:stop]
-            power = np.abs(np.fft.rfft(seg * hanning(len(seg)))) ** 2
+        for start, stop in split_bounds(x.shape[1], 4):
+            seg = x[:, start:stop]
+            power = np.abs(np.fft.rfft(seg * hanning(stop - start), axis=1)) ** 2
             feats.append(np.log1p(band_sums(power, 12)))
-        return np.concatenate(feats)
-    if part == "calls":
-        return call_features(x, rate)
-    power = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
-    return np.array([np.sqrt((x ** 2).mean()), (np.diff(np.sign(x)) != 0).mean(), freqs[power.argmax()] / rate,
-                     (freqs * power).sum() / (power.sum() + 1e-12) / rate, np.abs(x).max()])
+        return np.concatenate(feats, axis=1)
+    power = np.abs(np.fft.rfft(x, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[1], 1.0 / rate)
+    return np.stack([np.sqrt((x ** 2).mean(axis=1)), (np.diff(np.sign(x), axis=1) != 0).mean(axis=1),
+                     freqs[power.argmax(axis=1)] / rate, (freqs * power).sum(axis=1) / (power.sum(axis=1) + 1e-12) / rate,
+                     np.abs(x).max(axis=1)], axis=1)
+
+
+CLIPS_PER_FFT = 64     # clips transformed together: numpy's per-call overhead is most of a short clip's FFT
+
+
+def precompute_audio(paths, keys, parts):
+    """Fill the cache with the `parts` (AUDIO_PARTS) of the clips not yet done, their FFTs over
+    the whole clip `CLIPS_PER_FFT` clips of one length and rate at a time (`audio_vector`
+    then finds them)."""
+    for part in parts:
+        todo: dict = {}
+        for path, key in zip(paths, keys):
+            if ("audio", part, key) not in FEATURE_CACHE:
+                rate, x = clip(path, key)
+                todo.setdefault((rate, len(x)), []).append((key, x))
+        for (rate, _), clips in todo.items():
+            for i in range(0, len(clips), CLIPS_PER_FFT):
+                chunk = clips[i:i + CLIPS_PER_FFT]
+                stack = np.stack([x for _, x in chunk])
+                if part == "calls":     # the whole clip's spectrum for the hum, then each call found alone
+                    rows = [call_features(x, rate, hum) for (_, x), hum in zip(chunk, mains_hum(stack, rate))]
+                else:
+                    rows = spectral_parts(stack, rate, part)
+                for (key, _), row in zip(chunk, rows):
+                    FEATURE_CACHE[("audio", part, key)] = row
 
 
 _WINDOWS: dict = {}    # length -> Hann window; (length, parts) -> split bounds
@@ -293,13 +348,15 @@ def split_bounds(length, parts):
 
 
 def band_sums(power, parts):
-    """The sum of each of `parts` sections of `power` as `np.array_split` cuts it (the same
-    sums: each is a contiguous slice summed by numpy, without array_split's overhead)."""
-    return np.array([power[start:stop].sum() for start, stop in split_bounds(len(power), parts)])
+    """The sum of each of `parts` sections of `power`'s last axis as `np.array_split` cuts it
+    (the same sums: each is a contiguous slice summed by numpy, without array_split's overhead)."""
+    return np.stack([power[..., start:stop].sum(axis=-1) for start, stop in split_bounds(power.shape[-1], parts)],
+                    axis=-1)
 
 
-def call_features(x, rate):
-    """Find the loudest call and describe it: pitch, sweep, loudness, harmonic, calls, hum."""
+def call_features(x, rate, hum=None):
+    """Find the loudest call and describe it: pitch, sweep, loudness, harmonic, calls, hum
+    (`hum`: `mains_hum(x[None, :], rate)[0]` when the caller has it)."""
     frame = max(16, rate // 50)                        # 20 ms frames
     frames = x[: len(x) // frame * frame].reshape(-1, frame)
     energy = (frames ** 2).mean(axis=1)
@@ -320,11 +377,17 @@ def call_features(x, rate):
     _, start = peak(seg[: len(seg) // 2])
     _, end = peak(seg[len(seg) // 2:])
     near = lambda f: power[np.abs(freqs - f) < 40].sum()
-    full = np.abs(np.fft.rfft(x)) ** 2
-    all_freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
-    hum = full[np.abs(all_freqs - 60) < 8].sum() / (full.sum() + 1e-12)
+    if hum is None:
+        hum = mains_hum(x[None, :], rate)[0]
     return np.array([pitch / rate, (end - start) / (pitch + 1e-9), np.log(energy.max() / noise),
                      near(2 * pitch) / (near(pitch) + 1e-12), bursts, active.mean(), hum])
+
+
+def mains_hum(x, rate):
+    """The share of each clip's power (rows of `x`, one length) within 8 Hz of 60 Hz."""
+    full = np.abs(np.fft.rfft(x, axis=1)) ** 2
+    near = np.abs(np.fft.rfftfreq(x.shape[1], 1.0 / rate) - 60) < 8
+    return full[:, near].sum(axis=1) / (full.sum(axis=1) + 1e-12)
 
 
 def audio_block(train, test, idc, spec):
@@ -332,8 +395,13 @@ def audio_block(train, test, idc, spec):
     if spec == "none" or not folder.is_dir():
         return None, None
     root = folder.resolve()
-    return tuple(np.stack([audio_vector(folder / f"{i}.wav", spec, f"{root}/{i}.wav") for i in frame[idc].astype(str)])
-                 for frame in (train, test))
+    out = []
+    for frame in (train, test):
+        ids = frame[idc].astype(str).tolist()
+        paths, keys = [folder / f"{i}.wav" for i in ids], [f"{root}/{i}.wav" for i in ids]
+        precompute_audio(paths, keys, AUDIO_PARTS[spec])
+        out.append(np.stack([audio_vector(path, spec, key) for path, key in zip(paths, keys)]))
+    return tuple(out)
 
 
 def features(train, test, idc):
