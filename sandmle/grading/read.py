@@ -1,4 +1,5 @@
-"""Reading: a CSV file's bytes -> a `Table` of text cells, by polars' CSV reader.
+"""Reading: a CSV file's bytes -> a `Table` of text cells, by polars' CSV reader; a plain
+numeric file whose columns are all typed goes to sandmle's own reader (`sandmle.grading.plain`).
 
 `read_table(data, reader)` is the one reader of both sides. It refuses empty, binary and
 non-UTF-8 files, and CSV structure errors (a record wider than the header, an unclosed quote,
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandmle.errors import InvalidSubmission, UserError
+from sandmle.grading.plain import PlainColumns, read_plain
 
 MAX_SIZE_FACTOR = 20               # a submission may be this many times the answers' size ...
 MAX_SIZE_SLACK_BYTES = 1_000_000   # ... plus this much, before it is refused unread
@@ -33,26 +35,55 @@ _BLANKS = " \t"
 @dataclass(frozen=True)
 class Table:
     """A CSV file as text cells: `names` as the reader sees the header, `frame` one String
-    column per name, named by position ("0", "1", ...), empty strings for empty cells."""
+    column per name, named by position ("0", "1", ...), empty strings for empty cells.
+    A plain numeric file read by `sandmle.grading.plain` has `plain` instead of a frame:
+    its columns become polars series only where asked for (`cells_at`)."""
 
     names: tuple[str, ...]
-    frame: object                  # polars.DataFrame
+    frame: object                  # polars.DataFrame, or None with `plain`
     typed: bool = False            # some columns parsed as numbers while reading (`read_table`)
     memo: dict = field(default_factory=dict, compare=False, repr=False)   # derived arrays, per use
+    plain: PlainColumns | None = field(default=None, compare=False, repr=False)
 
     @property
     def height(self) -> int:
-        return self.frame.height
+        return self.plain.rows if self.plain is not None else self.frame.height
 
     def position(self, name: str) -> int:
         """The first column called `name` (KeyError when there is none)."""
         return self.names.index(name)
 
     def cells(self, name: str):
-        return self.frame.get_column(str(self.position(name)))
+        return self.cells_at(self.position(name))
 
     def cells_at(self, position: int):
-        return self.frame.get_column(str(position))
+        if self.plain is None:
+            return self.frame.get_column(str(position))
+        key = ("plain column", position)
+        if key not in self.memo:
+            import polars as pl
+
+            plain = self.plain
+            values = (plain.integers[position] if position in plain.integers else
+                      plain.decimals[:, plain.decimal_positions.index(position)])
+            self.memo[key] = pl.Series(str(position), values)
+        return self.memo[key]
+
+    def decimal_rows(self, positions: tuple[int, ...]):
+        """float64 (rows, len(positions)) C-order of these decimal columns when the plain
+        reader read them (no copy when they are its columns in file order); else None."""
+        plain = self.plain
+        if plain is None or not set(positions) <= set(plain.decimal_positions):
+            return None
+        if positions == plain.decimal_positions:
+            return plain.decimals
+        key = ("plain decimals", positions)
+        if key not in self.memo:
+            import numpy as np
+
+            self.memo[key] = np.ascontiguousarray(
+                plain.decimals[:, [plain.decimal_positions.index(p) for p in positions]])
+        return self.memo[key]
 
 
 CACHED_ANSWERS_MAX_BYTES = 64 << 20     # larger answers are read again for every grade
@@ -207,8 +238,9 @@ TYPED_MIN_BYTES = SMALL_BYTES  # all polars reads parse typed columns: at 10k ro
 
 
 def _typed_table(source: bytes | Path, head: bytes, typed: dict[str, str]) -> Table | None:
-    """The table of `source` (bytes, or a file polars maps) with `typed` columns parsed by
-    polars, or None (then read it as text). `head`: the file's first bytes, for its header."""
+    """The table of `source` (bytes, or a file read without a copy) with `typed` columns
+    parsed as numbers, or None (then read it as text). `head`: the file's first bytes, for
+    its header. A file of typed columns only is tried with the plain reader first."""
     import polars as pl
 
     if b"\x00" in head or b"\n" not in head:
@@ -221,15 +253,23 @@ def _typed_table(source: bytes | Path, head: bytes, typed: dict[str, str]) -> Ta
     overrides = {}
     for name, kind in typed.items():
         if names.count(name) == 1:
-            overrides[str(names.index(name))] = getattr(pl, _POLARS_TYPES[kind])
+            overrides[names.index(name)] = kind
     if not overrides or not header:
         return None
+    header_end = head.index(b"\n") + 1
+    line = head[:header_end].removesuffix(b"\n").removesuffix(b"\r")
+    if len(overrides) == len(header) and b'"' not in line and b"\r" not in line:
+        plain = read_plain(source, header_end, "".join("i" if overrides[j] == "int" else "f"
+                                                       for j in range(len(header))))
+        if plain is not None:
+            return Table(names=names, frame=None, typed=True, plain=plain)
+    schema = {str(j): getattr(pl, _POLARS_TYPES[kind]) for j, kind in overrides.items()}
     try:
         frame = pl.read_csv(source, has_header=True, new_columns=[str(j) for j in range(len(header))],
-                            schema_overrides=overrides, infer_schema=False, empty_string_is_null=False)
+                            schema_overrides=schema, infer_schema=False, empty_string_is_null=False)
     except pl.exceptions.PolarsError:
         return None
-    if frame.height == 0 or any(frame.get_column(c).null_count() for c in overrides):
+    if frame.height == 0 or any(frame.get_column(c).null_count() for c in schema):
         return None                      # blank lines, empty cells: the text path says why
     return Table(names=names, frame=frame, typed=True)
 

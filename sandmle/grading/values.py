@@ -120,6 +120,9 @@ def _matrix(side: _Side) -> np.ndarray:
     """float64 (rows, columns), C-contiguous; every cell must be a number (NaN where missing)."""
     import polars as pl
 
+    whole = side.table.decimal_rows(side.positions)          # the plain reader's matrix: no copy
+    if whole is not None:
+        return whole if side.rows is None else whole[side.rows]
     columns = [side.table.cells_at(p) for p in side.positions]
     if all(c.dtype == pl.Float64 for c in columns):          # parsed while reading: one copy
         key = ("matrix", side.positions)
@@ -145,15 +148,19 @@ def _matrix(side: _Side) -> np.ndarray:
 def _class_indices(truth: _Side) -> np.ndarray:
     """Each scored answer row's class (the column of its 1), from the one-hot answers; kept
     per task, so only the int64 indices are gathered per grade."""
-    from sandmle.metrics.inputs import onehot_column_indices
+    from sandmle.metrics.inputs import class_indices, onehot_column_indices
 
     key = ("classes", truth.positions)
     indices = truth.table.memo.get(key)
     if indices is None:
         whole = _Side(truth.table, truth.id_position, truth.positions, None, True, truth.reader)
+        rows = truth.table.decimal_rows(truth.positions)
         try:
-            indices = onehot_column_indices([_numbers(whole, j) for j in range(len(whole.positions))],
-                                            "answers")
+            if rows is not None:                 # the plain reader's (n, k) matrix
+                indices = class_indices(rows, rows.shape[0], rows.shape[1], "answers")
+            else:
+                indices = onehot_column_indices([_numbers(whole, j) for j in range(len(whole.positions))],
+                                                "answers")
         except UserError as exc:
             truth.reject(f"answers must be one-hot rows ({exc})")
         truth.table.memo[key] = indices
