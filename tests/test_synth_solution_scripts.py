@@ -114,15 +114,17 @@ def test_image_vector_describes_the_object_in_front_of_the_background(tmp_path):
     assert features.image_vector(path, "pixels").shape == (192,)
 
 
-def test_histogram_bins_and_sums_exactly_as_numpy():
+def test_histograms_bin_and_sum_each_entry_exactly_as_numpy():
     rng = np.random.default_rng(0)
-    for _ in range(200):
-        pixels = rng.integers(0, 256, (16, 16)) / 255.0
-        assert np.array_equal(features.histogram(pixels, 8, 1.0), np.histogram(pixels, bins=8, range=(0, 1))[0])
-        angles, weights = rng.uniform(0, np.pi, 64), rng.exponential(size=64)
-        angles[:4] = [0.0, np.pi / 6, np.nextafter(np.pi / 3, 0), np.nextafter(np.pi, 0)]   # on and next to edges
-        got = features.histogram(angles, 6, np.pi, weights=weights)
-        assert got.dtype == float and np.array_equal(got, np.histogram(angles, 6, range=(0, np.pi), weights=weights)[0])
+    pixels = rng.integers(0, 256, (200, 16, 16)) / 255.0
+    for row, image in zip(features.histograms(pixels, 8, 1.0), pixels):
+        assert np.array_equal(row, np.histogram(image, bins=8, range=(0, 1))[0])
+    angles, weights = rng.uniform(0, np.pi, (200, 64)), rng.exponential(size=(200, 64))
+    angles[:, :4] = [0.0, np.pi / 6, np.nextafter(np.pi / 3, 0), np.nextafter(np.pi, 0)]   # on and next to edges
+    got = features.histograms(angles, 6, np.pi, weights=weights)
+    assert got.dtype == float and got.shape == (200, 6)
+    for row, a, w in zip(got, angles, weights):
+        assert np.array_equal(row, np.histogram(a, 6, range=(0, np.pi), weights=w)[0])
 
 
 def test_band_sums_cut_and_sum_as_array_split():
