@@ -192,6 +192,32 @@ def test_audio_block_gives_each_clip_the_features_it_gets_alone(tmp_path, monkey
                                                     for part in ("calls", "bands")]))
 
 
+def test_image_block_gives_each_image_the_features_it_gets_alone(tmp_path, monkeypatch):
+    """Images of one size share their statistics and morphology in image_block; every row
+    must still be the image's own features bit for bit (an image of another size rides alone)."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    (tmp_path / "input" / "images").mkdir(parents=True)
+    sizes = {"a": 24, "b": 24, "c": 24, "d": 20}
+    for name, size in sizes.items():
+        pixels = rng.integers(0, 60, (size, size, 3))
+        pixels[5:15, 6:16] += 150                              # an object on a dark background
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "input" / "images" / f"{name}.png")
+    monkeypatch.chdir(tmp_path)
+    fresh = {}
+    monkeypatch.setattr(features, "FEATURE_CACHE", fresh)
+    monkeypatch.setattr(cache, "FEATURE_CACHE", fresh)
+    train, test = pd.DataFrame({"id": ["a", "d", "b"]}), pd.DataFrame({"id": ["c"]})
+    xtr, xte = features.image_block(train, test, "id", "all")
+    objects, _ = features.image_block(train, test, "id", "object+hist")
+    assert ("image", "object", str(tmp_path / "input" / "images" / "b.png")) in fresh     # filled in one pass
+    for row, name in [(xtr[0], "a"), (xtr[1], "d"), (xtr[2], "b"), (xte[0], "c")]:
+        path = tmp_path / "input" / "images" / f"{name}.png"
+        assert np.array_equal(row, np.concatenate([features.image_part(path, part) for part in ("pixels", "hist", "edges")]))
+    alone = [features.image_part(tmp_path / "input" / "images" / "b.png", part) for part in ("object", "hist")]
+    assert np.array_equal(objects[2], np.concatenate(alone)) and alone[0][6] > 0.2     # the object covers a share
+
+
 def test_word_blocks_equal_their_vectorisers():
     """word* and count* blocks share one tokenisation; each must equal its own vectoriser."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
