@@ -103,20 +103,20 @@ def onehot_rows(const double[:, ::1] y, int64_t[::1] index):
     # IN  y: (n, k) one-hot rows
     # OUT index: (n,) column of each row's 1.0
     cdef Py_ssize_t i, j, n = y.shape[0], k = y.shape[1], bad = -1
-    cdef Py_ssize_t ones
+    cdef Py_ssize_t ones, others, at
+    cdef double v
     with nogil:
-        for i in range(n):
-            ones = 0
+        for i in range(n):      # without branches on the values: the classes are random
+            ones = others = at = 0
             for j in range(k):
-                if y[i, j] == 1.0:
-                    ones += 1
-                    index[i] = j
-                elif y[i, j] != 0.0:
-                    ones = -1
-                    break
-            if ones != 1:
+                v = y[i, j]
+                ones += v == 1.0
+                others += (v != 0.0) & (v != 1.0)
+                at += j * (v == 1.0)
+            if ones != 1 or others != 0:
                 bad = i
                 break
+            index[i] = at
     return bad
 
 

@@ -235,11 +235,10 @@ cdef inline Py_ssize_t _integer(const unsigned char* s, Py_ssize_t i, Py_ssize_t
 
 
 cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t end, const unsigned char[::1] kinds,
-                     int64_t[:, ::1] integers, double[:, ::1] decimals) noexcept nogil:
-    cdef Py_ssize_t row = 0, rows = decimals.shape[0], k = kinds.shape[0], j, ji, jf
-    while i < end:
-        if row == rows:
-            return -1
+                     int64_t[:, ::1] integers, double[:, ::1] decimals, Py_ssize_t row,
+                     Py_ssize_t* stop) noexcept nogil:
+    cdef Py_ssize_t rows = decimals.shape[0], k = kinds.shape[0], j, ji, jf
+    while i < end and row < rows:
         ji = jf = 0
         for j in range(k):
             if kinds[j] == 105:                           # 'i'
@@ -261,31 +260,23 @@ cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t end, cons
                 return -1
             i += 1
         row += 1
+    stop[0] = i
     return row
 
 
 def parse_body(const unsigned char[::1] data, Py_ssize_t start, const unsigned char[::1] kinds,
-               int64_t[:, ::1] integers, double[:, ::1] decimals):
-    """Rows parsed from data[start:], or -1 at the first byte outside the plain grammar
-    (or when there are more records than the outputs hold)."""
-    # IN  data: the file; start: offset of the first record; kinds: per column b"i" or b"f"
-    # OUT integers: (integer columns, rows); decimals: (rows, decimal columns)
-    cdef Py_ssize_t rows
-    if integers.shape[1] != decimals.shape[0]:
-        raise ValueError(f"integers hold {integers.shape[1]} rows, decimals {decimals.shape[0]}")
+               int64_t[:, ::1] integers, double[:, ::1] decimals, Py_ssize_t row):
+    """(rows filled, offset reached) parsing data[start:] into rows `row`, `row` + 1, ... of
+    the outputs, until the data or the outputs end (an offset short of the data's end: grow
+    them and go on from there); rows -1 at the first byte outside the plain grammar."""
+    # IN  data: the file; start: offset of a record; kinds: per column b"i" or b"f"
+    # OUT integers: (integer columns, capacity); decimals: (capacity, decimal columns)
+    cdef Py_ssize_t rows, stop = start
+    if integers.shape[1] != decimals.shape[0] or not 0 <= row <= decimals.shape[0]:
+        raise ValueError(f"integers hold {integers.shape[1]} rows, decimals {decimals.shape[0]}, "
+                         f"row {row}")
     if start >= data.shape[0]:
-        return 0
+        return row, start
     with nogil:
-        rows = _body(&data[0], start, data.shape[0], kinds, integers, decimals)
-    return rows
-
-
-def count_lines(const unsigned char[::1] data, Py_ssize_t start):
-    """Number of LF bytes in data[start:] (rows to allocate for `parse_body`)."""
-    # IN  data: the file; start: offset of the first record
-    cdef Py_ssize_t i, n = data.shape[0], count = 0
-    cdef const unsigned char* s = &data[0] if n else NULL
-    with nogil:
-        for i in range(start, n):
-            count += s[i] == 10
-    return count
+        rows = _body(&data[0], start, data.shape[0], kinds, integers, decimals, row, &stop)
+    return rows, stop

@@ -138,6 +138,16 @@ def test_line_ends_and_a_missing_last_newline_are_plain():
         assert columns.decimals.tolist() == [[0.5], [0.25]] and columns.decimals.flags.c_contiguous
 
 
+def test_arrays_grow_when_the_first_record_is_longer_than_the_rest():
+    """The arrays are sized from the first record: a long one then many short ones."""
+    body = "1," + "0." + "1" * 300 + "\n" + "".join(f"{i},0.{i % 7}\n" for i in range(2, 20_000))
+    columns = read_plain(("id,p\n" + body).encode(), 5, "if")
+    assert columns.rows == 19_999
+    assert columns.integers[0].tolist() == list(range(1, 20_000))
+    assert columns.decimals[1:, 0].tolist() == [float(f"0.{i % 7}") for i in range(2, 20_000)]
+    assert columns.decimals.flags.c_contiguous
+
+
 def _table_cells(table):
     return table.names, table.height, [(table.cells_at(j).dtype, table.cells_at(j).to_list())
                                         for j in range(len(table.names))]

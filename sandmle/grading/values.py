@@ -69,19 +69,11 @@ def metric_arrays(spec: TaskSpec, profile: GraderProfile, kind: str, answers: Ta
     if kind == "multiclass_proba":
         y_true = _class_indices(truth)
         y_pred = _matrix(guess)
-        _check_finite(y_pred, guess)
-        if profile.row_sum is not None:
-            _check_row_sums(y_pred, guess, profile.row_sum)
-        if profile.probability_range:
-            _check_probabilities(y_pred, guess)
+        _check_predictions(y_pred, guess, kind, profile)
         return y_true, y_pred
     if kind in NUMERIC_KINDS:
         y_true, y_pred = _matrix(truth), _matrix(guess)
-        _check_finite(y_pred, guess)
-        if kind == "multiclass_proba" and profile.row_sum is not None:
-            _check_row_sums(y_pred, guess, profile.row_sum)
-        if kind in PROBA_KINDS and profile.probability_range:
-            _check_probabilities(y_pred, guess)
+        _check_predictions(y_pred, guess, kind, profile)
         if kind == "binary_proba":
             return y_true[:, 0], y_pred[:, 0]
         if kind == "value":
@@ -205,6 +197,22 @@ def _numbers(side: _Side, j: int) -> np.ndarray:
                     side.reject(f"empty value {where}")
                 side.reject(f"value {show(cell)} {where} is not a number")
     return values if side.rows is None else values[side.rows]
+
+
+def _check_predictions(values: np.ndarray, side: _Side, kind: str, profile: GraderProfile) -> None:
+    """Every value finite, then rows summing to 1 (multi-class, where the profile asks),
+    then probabilities in [0, 1] (where it asks), the first failure giving the reason.
+    Where probabilities are checked, one pass finds most files clean: a value in [0, 1] is
+    finite (a pass is 9 ms at 1M rows x 5)."""
+    from sandmle.metrics.inputs import first_outside
+
+    in_range = kind in PROBA_KINDS and profile.probability_range and first_outside(values, 0.0, 1.0) < 0
+    if not in_range:
+        _check_finite(values, side)
+    if kind == "multiclass_proba" and profile.row_sum is not None:
+        _check_row_sums(values, side, profile.row_sum)
+    if kind in PROBA_KINDS and profile.probability_range and not in_range:
+        _check_probabilities(values, side)
 
 
 def _check_finite(values: np.ndarray, side: _Side) -> None:
