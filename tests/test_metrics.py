@@ -11,6 +11,7 @@ import sklearn.metrics as skm
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from sandmle.errors import MetricError
 from sandmle.metrics import METRICS, compute
 
 EPS = 1e-15
@@ -402,6 +403,41 @@ def test_spearman_signed_values_and_signed_zeros(n):
     y[:4] = [-0.0, 0.0, -0.0, 0.0]
     p = -np.abs(rng.standard_cauchy(n))
     assert_matches("spearman", y, p)
+
+
+@pytest.mark.parametrize("n", [50, 20_000])  # numpy's sort and the radix sort
+def test_auc_ties_signed_zeros_and_negative_scores(n):
+    rng = np.random.default_rng(21)
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]
+    p = rng.normal(size=n).round(1)
+    p[:4] = [-0.0, 0.0, -0.0, 0.0]
+    assert_matches("auc", y, p)
+    assert_matches("mean_column_auc", np.stack([y, 1 - y], axis=1), np.stack([p, -p], axis=1))
+
+
+@pytest.mark.parametrize("n", [50, 20_000])
+@pytest.mark.parametrize("bad", [np.nan, -np.nan, np.inf, -np.inf])
+def test_auc_names_a_non_finite_score_on_either_sort_path(n, bad):
+    rng = np.random.default_rng(22)
+    y, p = rng.integers(0, 2, n), rng.random(n)
+    y[:2] = [0, 1]
+    p[n // 3] = bad
+    with pytest.raises(MetricError, match=rf"y_pred\[{n // 3}\] is"):
+        compute("auc", y, p)
+
+
+def test_radix_sort_orders_as_numpy_does():
+    from sandmle.metrics.native import kernels
+
+    rng = np.random.default_rng(23)
+    n = kernels.RADIX_SORT_MIN_N * 3
+    for x in (rng.random(n), rng.normal(size=n) * 1e300, rng.integers(-3, 3, n) / 2.0,
+              np.concatenate([rng.normal(size=n), [np.inf, -np.inf, 5e-324, -5e-324, 0.0, -0.0]])):
+        ours = x.copy()
+        kernels.radix_sort(ours)
+        assert np.array_equal(ours, np.sort(x))
+        assert not np.signbit(ours[ours == 0.0]).any()            # -0.0 becomes 0.0
 
 
 def test_rmsle_large_inputs_take_the_blocked_path():

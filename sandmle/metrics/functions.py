@@ -132,8 +132,8 @@ def _auc_of(y: np.ndarray, p: np.ndarray, name: str, where: str = "") -> float:
                           f"class {int(y[0])}")
     positive = positive[:n_pos]
     negative = negative[:n - n_pos]
-    positive.sort()
-    negative.sort()
+    for half in (positive, negative):
+        kernels.radix_sort(half) if half.shape[0] >= kernels.RADIX_SORT_MIN_N else half.sort()
     # Sorted ascending, so NaN/inf/-inf show at either end.
     if not (isfinite(positive[0]) and isfinite(positive[-1])
             and isfinite(negative[0]) and isfinite(negative[-1])):
