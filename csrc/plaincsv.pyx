@@ -166,6 +166,9 @@ cdef inline Py_ssize_t _decimal(const unsigned char* s, Py_ssize_t i, Py_ssize_t
     cdef uint64_t w = 0
     cdef Py_ssize_t significant = 0, fraction = 0, exp_digits = 0, before
     cdef int exponent = 0, q
+    if i + 1 < end and _digit(s[i]) and (s[i + 1] == 44 or s[i + 1] == 10 or s[i + 1] == 13):
+        out[0] = s[i] - 48                               # one digit, then ',' or a line end
+        return i + 1
     if i < end and (s[i] == 45 or s[i] == 43):          # '-' '+'
         negative = s[i] == 45
         i += 1
@@ -234,19 +237,24 @@ cdef inline Py_ssize_t _integer(const unsigned char* s, Py_ssize_t i, Py_ssize_t
     return i
 
 
-cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t end, const unsigned char[::1] kinds,
-                     int64_t[:, ::1] integers, double[:, ::1] decimals, Py_ssize_t row,
-                     Py_ssize_t* stop) noexcept nogil:
-    cdef Py_ssize_t rows = decimals.shape[0], k = kinds.shape[0], j, ji, jf
-    while i < end and row < rows:
-        ji = jf = 0
+cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t end, const unsigned char* kinds,
+                     Py_ssize_t k, int64_t* integers, Py_ssize_t capacity, double* decimals, Py_ssize_t width,
+                     Py_ssize_t row, Py_ssize_t* stop) noexcept nogil:
+    """Records into rows row, row + 1, ... < capacity; integers: column c's row r at
+    c * capacity + r; decimals: row r's column c at r * width + c."""
+    cdef Py_ssize_t j
+    cdef int64_t* integer
+    cdef double* decimal
+    while i < end and row < capacity:
+        integer = integers + row
+        decimal = decimals + row * width
         for j in range(k):
             if kinds[j] == 105:                           # 'i'
-                i = _integer(s, i, end, &integers[ji, row])
-                ji += 1
+                i = _integer(s, i, end, integer)
+                integer += capacity
             else:
-                i = _decimal(s, i, end, &decimals[row, jf])
-                jf += 1
+                i = _decimal(s, i, end, decimal)
+                decimal += 1
             if i < 0:
                 return -1
             if j + 1 < k:
@@ -277,6 +285,11 @@ def parse_body(const unsigned char[::1] data, Py_ssize_t start, const unsigned c
                          f"row {row}")
     if start >= data.shape[0]:
         return row, start
+    if integers.shape[0] + decimals.shape[1] != kinds.shape[0]:
+        raise ValueError(f"{kinds.shape[0]} kinds for {integers.shape[0]} + {decimals.shape[1]} columns")
     with nogil:
-        rows = _body(&data[0], start, data.shape[0], kinds, integers, decimals, row, &stop)
+        rows = _body(&data[0], start, data.shape[0], &kinds[0], kinds.shape[0],
+                     &integers[0, 0] if integers.shape[0] else NULL, decimals.shape[0],
+                     &decimals[0, 0] if decimals.shape[1] and decimals.shape[0] else NULL,
+                     decimals.shape[1], row, &stop)
     return rows, stop
