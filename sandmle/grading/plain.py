@@ -5,10 +5,10 @@ ends) is read here instead of by polars: integer columns into int64 arrays, deci
 straight into the float64 (rows, k) matrix the metrics take. Values are the ones polars'
 typed read gives, bit for bit (tests/test_grading_plain.py). Own code rather than the
 library because it measured cheaper in CPU time (polars' thread pool counts too; `sandmle
-bench grade`'s files, best of rounds, load 2-3): at 1M rows the 107 MB log-loss submission
-took 180 ms with polars' typed read and 110 ms here, the 17 MB answers 95 ms and 50 ms;
-at 10k rows 2.3 and 1.1 ms, 1.3 and 0.5 ms. Polars' columns also had to be interleaved
-into the (n, k) matrix afterwards (36 ms at 1M rows x 5).
+bench grade`'s files, best of rounds, load 4): at 1M rows the 107 MB log-loss submission
+took 190 ms with polars' typed read and 114 ms here, the 17 MB one-hot answers 118 ms and
+24 ms; at 10k rows 2.7 and 1.0 ms, 1.3 and 0.2 ms. Polars' columns also had to be
+interleaved into the (n, k) matrix afterwards (36 ms at 1M rows x 5).
 Anything outside the plain grammar (quotes, blanks, empty cells, other tokens, a field too
 many) returns None, and `sandmle.grading.read` reads the file with polars as before.
 """
