@@ -10,7 +10,6 @@ placeholder thresholds (0, 0, 0, 0); calibration replaces them.
 """
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,19 +44,22 @@ class GeneratedTask:
     test_ids: tuple[str, ...]
 
     def write(self, public_dir: Path, private_dir: Path) -> None:
-        """Write public files, answers, oracle and rule (each file via a temporary name)."""
-        for rel, data in self.public_files.items():
-            _write_bytes(Path(public_dir) / rel, data)
-        _write_bytes(Path(private_dir) / "answers.csv", self.answers_csv)
-        _write_bytes(Path(private_dir) / ORACLE_FILE, self.oracle_csv)
-        _write_bytes(Path(private_dir) / RULE_FILE, self.hidden_rule.encode("utf-8"))
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+        """Write public files, answers, oracle and rule into folders of their own, each file
+        straight to its name: the pipeline stages a task in a fresh folder and renames the
+        whole folder into the bank (`sandmle.synth.pipeline`), so no reader sees a file half
+        written, and a killed run's staging is cleared when the next run starts. An image or
+        audio task holds thousands of files; a temporary name and a rename per file cost as
+        much as the writes (mlsp's 1956 files: 0.17-0.22 -> 0.10-0.13 s CPU)."""
+        files = [(Path(public_dir) / rel, data) for rel, data in self.public_files.items()]
+        files += [(Path(private_dir) / "answers.csv", self.answers_csv), (Path(private_dir) / ORACLE_FILE, self.oracle_csv),
+                  (Path(private_dir) / RULE_FILE, self.hidden_rule.encode("utf-8"))]
+        folders: set[Path] = set()
+        for path, data in files:
+            if path.parent not in folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(path.parent)
+            with open(path, "wb") as fh:
+                fh.write(data)
 
 
 def task_rng(seed: TaskDNA, random_seed: int) -> np.random.Generator:
