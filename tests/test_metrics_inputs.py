@@ -211,3 +211,26 @@ def test_a_stale_build_is_one_line_naming_the_command():
     exc = NativeBuildError("sandmle's compiled kernels were built from other sources than csrc/ holds now "
                            "(metrics.pyx): run `make build` in the sandmle checkout")
     assert infrastructure_error(exc) == str(exc)
+
+
+def test_a_stale_build_found_while_building_the_parser_is_one_line(monkeypatch, capsys):
+    import sandmle.cli as cli
+    from sandmle.errors import NativeBuildError
+
+    def stale():
+        raise NativeBuildError("sandmle's compiled kernels were built from other sources than csrc/ holds now "
+                               "(plaincsv.pyx): run `make build` in /x\nsecond line")
+    monkeypatch.setattr(cli, "build_parser", stale)
+    assert cli.main(["grade", "t", "s.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sandmle: error: ") and "make build" in err
+
+
+def test_the_command_line_parser_loads_no_numeric_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, sandmle.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('numpy', 'polars', 'torch', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    from sandmle.errors import NativeBuildError
+
+    try:
+        parser = build_parser()
+    except NativeBuildError as exc:      # a command module imports a kernel built from other sources
+        print(f"sandmle: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:            # --help, --version, or one line for a bad argument

@@ -21,12 +21,25 @@ says (its `grader` block: sandmle's own rules by default, or MLE-bench's for a c
                  MLE-bench does -> the `Grade` with its medal tier
     reasons.py   one-line reasons: values shown short, ids cut to a few
     check.py     a task folder checks itself: sample valid, answers gold (`sandmle task check`)
-"""
-from sandmle.grading.grade import (SCORE_DECIMALS, Grade, grade_submission, metric_inputs, profile_of,
-                                   score_submission)
-from sandmle.grading.profile import GraderProfile
-from sandmle.grading.read import MAX_SIZE_FACTOR, MAX_SIZE_SLACK_BYTES
-from sandmle.grading.values import NUMERIC_KINDS, PROBA_KINDS
 
-__all__ = ["Grade", "grade_submission", "score_submission", "metric_inputs", "profile_of", "GraderProfile",
-           "SCORE_DECIMALS", "MAX_SIZE_FACTOR", "MAX_SIZE_SLACK_BYTES", "PROBA_KINDS", "NUMERIC_KINDS"]
+The names below load their module on first use (PEP 562): importing `sandmle.grading.profile`
+(the CLI's help does, through `sandmle.sources.mlebench_lite`) must not load numpy and polars.
+"""
+from __future__ import annotations
+
+import importlib
+
+_HOMES = {"Grade": "grade", "grade_submission": "grade", "score_submission": "grade", "metric_inputs": "grade",
+          "profile_of": "grade", "SCORE_DECIMALS": "grade", "GraderProfile": "profile",
+          "MAX_SIZE_FACTOR": "read", "MAX_SIZE_SLACK_BYTES": "read", "PROBA_KINDS": "values",
+          "NUMERIC_KINDS": "values"}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
