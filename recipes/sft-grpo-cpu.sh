@@ -8,7 +8,7 @@
 #   make sft-grpo-cpu                  (or: bash recipes/sft-grpo-cpu.sh [RUN_DIR])
 #
 # Stages (each resumes: rerun the script after a kill):
-#   banks/train, banks/heldout   sandmle synth: 18 tasks each from nine tabular seeds
+#   banks/train, banks/heldout   sandmle synth: 18 training and 36 held-out tasks of nine tabular seeds
 #   teacher/                     sandmle eval --mix: 6 episodes a task of scripted:*:short
 #   sft/                         sandmle sft recipes/sft-cpu.toml: sft/model-init (the scratch
 #                                model and its tokenizer), sft/model (after SFT)
@@ -30,10 +30,26 @@
 # development machine training ran faster with one thread than with two; on an idle machine
 # OMP_NUM_THREADS=2 may be faster.
 #
-# Measured (2026-12-01, the shared 2-core development machine (AMD EPYC), nice 0; synth
-# --seed 11 and 12, sft seed 0, train seed 0, eval seed 7; mean reward +/- SE over the 18
-# held-out tasks and the paired gain, as `sandmle report --stages` prints them):
-#   from scratch with these defaults (GRPO lr 1.5e-4; load average 1.2-2.5 from other users'
+# Measured with these defaults (2026-12-01, the shared 2-core development machine (AMD EPYC),
+# nice 0, other jobs beside it; mean reward +/- SE over the 36 held-out tasks and the paired
+# gain, as `sandmle report --stages` prints them; before SFT 1 episode a task, after 4):
+#   run 1 (synth --seed 11 and 12, sft seed 0, train seed 0, eval seed 7; load 2-6; 20.4 min
+#   with 4 episodes a task before SFT, which took 396 s of it):
+#     before SFT   valid   0%, medal  0%, reward 0.008 +/- 0.002
+#     after SFT    valid  93%, medal 42%, reward 0.554 +/- 0.022  (paired +0.546 +/- 0.022, +24.8 SE)
+#     after GRPO   valid  95%, medal 56%, reward 0.626 +/- 0.026  (paired +0.072 +/- 0.030, +2.4 SE)
+#   run 2 (the same seeds, from scratch; load 3.3-6.2; 15.4 min: synth 52 + 61, teacher 32,
+#   sft 103, evaluations 65, 102 and 161, grpo 347 s):
+#     before SFT   valid   0%, medal  0%, reward 0.004 +/- 0.002
+#     after SFT    valid  99%, medal 44%, reward 0.604 +/- 0.025  (paired +0.600 +/- 0.025, +23.7 SE)
+#     after GRPO   valid  96%, medal 58%, reward 0.677 +/- 0.029  (paired +0.073 +/- 0.028, +2.6 SE)
+#   The runs differ with the same seeds: the hf backend's batches depend on which episodes are
+#   in flight. KL to the SFT model at most 0.012 and 0.035 a token.
+# Earlier runs with 18 held-out tasks (same stages and defaults otherwise) gained +0.088, +0.096
+# and +0.112 (20 GRPO steps) but at +2.4, +1.6 and +2.4 SE: the held-out bank was too small to
+# show a gain of this size every time, so it went to 36 tasks (SE 0.036-0.061 -> 0.028-0.030).
+# Those runs:
+#   the first from scratch (GRPO lr 1.5e-4; load average 1.2-2.5 from other users'
 #   jobs): stage seconds synth-train 17, synth-heldout 16, teacher 10, sft 63 (150 steps),
 #   eval-before-sft 71, eval-after-sft 41, grpo 176 (10 steps), eval-after-grpo 47: 7.4 min
 #   in all (the same stages took 11.5 min at load 2.2-6.6, and 35.5 min at nice 10 and load
@@ -78,9 +94,15 @@ set -euo pipefail
 RUN=${1:-runs/sft-grpo-cpu}
 SANDMLE=${SANDMLE:-.venv/bin/sandmle}
 SEEDS=${SEEDS:-tabular-playground-series-may-2022,tabular-binary-logloss-grouped,tabular-binary-accuracy,tabular-binary-mcc,tabular-multiclass-f1-macro,tabular-playground-series-dec-2021,tabular-regression-mae,tabular-regression-r2,new-york-city-taxi-fare-prediction}
-NUM_TASKS=${NUM_TASKS:-18}            # per bank
+NUM_TASKS=${NUM_TASKS:-18}            # training bank
+TRAIN_BANK_SEED=${TRAIN_BANK_SEED:-11}   # sandmle synth --seed of each bank
+HELDOUT_BANK_SEED=${HELDOUT_BANK_SEED:-12}
+HELDOUT_TASKS=${HELDOUT_TASKS:-36}    # held-out bank: the SE of the paired gain shrinks as 1/sqrt(tasks)
 TEACHER_EPISODES=${TEACHER_EPISODES:-6}   # per training task
-HELDOUT_EPISODES=${HELDOUT_EPISODES:-4}   # per held-out task, at each of the three points
+HELDOUT_EPISODES=${HELDOUT_EPISODES:-4}   # per held-out task, after SFT and after GRPO
+BEFORE_SFT_EPISODES=${BEFORE_SFT_EPISODES:-1}   # per held-out task before SFT: the scratch model writes
+                                      # 160 tokens of noise a turn (no valid turn in 144 episodes) and took
+                                      # 396 s for 4 a task, more than any other stage
 MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-160}   # per turn, in GRPO's rollouts and the held-out evaluations
 # One episode budget for the teacher, GRPO and the evaluations: the task message states it
 # ("At most 3 turns, 300 s in all, 60 s per Python run"), so a different one is a prompt the
@@ -96,20 +118,20 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUN"
 TIMING="$RUN/timing.txt"
 stage() {            # stage NAME COMMAND...: run it; log its wall and CPU seconds and the load
-    local name=$1
+    local name=$1      # (on stderr: a stage's stdout may be redirected to a JSON file)
     shift
-    echo "== $name"
+    echo "== $name" >&2
     /usr/bin/time -f "$name %e s wall, %U s user, %S s system (children included)" -a -o "$TIMING" "$@"
-    echo "$name done; $(uptime)" | tee -a "$TIMING"
+    echo "$name done; $(uptime)" | tee -a "$TIMING" >&2
 }
 has_tasks() { compgen -G "$1/*/task.json" > /dev/null; }
 sets() { local s; for s in $1; do printf -- '--set %s ' "$s"; done; }
 
 # A bank folder that already holds tasks is used as it is (a test may bring its own).
 has_tasks "$RUN/banks/train" || stage synth-train "$SANDMLE" synth --seeds "$SEEDS" --num-tasks "$NUM_TASKS" \
-    --out "$RUN/banks/train" --seed 11 --workers 2
-has_tasks "$RUN/banks/heldout" || stage synth-heldout "$SANDMLE" synth --seeds "$SEEDS" --num-tasks "$NUM_TASKS" \
-    --out "$RUN/banks/heldout" --seed 12 --workers 2
+    --out "$RUN/banks/train" --seed "$TRAIN_BANK_SEED" --workers 2
+has_tasks "$RUN/banks/heldout" || stage synth-heldout "$SANDMLE" synth --seeds "$SEEDS" --num-tasks "$HELDOUT_TASKS" \
+    --out "$RUN/banks/heldout" --seed "$HELDOUT_BANK_SEED" --workers 2
 
 stage teacher "$SANDMLE" eval --mix scripted:weak:short=1,scripted:medium:short=1,scripted:strong:short=1 \
     --bank "$RUN/banks/train" --out "$RUN/teacher" --num-episodes-per-task "$TEACHER_EPISODES" \
@@ -124,7 +146,7 @@ EVAL=(--bank "$RUN/banks/heldout" --num-episodes-per-task "$HELDOUT_EPISODES" "$
       --max-new-tokens "$MAX_NEW_TOKENS" --temperature 0.7 --score-tool test --seed 7 --workers 2 --split heldout
       --resume --json)
 stage eval-before-sft "$SANDMLE" eval --policy "hf:$RUN/sft/model-init" --out "$RUN/eval/before-sft" "${EVAL[@]}" \
-    > "$RUN/eval/before-sft.json"
+    --num-episodes-per-task "$BEFORE_SFT_EPISODES" > "$RUN/eval/before-sft.json"
 stage eval-after-sft "$SANDMLE" eval --policy "hf:$RUN/sft/model" --out "$RUN/eval/after-sft" "${EVAL[@]}" \
     > "$RUN/eval/after-sft.json"
 

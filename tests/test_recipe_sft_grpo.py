@@ -50,6 +50,8 @@ def test_the_pipeline_connects(tmp_path):
         episodes = [json.loads(line) for line in (run / "eval" / stage / "episodes.jsonl").read_text().splitlines()]
         assert len(episodes) == 2 and all(budget in e["messages"][1]["content"] for e in episodes)
         assert all(s["completion_ids"] for e in episodes for s in e["steps"])     # the model's own ids
+    for name in ("teacher.json", "eval/before-sft.json", "eval/after-sft.json", "eval/after-grpo.json"):
+        assert json.loads((run / name).read_text())["total_runs"] > 0         # the eval reports, nothing else
     stages = json.loads((run / "stages.json").read_text())["stages"]
     assert [s["label"] for s in stages] == ["before SFT", "after SFT", "after GRPO"]
     assert (run / "stages.png").stat().st_size > 0 and (run / "grpo" / "curves.png").stat().st_size > 0
