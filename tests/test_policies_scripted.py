@@ -41,7 +41,12 @@ def test_turn_sequence_without_a_sandbox(make_task):
     kinds = [parse_turn(t).kind for t in texts]
     assert kinds == ["python", "python", "score", "answer"]
     assert all(parse_turn(t).has_think for t in texts)
-    assert "input/train.csv" in parse_turn(texts[0]).code
+    inspect = parse_turn(texts[0]).code
+    assert "input/train.csv" in inspect
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # teacher data: code a model may learn from
+        compile(inspect, "inspect", "exec")
     code = parse_turn(texts[1]).code
     medium = {s.code for s in reference_solutions(spec_from_card(task_card(task), 0)) if s.strength == "medium"}
     assert code.split("\n", 1)[1] in medium

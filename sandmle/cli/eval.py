@@ -272,6 +272,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
                               skip=done, split=split)
         timing["wall_s"] = time.perf_counter() - start
         timing["workers"] = getattr(active_pool, "num_workers", None)
+        bar.close()                     # its last line now, not after the pool's shut-down
         return result
 
     try:

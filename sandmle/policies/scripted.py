@@ -38,16 +38,18 @@ _FAILED = re.compile(r"^\[(exit code [1-9]|timed out|killed|memory)", re.M)   # 
 INSPECT = """import os
 import pandas as pd
 print("files:", sorted(os.listdir("input")))
-if {train!r} is None:
-    raise SystemExit("no training table")
 train = pd.read_csv("input/{train}")
-test = pd.read_csv("input/{test}") if {test!r} is not None else pd.read_csv("input/{sample}")
+test = pd.read_csv("input/{test}")
 print("train shape:", train.shape, "test shape:", test.shape)
 print("columns:", list(train.columns))
 print(train.head())
 text = [c for c in test.columns if c != "{id}" and c in train.columns and not pd.api.types.is_numeric_dtype(train[c])
         and train[c].dropna().astype(str).str.count(" ").mean() >= 3]
 print("text columns:", text)
+"""
+NO_TABLE = """import os
+print("files:", sorted(os.listdir("input")))
+raise SystemExit("no training table")
 """
 FALLBACK = """import shutil
 import zipfile
@@ -114,8 +116,9 @@ class ScriptedPolicy:
             solution = self._short_solution(card, seed)
             return _call(solution.think, "solution", solution.code)
         if not done:
-            code = INSPECT.format(train=card["train_file"], test=card["test_file"], id=card["id_column"],
-                                  sample=card["sample_submission_file"])
+            code = NO_TABLE if card["train_file"] is None else INSPECT.format(
+                train=card["train_file"], test=card["test_file"] or card["sample_submission_file"],
+                id=card["id_column"])
             return _call("First look at the training data: size, columns, text fields.", "inspect", code)
         if _MARK.format(role="inspect") in last and _FAILED.search(last_response):
             code = FALLBACK.format(sample=card["sample_submission_file"])
