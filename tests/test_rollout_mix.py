@@ -68,3 +68,15 @@ def test_eval_refuses_a_bad_mix_before_any_work(tmp_path, capsys):
     assert code == 2
     assert "sandmle: error: --mix" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_eval_refuses_short_teachers_on_tasks_they_do_not_cover_before_any_episode(make_task, tmp_path, capsys):
+    make_task("auc", task_id="t0")
+    make_task("multiclass_log_loss", task_id="t1")
+    (tmp_path / "tasks").rename(tmp_path / "bank")
+    code = main(["eval", "--mix", "scripted:weak:short=1,scripted:strong=1", "--bank", str(tmp_path / "bank"),
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "scripted:weak:short plays tabular tasks with one target" in err and "1 of 2 tasks are not: t1" in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()

@@ -237,6 +237,8 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
             tokenizer = getattr(policy, "tokenizer", None)
         if remaining:
             for member in members:
+                if hasattr(member, "check_tasks"):
+                    member.check_tasks(tasks)
                 probe_policy(member)
         finished = open_run(out, manifest, resume=resume, overwrite=overwrite)
     except BaseException:

@@ -8,8 +8,9 @@ answer. If the solution fails, it copies the sample submission instead before sc
 
 `ScriptedPolicy(strength, style="short")` (spec `scripted:STRENGTH:short`) is the teacher of
 small models: three turns (a seventeen-line solution of `sandmle.policies.short_scripts` written
-straight from the task card, score, answer), on the tabular tasks those cover; on any other
-task its episode ends with a policy error saying so.
+straight from the task card, score, answer), on the tabular tasks those cover: `sandmle eval`
+refuses a bank holding other tasks before any episode runs (`check_tasks`); given one anyway,
+the episode ends with a policy error saying so.
 
 It knows only what the conversation shows: the task card of the first user message and the
 tool responses (the inspection step's text-column line decides between text and general
@@ -91,6 +92,21 @@ class ScriptedPolicy:
         self.strength = strength
         self.style = style
         self.name = name or (f"scripted:{strength}" if style == "reference" else f"scripted:{strength}:{style}")
+
+    def check_tasks(self, tasks: list) -> None:
+        """UserError when the short style is asked to play tasks it does not cover (before
+        any episode runs: a coverage limit is bad input, not a policy failure mid-run)."""
+        if self.style != "short":
+            return
+        from sandmle.policies.short_scripts import KINDS, covers
+        from sandmle.rollout.prompts import task_card
+
+        uncovered = [t.id for t in tasks if not covers(task_card(t))]
+        if uncovered:
+            shown = ", ".join(uncovered[:3]) + (f" and {len(uncovered) - 3} more" if len(uncovered) > 3 else "")
+            raise UserError(f"{self.name} plays tabular tasks with one target of kind {', '.join(KINDS)}; "
+                            f"{len(uncovered)} of {len(tasks)} tasks are not: {shown} (choose a bank of such "
+                            "tasks, e.g. synth --seeds with single-target tabular seeds)")
 
     def generate(self, conversations: list[list[Message]], sampling: SamplingParams,
                  prompt_ids: list[list[int]] | None = None) -> list[Generation]:

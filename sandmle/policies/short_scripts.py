@@ -11,6 +11,7 @@ differ in one line, the estimator's.
 
     short_solutions(card)   the solutions for a task card (the `task-card` block of the
                             task message); ValueError for a task they do not cover
+    covers(card)            whether they cover it
 
 Covered: tabular tasks whose metric kind is binary_proba (the probability of the larger
 label), label (predicted labels) or value (one numeric target). Each estimator comes in a
@@ -84,6 +85,15 @@ sub[sub.columns[1]] = model.predict_proba(X_test)[:, 1] if kind == "proba" else 
 sub.to_csv("submission.csv", index=False)
 print(kind, sub.shape)
 """
+
+
+def covers(card: dict[str, Any]) -> bool:
+    """Whether short solutions cover the task of this card (see the module docstring)."""
+    try:
+        _kind(card)
+    except ValueError:
+        return False
+    return True
 
 
 def _kind(card: dict[str, Any]) -> str:
