@@ -53,3 +53,17 @@ def test_rules_are_stated_for_the_prompt(make_task):
     rules = " ".join(describe_rules(strict, task.spec))
     assert "sum to 1" in rules and "not renormalised" in rules and "exactly these columns" in rules
     assert "renormalised to sum to 1" in " ".join(describe_rules(GraderProfile(), task.spec))
+
+
+@pytest.mark.parametrize("rows, fragment", [("file_order", "paired in file order"), ("sorted", "sorted by id")])
+def test_a_grade_whose_rules_skip_the_ids_says_so(make_task, rows, fragment):
+    from sandmle.grading import grade_submission
+
+    task = make_task("auc")
+    data = json.loads((task.root / "task.json").read_text())
+    data["grader"] = {"rows": rows}
+    (task.root / "task.json").write_text(json.dumps(data))
+    grade = grade_submission(load_task(task.root), task.answers_path)
+    assert grade.valid and any(n.startswith("ids not compared") and fragment in n for n in grade.notes)
+    assert not any("ids not compared" in n for n in grade_submission(make_task("auc", task_id="b"),
+                                                                    task.answers_path).notes)

@@ -117,9 +117,12 @@ def pair_rows(spec: TaskSpec, profile: GraderProfile, answers: Table, submission
             reason += _count_detail(*_comparable(*_ids(profile, spec, answers, submission, columns)))
         raise InvalidSubmission(reason)
     if profile.rows == "file_order":
+        notes.append("ids not compared: rows are paired in file order (this task's grader rules)")
         return _kept(Pairs(None, None), keep)
     own_a, own_s = _ids(profile, spec, answers, submission, columns)
     if profile.rows == "sorted":
+        notes.append("ids not compared: both files are sorted by id and paired by position (this task's "
+                     "grader rules)")
         return _kept(Pairs(pandas_sort_order(own_a), pandas_sort_order(own_s)), keep)
     keys_a, keys_s = _comparable(own_a, own_s)
     # the same ids in the same order (the first ids tell most other files apart at no cost)
