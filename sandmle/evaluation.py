@@ -458,10 +458,11 @@ def seed_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
     if len(reports) < 2:
         raise UserError("a summary over seeds needs 2 runs or more")
-    for key in ("bank", "policy"):
+    plural = {"bank": "banks", "policy": "policies"}
+    for key in plural:
         seen = sorted({str(r.get(key)) for r in reports})
         if len(seen) > 1:
-            raise UserError(f"the runs are of different {key}s ({', '.join(seen)}): a summary over seeds "
+            raise UserError(f"the runs are of different {plural[key]} ({', '.join(seen)}): a summary over seeds "
                             f"compares one {key}")
     measures: dict[str, dict[str, Any]] = {}
     for key in (*RATE_KEYS, "mean_reward", "mean_human_rank"):

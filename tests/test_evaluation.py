@@ -389,6 +389,9 @@ def test_report_over_seeds_gives_mean_and_standard_error(tmp_path, capsys):
     other = _run_folder(tmp_path, "other", [episode("t0", grade("t0", 0.5, "none"))], bank="elsewhere")
     assert main(["report", "--over-seeds", runs[0], other]) == 2
     assert "different banks" in capsys.readouterr().err
+    other = _run_folder(tmp_path, "other-policy", [episode("t0", grade("t0", 0.5, "none"))], policy="q")
+    assert main(["report", "--over-seeds", runs[0], other]) == 2
+    assert "different policies (p, q)" in capsys.readouterr().err
 
 
 def test_runs_record_the_sandmle_version(make_task, tmp_path, capsys):

@@ -354,6 +354,18 @@ def test_missing_rows(make_task, write_csv):
     assert_invalid(grade_submission(task, path), "28 rows, expected 30", repr(rows[-1][0]))
 
 
+def test_one_row_is_said_in_the_singular(make_task, write_csv):
+    task = make_task("auc", n_test=30)
+    header, rows = read_answers(task)
+    from sandmle.synth import evaluator_template as ev
+    from sandmle.synth.export import evaluator_facts
+
+    path = write_csv("s.csv", header, [[rows[0][0], 0.5]])
+    assert_invalid(grade_submission(task, path), "has 1 row, expected 30")
+    with pytest.raises(ev.InvalidSubmission, match="has 1 row, expected 30"):      # the exported evaluator
+        ev.evaluate(evaluator_facts(task), path, task.answers_path)
+
+
 def test_extra_rows(make_task, write_csv):
     task = make_task("auc", n_test=30)
     header, rows = read_answers(task)

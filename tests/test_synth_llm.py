@@ -325,6 +325,8 @@ def test_model_flags_need_the_llm_generator():
     check_flags(args(generator="procedural"))
     with pytest.raises(UserError, match="--policy, --dry-run only apply with --generator llm"):
         check_flags(args(generator="procedural", policy="openai:m@http://x/v1", dry_run=True))
+    with pytest.raises(UserError, match="^--dry-run only applies with --generator llm$"):
+        check_flags(args(generator="procedural", dry_run=True))
 
 
 def test_dry_run_prints_prompts_and_a_real_run_needs_a_policy(capsys, tmp_path):

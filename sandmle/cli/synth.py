@@ -109,7 +109,7 @@ def check_flags(args) -> None:
         return
     given = [flag for name, flag in _LLM_FLAGS.items() if getattr(args, name) not in (None, False)]
     if given:
-        raise UserError(f"{', '.join(given)} only apply with --generator llm")
+        raise UserError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} with --generator llm")
 
 
 def run_llm(args) -> int:

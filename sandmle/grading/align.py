@@ -112,7 +112,7 @@ def pair_rows(spec: TaskSpec, profile: GraderProfile, answers: Table, submission
 
     n, m = submission.height, answers.height
     if n != m:
-        reason = f"submission has {n} rows, expected {m}"
+        reason = f"submission has {n} row{'' if n == 1 else 's'}, expected {m}"
         if profile.rows in ("id", "id_set"):
             reason += _count_detail(*_comparable(*_ids(profile, spec, answers, submission, columns)))
         raise InvalidSubmission(reason)

@@ -57,7 +57,7 @@ def read_csv(path: Path, text_columns: tuple[str, ...] = ("id",)):
         raise UserError(f"{path} has duplicated column names")
     frame.columns = [str(c) for c in frame.columns]
     if len(frame) < MIN_ROWS:
-        raise UserError(f"{path} has {len(frame)} rows; a task needs at least {MIN_ROWS}")
+        raise UserError(f"{path} has {len(frame)} row{'' if len(frame) == 1 else 's'}; a task needs at least {MIN_ROWS}")
     return frame
 
 

@@ -133,7 +133,7 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
     if missing:
         raise UserError(f"target column(s) {missing} not in {path.name} (columns: {', '.join(map(str, frame.columns))})")
     if len(frame) < 20:
-        raise UserError(f"{path.name} has {len(frame)} rows; at least 20 are needed to read its structure")
+        raise UserError(f"{path.name} has {len(frame)} row{'' if len(frame) == 1 else 's'}; at least 20 are needed to read its structure")
     frame = frame.dropna(subset=targets).reset_index(drop=True)
     make_plan(frame, METRICS[metric].kind, metric, tuple(targets), id_name="")   # the label checks of `task from-csv`
     kind = METRICS[metric].kind

@@ -239,7 +239,7 @@ def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
     if unknown:
         raise InvalidSubmission(f"{len(unknown)} id(s) not in the test set, e.g. {unknown[0]!r}")
     if len(submission) != len(answers):
-        raise InvalidSubmission(f"submission has {len(submission)} rows, expected {len(answers)}")
+        raise InvalidSubmission(f"submission has {_rows(len(submission))}, expected {len(answers)}")
     submission = submission.set_index(id_col).loc[answer_ids.to_numpy()].reset_index()
     if kind in ("binary_proba", "multilabel_proba", "multiclass_proba", "value", "multi_value"):
         y_true = _numeric(answers, targets, "answer")
@@ -279,6 +279,10 @@ def read_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
 def _invalid_if(condition: bool, reason: str) -> None:
     if condition:
         raise InvalidSubmission(reason)
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def _pandas_ids(column: pd.Series) -> tuple[str, np.ndarray]:
@@ -398,7 +402,7 @@ def _pandas_arrays(task: dict, submission: pd.DataFrame, answers: pd.DataFrame):
         _invalid_if(len(s_cols) != len(a_cols), f"{len(s_cols)} columns besides {id_col!r}, expected {len(a_cols)}")
     else:
         a_cols = s_cols = scored
-    _invalid_if(len(submission) != len(answers), f"submission has {len(submission)} rows, expected {len(answers)}")
+    _invalid_if(len(submission) != len(answers), f"submission has {_rows(len(submission))}, expected {len(answers)}")
     keep = None
     if task.get("skip_answer_rows_below") is not None:
         totals = answers[a_cols].apply(pd.to_numeric, errors="coerce").fillna(0.0).sum(axis=1)
