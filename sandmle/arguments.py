@@ -2,7 +2,8 @@
 sub-commands): `count` (a whole number >= 1), `count_or_zero` (0 means none), `positive`
 (seconds, megabytes), `share` (a number in [0, 1]), `out_folder` (refused when the path is a file) and `out_file`
 (refused when it is a folder or its folder does not exist), and `--sandbox
-local|ray[:ADDRESS]` (`add_sandbox_argument`, `sandmle.sandbox.backend`). A bad value raises
+local|ray[:ADDRESS]` (`add_sandbox_argument`, `sandmle.sandbox.backend`); `description(__doc__)` is a
+command's `--help` description. A bad value raises
 `argparse.ArgumentTypeError`, which the parser prints as one `sandmle: error:` line."""
 from __future__ import annotations
 
@@ -82,6 +83,12 @@ def _check_ancestors(path: Path, text: str) -> None:
             if not ancestor.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {ancestor} is a file, not a folder")
             return
+
+
+def description(doc: str) -> str:
+    """A command's `--help` description: the first paragraph of its module docstring, whole
+    (a first line alone may stop mid-sentence or inside a `code` span)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 SANDBOX_HELP = ("where sandbox jobs run: local (this machine's pool, default) or ray[:ADDRESS] "

@@ -113,3 +113,34 @@ def test_output_file_in_a_missing_folder_is_one_line(argv, tmp_path, monkeypatch
     assert main(argv) == 2
     _one_line(capsys, "nodir")
     assert list(tmp_path.iterdir()) == []
+
+
+def _sub_commands(parser, name="sandmle"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _sub_commands(sub, f"{name} {sub_name}")
+
+
+def test_help_descriptions_are_whole_sentences():
+    commands = dict(_sub_commands(build_parser()))
+    for name in ("sandmle report", "sandmle sft", "sandmle train", "sandmle eval"):
+        text = commands[name].description
+        assert text and text.endswith("."), (name, text)
+    for name, parser in commands.items():
+        assert (parser.description or "").count("`") % 2 == 0, (name, parser.description)
+
+
+def test_every_eval_option_says_what_it_does_and_its_default():
+    commands = dict(_sub_commands(build_parser()))
+    parser = commands["sandmle eval"]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, action.option_strings
+        shown = formatter._expand_help(action)
+        if action.default is not None and action.default is not False:
+            assert "default" in shown, (action.option_strings, shown)
+            assert str(action.default) in shown or action.option_strings == ["--sandbox"], shown

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sandmle.cli import count, out_folder
+from sandmle.arguments import count, description, out_folder
 from sandmle.errors import UserError
 
 DEMO_SEEDS = ",".join((
@@ -27,7 +27,7 @@ STRENGTHS = ("weak", "medium", "strong")
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="synthesise a small bank and evaluate the scripted baselines",
-                              description=__doc__.splitlines()[0])
+                              description=description(__doc__))
     p.add_argument("--out", type=out_folder, default=Path("demo-out"), metavar="DIR", help="output folder (default demo-out)")
     p.add_argument("--num-tasks", type=count, default=12, metavar="N", help="accepted tasks to make (default 12, one per seed)")
     p.add_argument("--seeds", default=DEMO_SEEDS, metavar="SELECTOR", help="seed selector (default: 12 mixed seeds)")

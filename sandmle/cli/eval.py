@@ -36,7 +36,7 @@ import sys
 import threading
 from pathlib import Path
 
-from sandmle.arguments import add_sandbox_argument, count, out_file, out_folder, positive, share
+from sandmle.arguments import add_sandbox_argument, count, description, out_file, out_folder, positive, share
 from sandmle import __version__
 from sandmle.errors import UserError
 from sandmle.evaluation import CHART_FILE, EPISODES_FILE, REPORT_FILE, WORK_DIR
@@ -45,7 +45,7 @@ from sandmle.rollout.score_tool import SCORE_TOOLS
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="run a policy on a bank and write a grading report",
-                              description=__doc__.splitlines()[0])
+                              description=description(__doc__))
     add_rollout_arguments(p)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--policy", metavar="SPEC",
@@ -54,11 +54,12 @@ def register(subparsers) -> None:
                      help="several policies in shares, e.g. scripted:weak:short=0.3,scripted:strong:short=0.7")
     p.add_argument("--bank", required=True, type=Path, metavar="BANK", help="task bank folder")
     p.add_argument("--out", required=True, type=out_folder, metavar="RUN", help="run folder to create")
-    p.add_argument("--num-episodes-per-task", type=count, default=1, metavar="K")
+    p.add_argument("--num-episodes-per-task", type=count, default=1, metavar="K",
+                   help="episodes of each task (default %(default)s; several give each task's spread)")
     p.add_argument("--limit-tasks", type=count, default=None, metavar="N", help="only the first N tasks")
     p.add_argument("--sft-out", type=out_file, default=None, metavar="FILE",
                    help="also write the episodes as chat-format SFT data (JSONL)")
-    p.add_argument("--min-reward", type=float, default=0.0, help="SFT export: keep episodes with reward >= this")
+    p.add_argument("--min-reward", type=float, default=0.0, help="SFT export: keep episodes with reward >= this (default %(default)s)")
     p.add_argument("--max-error-share", type=share, default=0.1, metavar="SHARE",
                    help="exit 1 when more than this share of episodes end in policy_error or env_error "
                         "(the policy endpoint or the sandbox failed; default 0.1)")
@@ -94,8 +95,10 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=count, default=None, metavar="W",
                    help="sandbox workers (default: CPU count; per node with --sandbox ray)")
     add_sandbox_argument(p)
-    p.add_argument("--scheme", default="paper", choices=("paper", "release", "sparse"), help="reward scheme")
-    p.add_argument("--reward-from", default="last", choices=("last", "best"), help="graded score the reward uses")
+    p.add_argument("--scheme", default="paper", choices=("paper", "release", "sparse"),
+                   help="reward scheme (sandmle.reward; default %(default)s)")
+    p.add_argument("--reward-from", default="last", choices=("last", "best"),
+                   help="graded score the reward uses: the episode's last or its best (default %(default)s)")
     p.add_argument("--score-tool", default="format", choices=SCORE_TOOLS,
                    help="what the agent's score tool answers: format (default: validity only, as MLE-bench), "
                         "validation (a score on rows held out from train), test (the hidden test score, as in "
@@ -104,9 +107,13 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
                    help="context budget of an episode (default 32768)")
     p.add_argument("--max-new-tokens", type=count, default=None, metavar="N",
                    help="tokens per assistant turn (default 4096)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature of the policy (default %(default)s)")
+    p.add_argument("--top-p", type=float, default=1.0, metavar="P",
+                   help="nucleus sampling: sample from the smallest set of tokens holding this much "
+                        "probability (default %(default)s: all)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sampling and of the episode ids (default %(default)s)")
 
 
 def default_budget(policy_spec: str | None) -> str:

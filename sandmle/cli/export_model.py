@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandmle.arguments import count, out_folder
+from sandmle.arguments import count, description, out_folder
 from sandmle.errors import UserError
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export-model", help="write a training run's checkpoint as a Hugging Face model folder",
-                              description=__doc__.splitlines()[0])
+                              description=description(__doc__))
     p.add_argument("run", type=Path, metavar="RUN", help="a `sandmle train` run folder")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="model folder to write (new or empty)")
     p.add_argument("--step", type=count, default=None, metavar="N", help="checkpoint step (default: the latest)")

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sandmle.arguments import description
 from sandmle.errors import UserError
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="show an evaluation run or compare two",
-                              description=__doc__.splitlines()[0])
+                              description=description(__doc__))
     p.add_argument("runs", type=Path, metavar="RUN", nargs="+",
                    help="one run to show, two to compare, or several with --stages or --over-seeds")
     group = p.add_mutually_exclusive_group()

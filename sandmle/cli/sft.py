@@ -10,12 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from sandmle.arguments import count, out_folder
+from sandmle.arguments import count, description, out_folder
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("sft", help="supervised fine-tuning on episode files",
-                              description=__doc__.splitlines()[0])
+                              description=description(__doc__))
     p.add_argument("recipe", type=Path, nargs="?", default=None, help="TOML recipe (recipes/*.toml); optional")
     p.add_argument("--data", type=Path, action="append", default=[], metavar="FILE",
                    help="episode file (repeatable); replaces the recipe's [data] files")

@@ -10,11 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from sandmle.arguments import count, out_folder
+from sandmle.arguments import count, description, out_folder
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="GRPO training from a TOML recipe")
+    parser = subparsers.add_parser("train", help="GRPO training from a TOML recipe",
+                                   description=description(__doc__))
     parser.add_argument("recipe", type=Path, help="TOML recipe (recipes/*.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value (TOML literal), repeatable")
