@@ -101,7 +101,7 @@ def test_task_check_fails_an_invalid_sample(make_task, write_csv, capsys):
     code, data = run_json(capsys, ["task", "check", str(task.root), "--json"])
     assert code == 1 and data["ok"] is False
     failed = [c for c in data["checks"] if not c["ok"]]
-    assert [c["name"] for c in failed] == ["sample_valid"] and "rows" in failed[0]["detail"]
+    assert [c["name"] for c in failed] == ["sample_valid"] and "has 1 row, expected" in failed[0]["detail"]
 
 
 def test_task_check_fails_a_task_that_does_not_load(make_task, capsys):
