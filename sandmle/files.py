@@ -10,6 +10,12 @@ with the permissions the process's umask allows, as `open()` and `mkdir()` would
                                     name (matplotlib's savefig), unlinked when it fails
     file_mode() / dir_mode()        0666 & ~umask and 0777 & ~umask
 
+and the check every reader makes of a path it is given (one UserError line, the same words
+for every command):
+
+    existing_folder(path, "task folder")    "task folder X does not exist" / "... is a file, not a folder"
+    existing_file(path, "data file")        "data file X does not exist" / "... is a folder, not a file"
+
 Why not plain `tempfile`: `mkstemp` creates 0600 files and `mkdtemp` 0700 folders, whatever
 the umask; renamed into place they would leave a bank, a report or a model folder that no
 other user or container uid can read. Each temporary file is chmod-ed to what the umask
@@ -27,6 +33,28 @@ from pathlib import Path
 from typing import Any, Iterator
 
 _UMASK_LOCK = threading.Lock()
+
+
+def existing_folder(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path when it is a folder; else UserError "WHAT PATH does not exist" or
+    "WHAT PATH is a file, not a folder"."""
+    from sandmle.errors import UserError
+
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{what} {path} {'is a file, not a folder' if path.exists() else 'does not exist'}")
+    return path
+
+
+def existing_file(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path when it is a file; else UserError "WHAT PATH does not exist" or
+    "WHAT PATH is a folder, not a file"."""
+    from sandmle.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} {'is a folder, not a file' if path.is_dir() else 'does not exist'}")
+    return path
 
 
 def current_umask() -> int:

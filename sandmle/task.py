@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sandmle.errors import UserError
-from sandmle.files import staged_folder, write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
+from sandmle.files import existing_folder, staged_folder, write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 TASK_FILE = "task.json"
@@ -231,9 +231,7 @@ def _threshold_problems(spec: TaskSpec) -> list[str]:
 
 def load_task(path: str | os.PathLike) -> Task:
     """Load and validate a task folder; one UserError lists every problem."""
-    root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"task folder {root} {'is a file, not a folder' if root.exists() else 'does not exist'}")
+    root = existing_folder(path, "task folder")
     problems: list[str] = []
     spec = None
     spec_path = root / TASK_FILE
@@ -271,9 +269,7 @@ def load_task(path: str | os.PathLike) -> Task:
 
 def iter_bank(path: str | os.PathLike) -> list[Path]:
     """Task folders of a bank (sub-folders holding a task.json), sorted by name."""
-    bank = Path(path)
-    if not bank.is_dir():
-        raise UserError(f"bank folder {bank} does not exist")
+    bank = existing_folder(path, "bank folder")
     return sorted(p for p in bank.iterdir() if p.is_dir() and (p / TASK_FILE).is_file())
 
 

@@ -144,3 +144,22 @@ def test_every_eval_option_says_what_it_does_and_its_default():
         if action.default is not None and action.default is not False:
             assert "default" in shown, (action.option_strings, shown)
             assert str(action.default) in shown or action.option_strings == ["--sandbox"], shown
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["task", "check", "FILE"], "task folder FILE is a file, not a folder"),
+    (["bank", "stats", "FILE"], "bank folder FILE is a file, not a folder"),
+    (["eval", "--policy", "scripted", "--bank", "FILE", "--out", "run"], "bank folder FILE is a file, not a folder"),
+    (["report", "FILE"], "run folder FILE is a file, not a folder"),
+    (["task", "from-csv", "FOLDER", "--target", "y", "--metric", "auc", "--out", "task"],
+     "data file FOLDER is a folder, not a file"),
+    (["seeds", "from-csv", "FOLDER", "--target", "y", "--metric", "auc"], "data file FOLDER is a folder, not a file"),
+    (["train", "FOLDER"], "recipe FOLDER is a folder, not a file"),
+])
+def test_a_file_for_a_folder_and_a_folder_for_a_file_are_named(argv, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("not a folder\n")
+    (tmp_path / "FOLDER").mkdir()
+    assert main(argv) == 2
+    _one_line(capsys, expected)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "task").exists()

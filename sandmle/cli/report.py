@@ -37,7 +37,8 @@ def register(subparsers) -> None:
 
 
 def load_report(run: Path) -> dict:
-    """The run's grading report; built from its episodes when the run did not finish."""
+    """The run's grading report; built from its episodes when the run did not finish. `run`
+    is a run folder, or a grading report's .json file itself."""
     from sandmle.evaluation import EPISODES_FILE, REPORT_FILE, build_report, load_run
 
     if run.is_dir() and not (run / REPORT_FILE).exists() and (run / EPISODES_FILE).exists():
@@ -48,6 +49,8 @@ def load_report(run: Path) -> dict:
                             reward_scheme=(manifest or {}).get("config", {}).get("reward_scheme"),
                             score_tool=(manifest or {}).get("config", {}).get("score_tool"),
                             episodes_planned=planned)
+    if run.is_file() and run.suffix != ".json":
+        raise UserError(f"run folder {run} is a file, not a folder")
     path = run / REPORT_FILE if run.is_dir() else run
     try:
         report = json.loads(path.read_text(encoding="utf-8"))

@@ -46,11 +46,10 @@ def _usage(parser) -> int:
 
 
 def run_check(args) -> int:
-    from sandmle.errors import UserError
+    from sandmle.files import existing_folder
     from sandmle.grading.check import check_task
 
-    if not args.task_dir.is_dir():
-        raise UserError(f"task folder {args.task_dir} does not exist")
+    existing_folder(args.task_dir, "task folder")
     checks, warnings, grades = check_task(args.task_dir)
     ok = all(c.ok for c in checks)
     if args.json:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sandmle.files import atomic_file
+from sandmle.files import atomic_file, existing_file
 from sandmle.rollout.protocol import Action, parse_turn
 
 TERMINATIONS = ("answered", "turn_budget", "time_budget", "context_overflow", "policy_error",
@@ -127,9 +127,7 @@ def save_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> Path:
 def load_episodes(path: str | os.PathLike) -> list[Episode]:
     from sandmle.errors import UserError
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"episodes file {path} does not exist")
+    path = existing_file(path, "episodes file")
     episodes = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):

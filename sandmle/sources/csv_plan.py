@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sandmle.errors import UserError
+from sandmle.files import existing_file
 
 MIN_ROWS = 20                # fewer rows cannot fill both splits and a leaderboard
 MIN_TEST_ROWS = 5
@@ -45,8 +46,7 @@ def read_csv(path: Path, text_columns: tuple[str, ...] = ("id",)):
     """The file as a frame; `text_columns` (ids) are kept as written ("0003" stays "0003")."""
     import pandas as pd
 
-    if not path.is_file():
-        raise UserError(f"data file {path} does not exist")
+    existing_file(path, "data file")
     try:
         header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
         dtype = {c: str for c in text_columns if c in header} or None

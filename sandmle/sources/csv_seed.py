@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sandmle.errors import UserError
+from sandmle.files import existing_file
 from sandmle.metrics.registry import METRICS
 from sandmle.sources.csv_plan import make_plan, normal_label, ranking_k
 from sandmle.synth.dna import FeatureSchema, Quirks, Sizes, TaskDNA
@@ -121,8 +122,7 @@ def dna_from_csv(path: str | Path, targets: list[str], metric: str, seed_id: str
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
+    existing_file(path, "data file")
     if metric not in METRICS:
         raise UserError(f"unknown metric {metric!r} (known: {', '.join(sorted(METRICS))})")
     try:

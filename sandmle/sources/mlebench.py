@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandmle.errors import UserError
+from sandmle.files import existing_folder
 from sandmle.sources.mlebench_lite import LITE, Competition
 
 GENERATOR = "mlebench-import"
@@ -81,9 +82,7 @@ def import_competitions(data_dir: str | os.PathLike, out_bank: str | os.PathLike
                         leaderboards: str | os.PathLike | None = None, overwrite: bool = False,
                         progress=None) -> tuple[list[Imported], list[str]]:
     """Import competitions into `out_bank`; returns (what was written, notes)."""
-    data_dir = Path(data_dir).resolve()
-    if not data_dir.is_dir():
-        raise UserError(f"MLE-bench data folder {data_dir} does not exist")
+    data_dir = existing_folder(data_dir, "MLE-bench data folder").resolve()
     ids, notes = select_competitions(competitions, data_dir)
     out_bank = Path(out_bank)
     written = []

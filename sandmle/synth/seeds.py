@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from sandmle.errors import UserError
+from sandmle.files import existing_file
 from sandmle.synth.dna import TaskDNA
 
 SEEDS_PACKAGE = "sandmle.synth"
@@ -61,9 +62,7 @@ def get_seed(seed_id: str) -> TaskDNA:
 def load_seed_file(path: str | Path) -> TaskDNA:
     """One seed from a JSON file (as `sandmle seeds from-csv --out` writes it); a missing or
     malformed file raises UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"seed file {path} does not exist")
+    path = existing_file(path, "seed file")
     try:
         return TaskDNA.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

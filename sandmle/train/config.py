@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sandmle.errors import UserError
+from sandmle.files import existing_file
 from sandmle.rollout.score_tool import SCORE_TOOLS
 
 LOSS_AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm")
@@ -395,11 +396,9 @@ def read_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...],
     a section not in `sections` is a UserError."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
+        path = existing_file(path, "recipe")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"recipe {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"recipe {path} is not valid TOML ({exc})") from None
     for text in overrides:

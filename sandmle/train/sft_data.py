@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sandmle.errors import UserError
+from sandmle.files import existing_file
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,7 @@ def read_records(paths: Iterable[str | Path]) -> list[SFTRecord]:
 
     records = []
     for path in map(Path, paths):
-        if not path.is_file():
-            raise UserError(f"SFT data file {path} does not exist")
+        existing_file(path, "SFT data file")
         with path.open(encoding="utf-8") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.strip():
