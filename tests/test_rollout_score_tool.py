@@ -93,6 +93,10 @@ def test_validation_view_holds_out_a_fifth_of_train_stratified(make_task, tmp_pa
     assert {r["target"] for r in answers} == {"0", "1"}     # both classes: the metric is defined
     assert not (view.task.root / "private").exists()
     assert make_validation_view(task, tmp_path / "again").validation_ids == held   # the same split
+    described = (view.task.public_dir / "description.md").read_text()
+    assert described.startswith((task.public_dir / "description.md").read_text())
+    assert "12 of the 60 labelled rows are held out" in described and "train.csv has the other 48" in described
+    assert "test.csv (42 rows" in described
 
 
 def test_validation_mode_scores_the_held_out_rows_and_grades_the_test_rows(make_task, pool, tmp_path):

@@ -16,6 +16,11 @@
 In every mode but `test` the episode's grade (and reward) is the grade of the submission
 left at the end, as MLE-bench grades a run; `reward_from = "best"` applies to `test` only.
 
+The view's description.md gets a closing section with its own row counts (the text above it
+states the full task's). Its scores and medals are not comparable with `test` or `format`
+runs: the agent trains on four fifths of the labelled rows, against thresholds calibrated on
+all of them.
+
 The validation split (`make_validation_view`): every 5th training row after ordering the rows
 by label and a hash of (task id, row id), so each class with 5 or more rows is represented
 and the split is the same in every episode of a task. It needs the data inline (tabular and
@@ -102,6 +107,15 @@ def make_validation_view(task: Task, root: Path) -> ValidationView | str:
     _write(public / spec.test_file, test_header, [combined[i] for i in order])
     _write(public / spec.sample_submission_file, sample_header, sample_rows + [
         [row[id_at] if j == sample_id else value for j, value in enumerate(placeholder)] for row in held_rows])
+    description = public / "description.md"
+    if description.is_file():        # its row counts are the task's: say what this view changed
+        with description.open("a", encoding="utf-8") as out:
+            out.write(f"\n\n## Validation rows\n\nIn this run {len(held_rows)} of the {len(train_rows)} labelled "
+                      f"rows are held out for the score tool: {spec.train_file} has the other {len(kept_rows)}, "
+                      f"and their features are mixed into {spec.test_file} ({len(combined)} rows; their ids are "
+                      f"in {spec.sample_submission_file}). Predict them with the test rows: the score tool scores "
+                      "them, the final grade scores the test rows. Counts above this section are the full "
+                      "task's.\n")
     answers = root / VALIDATION_ANSWERS
     _write(answers, [spec.id_column, *spec.target_columns], [[row[id_at], *answer_of(row)] for row in held_rows])
     view_spec = replace(spec, train_rows=len(kept_rows), test_rows=len(combined))
