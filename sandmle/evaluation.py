@@ -414,7 +414,10 @@ def _per_task(entries: list[dict]) -> dict[str, dict[str, Any]]:
 
 def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """B against A: per task score (positive = B better in the metric's direction), tier and
-    reward deltas; totals and rate deltas."""
+    reward deltas; totals and rate deltas. A common task counts as better or worse in B
+    (`tasks_better`, `tasks_worse`) by its mean score's gain when both sides have a valid
+    score, else by its reward difference, the one `reward_paired` averages (a task that
+    lost its valid submission is worse, one that gained it better)."""
     tasks = {}
     for task_id in sorted(set(a["tasks"]) | set(b["tasks"])):
         ta, tb = a["tasks"].get(task_id), b["tasks"].get(task_id)
@@ -442,11 +445,19 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "tasks": tasks, "totals": totals, "rates": rates,
         "mean_reward": {"a": a["mean_reward"], "b": b["mean_reward"],
                         "delta": _delta(a["mean_reward"], b["mean_reward"])},
-        "tasks_better": sum(1 for r in common if (r["score_gain"] or 0) > 0),
-        "tasks_worse": sum(1 for r in common if (r["score_gain"] or 0) < 0),
+        "tasks_better": sum(1 for r in common if _task_change(r) > 0),
+        "tasks_worse": sum(1 for r in common if _task_change(r) < 0),
         "tasks_compared": len(common),
         "reward_paired": paired,
     }
+
+
+def _task_change(row: dict[str, Any]) -> float:
+    """B's change on a common task: the score gain when both sides have a valid score, else
+    the reward difference (0 when neither is known)."""
+    if row["score_gain"] is not None:
+        return row["score_gain"]
+    return row["reward_delta"] or 0.0
 
 
 def seed_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:

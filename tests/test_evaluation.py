@@ -78,6 +78,20 @@ def test_compare_reports_respects_direction():
     assert math.isclose(c["mean_reward"]["delta"], 0.25)
 
 
+def test_a_task_without_a_valid_score_counts_by_reward():
+    a = build_report([episode("kept", grade("kept", 0.75, "bronze"), reward=0.7, i=0),
+                      episode("lost", grade("lost", 0.75, "bronze"), reward=0.7, i=1),
+                      episode("found", grade("found", None, "none", valid=False), reward=0.0, i=2)])
+    b = build_report([episode("kept", grade("kept", 0.95, "gold"), reward=1.0, i=0),
+                      episode("lost", grade("lost", None, "none", valid=False), reward=0.0, i=1),
+                      episode("found", grade("found", 0.75, "bronze"), reward=0.7, i=2)])
+    c = compare_reports(a, b)
+    assert c["tasks"]["lost"]["score_gain"] is None and c["tasks"]["found"]["score_gain"] is None
+    # "lost" fell 0.7 -> 0 (no valid submission in B): worse, as its paired reward difference says.
+    assert (c["tasks_better"], c["tasks_worse"], c["tasks_compared"]) == (2, 1, 3)
+    assert math.isclose(c["reward_paired"]["delta"], (0.3 - 0.7 + 0.7) / 3)
+
+
 def test_chart_is_a_png(tmp_path):
     from PIL import Image
 
