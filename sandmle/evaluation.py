@@ -460,6 +460,32 @@ def _task_change(row: dict[str, Any]) -> float:
     return row["reward_delta"] or 0.0
 
 
+# What two runs must share for their rewards and rates to compare: how the score tool
+# answered, how the reward was computed, and the episode budget (rollout config in run.json).
+COMPARED_SETTINGS = {"score_tool": "score tool", "reward_scheme": "reward scheme", "reward_from": "reward from",
+                     "max_turns": "max turns", "episode_timeout_s": "episode timeout (s)",
+                     "step_timeout_s": "step timeout (s)", "max_context_tokens": "max context tokens",
+                     "max_new_tokens": "max new tokens"}
+
+
+def run_settings(report: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `COMPARED_SETTINGS` of a run: score tool and reward scheme from its report, the
+    rest from its run.json rollout config (`config`) when there is one; unknown ones left out."""
+    config = dict(config or {})
+    config["max_new_tokens"] = (config.get("sampling") or {}).get("max_new_tokens")
+    settings = {key: config.get(key) for key in COMPARED_SETTINGS}
+    for key in ("score_tool", "reward_scheme"):
+        if report.get(key) is not None:
+            settings[key] = report[key]
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def settings_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """"NAME A vs B" for each setting both runs record and differ in (`run_settings`)."""
+    return [f"{name} {a[key]} vs {b[key]}" for key, name in COMPARED_SETTINGS.items()
+            if key in a and key in b and a[key] != b[key]]
+
+
 def seed_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Runs of one policy on one bank with different seeds, as MLE-bench reports them: the
     mean and standard error of the mean (sample standard deviation / sqrt(runs)) of each

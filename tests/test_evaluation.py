@@ -140,6 +140,34 @@ def test_report_of_a_missing_run_is_a_user_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_report_refuses_two_runs_that_share_no_task(tmp_path, capsys):
+    a = _run_folder(tmp_path, "a", [episode("t1", grade("t1", 0.95, "gold"), reward=0.8)])
+    b = _run_folder(tmp_path, "b", [episode("t2", grade("t2", 0.75, "bronze"), reward=0.7)])
+    assert main(["report", a, b, "--chart", str(tmp_path / "c.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("sandmle: error: ") and "share no task" in err
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_report_warns_when_the_runs_settings_differ(tmp_path, capsys):
+    eps = [episode("t1", grade("t1", 0.95, "gold"), reward=0.8)]
+    runs = {}
+    for name, tool, turns in (("a", "format", 20), ("b", "test", 6), ("c", "format", 20)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "grading_report.json").write_text(json.dumps(build_report(eps, policy="p", score_tool=tool,
+                                                                            reward_scheme="paper")))
+        (folder / "run.json").write_text(json.dumps({"config": {"max_turns": turns, "reward_scheme": "paper",
+                                                                "sampling": {"max_new_tokens": 4096}}}))
+        runs[name] = str(folder)
+    assert main(["report", runs["a"], runs["b"]]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sandmle: warning: "), err
+    assert "score tool format vs test" in err and "max turns 20 vs 6" in err and "reward scheme" not in err
+    assert main(["report", runs["a"], runs["c"], "--json"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 # -- resumable runs -------------------------------------------------------------------------
 KILL_AFTER = """
 import os, signal, sys

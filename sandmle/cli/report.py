@@ -9,10 +9,14 @@ different seeds, as MLE-bench reports them: each rate's mean +/- standard error.
 
 A run need not be finished: a run killed part way (or still going) is reported from the
 episodes its episodes.jsonl holds, and the report says how many of how many planned.
+Two runs that share no task are refused (exit 2); two that differ in a setting their rewards
+depend on (score tool, reward scheme, episode budget: `evaluation.COMPARED_SETTINGS`) are
+compared with one warning line on stderr naming the differences.
 """
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from sandmle.arguments import description
@@ -63,6 +67,20 @@ def load_report(run: Path) -> dict:
     return report
 
 
+def _rollout_config(run: Path) -> dict | None:
+    """The rollout config in a run folder's run.json; None for a report file or a run without one."""
+    from sandmle.evaluation import MANIFEST_FILE
+
+    path = run / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc})") from None
+    return manifest.get("config") if isinstance(manifest, dict) else None
+
+
 def progress_line(run: Path, report: dict) -> str:
     done, planned = report["total_runs"], report.get("episodes_planned", report["total_runs"])
     state = "finished" if report.get("complete", True) else "partial run"
@@ -71,7 +89,7 @@ def progress_line(run: Path, report: dict) -> str:
 
 def handle(args) -> int:
     from sandmle.console import escape, make_console, print_json
-    from sandmle.evaluation import RATE_KEYS, compare_reports
+    from sandmle.evaluation import RATE_KEYS, compare_reports, run_settings, settings_differences
     from sandmle.report_view import comparison_table, report_tables, seeds_table, write_stage_chart
 
     if args.over_seeds:
@@ -91,6 +109,9 @@ def handle(args) -> int:
     labels = args.labels.split(",") if args.labels else [run.name for run in args.runs]
     if len(labels) != len(reports):
         raise UserError(f"--labels names {len(labels)} runs, but {len(reports)} are given")
+    if len(reports) == 2 and not args.stages and not set(reports[0]["tasks"]) & set(reports[1]["tasks"]):
+        raise UserError(f"{args.runs[0]} and {args.runs[1]} share no task ({len(reports[0]['tasks'])} and "
+                        f"{len(reports[1]['tasks'])} tasks): nothing to compare; evaluate both on one bank")
     if args.chart is not None:
         write_stage_chart(reports, labels, args.chart)
     if args.stages:
@@ -108,6 +129,11 @@ def handle(args) -> int:
         return 0
     report_b = reports[1]
     comparison = compare_reports(report_a, report_b)
+    differences = settings_differences(run_settings(report_a, _rollout_config(run_a)),
+                                       run_settings(report_b, _rollout_config(run_b)))
+    if differences:
+        print(f"sandmle: warning: the runs differ in {'; '.join(differences)}: their rewards and rates "
+              "are not like for like", file=sys.stderr)
     comparison["episodes"] = {
         side: {"done": r["total_runs"], "planned": r.get("episodes_planned", r["total_runs"])}
         for side, r in (("a", report_a), ("b", report_b))}
