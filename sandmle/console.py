@@ -53,6 +53,9 @@ def escape(text: str) -> str:
 BROKEN_PIPE_EXIT = 141     # 128 + SIGPIPE, as a shell reports a writer whose reader left
 
 
+PIPE_WIDTH = 200
+
+
 def make_console(stderr: bool = False):
     """A rich Console writing to stdout (or stderr), without soft wrapping of long lines,
     that shows control characters as visible escapes (see the module docstring)."""
@@ -74,7 +77,15 @@ def make_console(stderr: bool = False):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(BROKEN_PIPE_EXIT)
 
-    return _SafeConsole(stderr=stderr, soft_wrap=True, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    # Into a pipe or a file rich assumes 80 columns and wraps table cells: `sandmle seeds list |
+    # grep tabular-regression-` found nothing. There, tables get PIPE_WIDTH unless COLUMNS says.
+    width = None if terminal or os.environ.get("COLUMNS") else PIPE_WIDTH
+    return _SafeConsole(stderr=stderr, soft_wrap=True, highlight=False, width=width)
 
 
 def to_jsonable(obj: Any) -> Any:

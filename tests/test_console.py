@@ -58,3 +58,16 @@ def test_console_factory():
     console = make_console()
     assert console.soft_wrap is True
     assert make_console(stderr=True).stderr is True
+
+
+def test_a_table_into_a_pipe_keeps_each_row_on_one_line():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}      # pytest sets them
+    done = subprocess.run([sys.executable, "-m", "sandmle", "seeds", "list"], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0
+    rows = [line for line in done.stdout.splitlines() if "tabular-regression-" in line]
+    assert rows and all("│ tabular-regression-" in line for line in rows), done.stdout[:2000]   # ids whole
