@@ -168,6 +168,28 @@ def test_report_warns_when_the_runs_settings_differ(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_report_chart_path_is_checked_and_said(tmp_path, capsys):
+    from PIL import Image
+
+    a = _run_folder(tmp_path, "a", [episode("t1", grade("t1", 0.95, "gold"), reward=0.8)])
+    b = _run_folder(tmp_path, "b", [episode("t1", grade("t1", 0.75, "bronze"), reward=0.7)])
+    missing = tmp_path / "nowhere" / "dir" / "c.png"
+    assert main(["report", a, b, "--chart", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err and not (tmp_path / "nowhere").exists()
+    assert main(["report", a, b, "--chart", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    chart = tmp_path / "c.png"
+    for runs in ([a, b], [a], ["--stages", a, b]):
+        assert main(["report", *runs, "--chart", str(chart)]) == 0
+        assert f"chart written to {chart}" in capsys.readouterr().out
+        assert Image.open(chart).format == "PNG"
+    assert main(["report", a, b, "--chart", str(chart), "--json"]) == 0
+    json.loads(capsys.readouterr().out)                  # the JSON alone
+    assert main(["report", "--over-seeds", a, b, "--chart", str(chart)]) == 2   # not drawn: refused, not ignored
+    assert "--chart" in capsys.readouterr().err
+
+
 # -- resumable runs -------------------------------------------------------------------------
 KILL_AFTER = """
 import os, signal, sys

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from sandmle.arguments import description
+from sandmle.arguments import description, out_file
 from sandmle.errors import UserError
 
 
@@ -33,8 +33,8 @@ def register(subparsers) -> None:
                        help="the runs are seeds of one policy on one bank: mean +/- standard error of each rate")
     group.add_argument("--stages", action="store_true",
                        help="the runs are stages of a pipeline, in order: one row each, paired to the one before")
-    p.add_argument("--chart", type=Path, default=None, metavar="FILE",
-                   help="PNG of the runs' valid rates and mean rewards side by side")
+    p.add_argument("--chart", type=out_file, default=None, metavar="FILE",
+                   help="also write a PNG of the runs' valid rates and mean rewards side by side")
     p.add_argument("--labels", default=None, metavar="A,B,...", help="names of the runs in the chart and table")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=handle)
@@ -89,12 +89,14 @@ def progress_line(run: Path, report: dict) -> str:
 
 def handle(args) -> int:
     from sandmle.console import escape, make_console, print_json
-    from sandmle.evaluation import RATE_KEYS, compare_reports, run_settings, settings_differences
-    from sandmle.report_view import comparison_table, report_tables, seeds_table, write_stage_chart
+    from sandmle.report_view import seeds_table, write_stage_chart
 
     if args.over_seeds:
         from sandmle.evaluation import seed_summary
 
+        if args.chart is not None:
+            raise UserError("--chart draws runs side by side; with --over-seeds show the runs with --stages "
+                            "to chart them")
         summary = seed_summary([load_report(run) for run in args.runs])
         summary["runs_folders"] = [str(run) for run in args.runs]
         if args.json:
@@ -114,12 +116,22 @@ def handle(args) -> int:
                         f"{len(reports[1]['tasks'])} tasks): nothing to compare; evaluate both on one bank")
     if args.chart is not None:
         write_stage_chart(reports, labels, args.chart)
-    if args.stages:
-        return _stages(reports, labels, args.json)
-    run_a, run_b = args.runs[0], args.runs[1] if len(args.runs) > 1 else None
+    code = _stages(reports, labels, args.json) if args.stages else _show(args.runs, reports, args.json)
+    if args.chart is not None and not args.json:
+        make_console().print(escape(f"chart written to {args.chart}"))
+    return code
+
+
+def _show(runs: list[Path], reports: list[dict], as_json: bool) -> int:
+    """One run's tables, or two runs compared."""
+    from sandmle.console import escape, make_console, print_json
+    from sandmle.evaluation import RATE_KEYS, compare_reports, run_settings, settings_differences
+    from sandmle.report_view import comparison_table, report_tables
+
+    run_a, run_b = runs[0], runs[1] if len(runs) > 1 else None
     report_a = reports[0]
     if run_b is None:
-        if args.json:
+        if as_json:
             print_json(report_a)
             return 0
         console = make_console()
@@ -137,7 +149,7 @@ def handle(args) -> int:
     comparison["episodes"] = {
         side: {"done": r["total_runs"], "planned": r.get("episodes_planned", r["total_runs"])}
         for side, r in (("a", report_a), ("b", report_b))}
-    if args.json:
+    if as_json:
         print_json(comparison)
         return 0
     console = make_console()
