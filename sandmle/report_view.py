@@ -127,7 +127,8 @@ def report_tables(report: dict[str, Any]) -> list:
     totals.add_row("sandbox share of episode wall time", "-" if share is None else f"{100 * share:.0f}%")
     busy = report.get("sandbox_utilisation")
     if busy is not None:
-        totals.add_row(f"sandbox busy share ({report['num_workers']} workers)", f"{100 * busy:.0f}%")
+        workers = report["num_workers"]
+        totals.add_row(f"sandbox busy share ({workers} worker{'' if workers == 1 else 's'})", f"{100 * busy:.0f}%")
     if report.get("episodes_per_min") is not None:
         totals.add_row("episodes per minute", _fmt(report["episodes_per_min"], 3))
     totals.add_row("terminations", ", ".join(f"{k} {v}" for k, v in report["terminations"].items()))

@@ -265,6 +265,24 @@ def test_existing_run_is_refused_without_resume_or_overwrite(make_task, tmp_path
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 1
 
 
+def test_resume_of_a_finished_run_keeps_its_timing(make_task, tmp_path, capsys):
+    timing = ("run_wall_s", "num_workers", "episodes_per_min", "sandbox_utilisation")
+    bank = tmp_path / "tasks"
+    make_task("auc", task_id="a-task")
+    out = tmp_path / "run"
+    args = ["eval", "--policy", "scripted", "--bank", str(bank), "--out", str(out), "--json", "--workers", "1"]
+    assert main(args) == 0
+    first = json.loads((out / "grading_report.json").read_text())
+    assert all(first[key] is not None for key in timing)
+    assert main(args + ["--resume"]) == 0                  # nothing left to run
+    again = json.loads((out / "grading_report.json").read_text())
+    assert {k: again[k] for k in timing} == {k: first[k] for k in timing}
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "episodes per minute" in shown and "sandbox busy share (1 worker)" in shown
+
+
 def test_torn_last_line_is_dropped_on_resume(make_task, tmp_path, capsys):
     bank = tmp_path / "tasks"
     make_task("auc", task_id="a-task")

@@ -24,7 +24,8 @@ cannot answer is one error line (exit 2) and no run folder. When more than
 --max-error-share of the episodes end in policy_error or env_error, the report says so and
 the command exits 1. An existing RUN is refused unless `--resume`
 (finish it: episodes already in episodes.jsonl are skipped, the rest run as they would
-have, and the report is the uninterrupted run's) or `--overwrite`. `sandmle report RUN`
+have, and the report is the uninterrupted run's; its timing figures are of the part this
+command ran, or the earlier report's when it ran nothing) or `--overwrite`. `sandmle report RUN`
 shows a run, finished or not. Prints a table, or with --json one JSON object: the report
 without its per-episode entries.
 """
@@ -284,6 +285,7 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
         bar.close()                     # its last line now, not after the pool's shut-down
         return result
 
+    earlier = _run_timing(out) if len(done) == len(plan) else {}     # read before the report is rewritten
     try:
         if len(done) == len(plan):
             new = []
@@ -311,10 +313,29 @@ def run_eval(policy_spec: str, bank: Path, out: Path, config, *, episodes_per_ta
                           num_workers=timing["workers"],
                           episodes_planned=len(plan), episodes_timed=len(new),
                           max_error_share=max_error_share)
+    report.update(earlier)
     write_json_atomic(out / REPORT_FILE, report)
     warm.join()
     write_chart(report, out / CHART_FILE)
     return report, episodes
+
+
+RUN_TIMING_KEYS = ("run_wall_s", "num_workers", "episodes_per_min", "sandbox_utilisation")
+
+
+def _run_timing(out: Path) -> dict:
+    """The run's timing figures in `out`'s grading report, for a resume that runs nothing:
+    the figures are of the run that played the episodes. {} when there is no readable report
+    (a run killed after its last episode; then the figures are unknown, and None)."""
+    import json
+
+    try:
+        earlier = json.loads((out / REPORT_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(earlier, dict):
+        return {}
+    return {key: earlier[key] for key in RUN_TIMING_KEYS if earlier.get(key) is not None}
 
 
 def episode_line(ep) -> str:
