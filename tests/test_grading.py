@@ -257,7 +257,7 @@ def test_folder_instead_of_file(make_task, tmp_path):
     (b"id,target\n1000,0.5\x00\n", "NUL"),
     (b'id,target\n"1000,0.5\n', "not valid CSV"),
     (b"id,target\n1000,0.5,7\n", "fields"),
-    (b"id,target\n1000\n", "rows"),
+    (b"id,target\n1000\n", "submission has 1 row, expected"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL"),
 ])
 def test_unreadable_files(make_task, tmp_path, content, fragment):
@@ -589,3 +589,37 @@ def test_the_sample_first_row_read_from_plain_lines_is_the_tables(make_task, mon
             assert (quick is None) == (table is None), (header(names), cell)
             if quick is not None:
                 assert np.array_equal(quick, table, equal_nan=True), (header(names), cell, quick, table)
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".gz", ".bz2", ".xz"])
+def test_compressed_submissions_read_as_pandas_infers_them(make_task, tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    task = make_task("auc")
+    raw = task.answers_path.read_bytes()
+    path = tmp_path / f"sub.csv{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("sub.csv", raw)
+    else:
+        path.write_bytes({".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix](raw))
+    grade = grade_submission(task, path)
+    assert grade.valid and grade.score == 1.0
+
+
+def test_compressed_files_that_are_broken_or_bombs_are_invalid(make_task, tmp_path):
+    import gzip
+
+    task = make_task("auc")
+    raw = task.answers_path.read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(raw)[:-12])
+    assert_invalid(grade_submission(task, tmp_path / "cut.csv.gz"), "gz file")
+    (tmp_path / "twice.csv.gz").write_bytes(gzip.compress(raw[:40]) + gzip.compress(raw[40:]))
+    assert grade_submission(task, tmp_path / "twice.csv.gz").valid             # members joined, as gzip reads
+    (tmp_path / "bomb.csv.gz").write_bytes(gzip.compress(raw.splitlines(True)[0] + b"1,0.5\n" * 3_000_000))
+    assert_invalid(grade_submission(task, tmp_path / "bomb.csv.gz"), "expands too far")
+    (tmp_path / "text.csv.gz").write_bytes(raw)
+    assert_invalid(grade_submission(task, tmp_path / "text.csv.gz"), "not a readable gz file")

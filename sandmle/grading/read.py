@@ -11,7 +11,9 @@ profile's reader (`sandmle.grading.profile`): "sandmle" strips them; "pandas" na
 record one field wider than the header makes that field the row index). Cells are kept as
 written; `sandmle.grading.cells` reads them as numbers, labels or text.
 
-`read_submission` refuses a file far larger than the answers before reading it;
+A file named .zip (one CSV inside), .gz, .bz2 or .xz is decompressed first, as pandas infers
+compression from the name; a submission may expand only to the size an uncompressed one may
+have. `read_submission` refuses a file far larger than the answers before reading it;
 `read_answers` (the trusted side) turns any problem into a `UserError`, since a broken
 answers file is a bug in the task.
 """
@@ -114,7 +116,8 @@ def read_header(path: Path) -> list[str]:
     """The header names of a CSV file (zipped or not) as written; UserError if unreadable."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read(_HEADER_SCAN_BYTES) if path.suffix != ".zip" else _unzipped(path, fh.read())
+            data = (fh.read(_HEADER_SCAN_BYTES) if path.suffix.lower() not in _COMPRESSED
+                    else _unzipped(path, fh.read()))
         return _header(data)
     except (OSError, InvalidSubmission) as exc:
         raise UserError(f"cannot read the header of {path}: {exc}") from None
@@ -127,22 +130,24 @@ def read_submission(path: Path, answers_size: int, reader: str, typed: dict[str,
         if size > limit:
             raise InvalidSubmission(f"submission is {size} bytes, far larger than the answers "
                                     f"({answers_size} bytes; the limit is {limit})")
-        return _read_file(path, size, reader, typed)
+        return _read_file(path, size, reader, typed, limit)
     except OSError as exc:
         raise InvalidSubmission(f"cannot read submission: {exc.strerror or exc}") from None
 
 
-def _read_file(path: Path, size: int, reader: str, typed: dict[str, str] | None) -> Table:
+def _read_file(path: Path, size: int, reader: str, typed: dict[str, str] | None,
+               limit: int | None = None) -> Table:
     """`read_table` of a file (`size` bytes); a typed read maps the file rather than copying
-    it (17 MB of answers: 9 ms), and one that does not parse is not tried again on the bytes."""
-    if typed and reader == "sandmle" and size >= TYPED_MIN_BYTES and path.suffix.lower() != ".zip":
+    it (17 MB of answers: 9 ms), and one that does not parse is not tried again on the bytes.
+    `limit`: the most bytes a compressed file may expand to (None: `_expansion_limit`)."""
+    if typed and reader == "sandmle" and size >= TYPED_MIN_BYTES and path.suffix.lower() not in _COMPRESSED:
         with open(path, "rb") as fh:
             head = fh.read(_HEADER_SCAN_BYTES)
         fast = _typed_table(path, head, typed)
         if fast is not None:
             return fast
         typed = None                                # it did not parse: read as text once
-    return read_table(_unzipped(path, path.read_bytes()), reader, typed)
+    return read_table(_unzipped(path, path.read_bytes(), limit), reader, typed)
 
 
 def plain_first_record(head: bytes, reader: str) -> tuple[tuple[str, ...], list[bytes]] | None:
@@ -170,11 +175,24 @@ def plain_first_record(head: bytes, reader: str) -> tuple[tuple[str, ...], list[
         return None
     return (_pandas_names(header) if reader == "pandas" else tuple(n.strip() for n in header)), cells
 
-def _unzipped(path: Path, data: bytes) -> bytes:
+_COMPRESSED = (".zip", ".gz", ".bz2", ".xz")       # pandas' compression="infer", less zstd and tar
+
+
+def _expansion_limit(data: bytes) -> int:
+    return MAX_SIZE_FACTOR * max(len(data), 1) * 50
+
+
+def _unzipped(path: Path, data: bytes, limit: int | None = None) -> bytes:
     """The CSV inside a one-file .zip (pandas reads those by their extension, as MLE-bench's
-    zipped sample submissions); other files as they are."""
-    if path.suffix.lower() != ".zip":
+    zipped sample submissions) or a .gz, .bz2 or .xz file; other files as they are. Each
+    refuses to expand past `limit` bytes (a submission: the size limit of an uncompressed
+    one), by default `_expansion_limit` (a compression bomb)."""
+    suffix = path.suffix.lower()
+    if suffix not in _COMPRESSED:
         return data
+    limit = _expansion_limit(data) if limit is None else limit
+    if suffix != ".zip":
+        return _decompressed(suffix, data, limit)
     import zipfile
 
     try:
@@ -182,11 +200,35 @@ def _unzipped(path: Path, data: bytes) -> bytes:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if len(members) != 1:
                 raise InvalidSubmission(f"zip archive holds {len(members)} files, expected one CSV file")
-            if members[0].file_size > MAX_SIZE_FACTOR * max(len(data), 1) * 50:
+            if members[0].file_size > limit:
                 raise InvalidSubmission("zip archive expands too far")
             return archive.read(members[0])
     except zipfile.BadZipFile as exc:
         raise InvalidSubmission(f"not a readable zip archive ({exc})") from None
+
+
+def _decompressed(suffix: str, data: bytes, limit: int) -> bytes:
+    """A .gz (every member), .bz2 or .xz file's bytes, decompressed up to `limit` bytes."""
+    import bz2
+    import lzma
+    import zlib
+
+    make = {".gz": lambda: zlib.decompressobj(wbits=31), ".bz2": bz2.BZ2Decompressor,
+            ".xz": lzma.LZMADecompressor}[suffix]
+    out = bytearray()
+    rest = data
+    try:
+        while rest:
+            unpack = make()
+            out += unpack.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit:
+                raise InvalidSubmission(f"{suffix[1:]} file expands too far")
+            if not unpack.eof:
+                raise InvalidSubmission(f"{suffix[1:]} file is truncated")
+            rest = unpack.unused_data.lstrip(b"\x00") if suffix == ".gz" else unpack.unused_data
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        raise InvalidSubmission(f"not a readable {suffix[1:]} file ({exc})") from None
+    return bytes(out)
 
 
 def read_table(data: bytes, reader: str = "sandmle", typed: dict[str, str] | None = None) -> Table:
