@@ -124,6 +124,8 @@ def test_task_check_warns_on_tied_thresholds_and_a_strong_sample(make_task, caps
     code, data = run_json(capsys, ["task", "check", str(task.root), "--json"])
     assert code == 0
     assert {w["name"] for w in data["warnings"]} == {"thresholds_strict", "sample_below_median"}
+    [tie] = [w["detail"] for w in data["warnings"] if w["name"] == "thresholds_strict"]
+    assert tie == "thresholds tie (no tier lies between them): median 0.4, bronze 0.4, silver 0.8, gold 0.9"
 
 
 def test_task_check_missing_folder_is_a_usage_error(tmp_path, capsys):

@@ -52,7 +52,9 @@ def check_task(task_dir: Path) -> tuple[list[Check], list[Check], dict]:
     sign = -1.0 if task.spec.is_lower_better else 1.0
     values = [sign * v for v in t.as_tuple()]
     if not all(a < b for a, b in zip(values, values[1:])):
-        warnings.append(Check("thresholds_strict", False, f"thresholds tie: {t}"))
+        shown = ", ".join(f"{name} {value:.6g}" for name, value in zip(("median", "bronze", "silver", "gold"),
+                                                                          t.as_tuple()))
+        warnings.append(Check("thresholds_strict", False, f"thresholds tie (no tier lies between them): {shown}"))
     if sample.valid and sign * sample.score >= sign * t.median:
         warnings.append(Check("sample_below_median", False,
                               f"the sample scores {sample.score}, not worse than the median {t.median}"))
