@@ -32,6 +32,12 @@ def test_valid_submission_exits_zero(make_task, script, capsys):
     assert report["result"]["stdout_tail"] == "wrote\n"
     assert report["grade"]["valid"] and report["grade"]["task_id"] == task.id
     assert report["result"]["files_written"] == ["submission.csv"]
+    assert report["grade"]["submission_path"] is None and report["work_dir"] is None     # removed after
+
+
+def test_kept_work_reports_where_the_submission_is(make_task, script, tmp_path, capsys):
+    code, report = exec_json(capsys, make_task("auc").root, script(COPY_SAMPLE), "--keep-work", tmp_path / "kept")
+    assert code == 0 and report["grade"]["submission_path"] == str(tmp_path / "kept" / "submission.csv")
 
 
 def test_missing_submission_exits_one(make_task, script, capsys):

@@ -93,8 +93,10 @@ def run_exec(args) -> int:
             from sandmle.grading import grade_submission
 
             grade = grade_submission(task, submission)
-        report = {"task_id": task.id, "result": result.to_json(),
-                  "grade": grade.to_json() if grade is not None else None,
+        graded = grade.to_json() if grade is not None else None
+        if graded is not None and not args.keep_work:
+            graded["submission_path"] = None       # in the work folder removed below
+        report = {"task_id": task.id, "result": result.to_json(), "grade": graded,
                   "submission_problem": problem,
                   "work_dir": str(work) if args.keep_work else None}
     finally:
