@@ -125,11 +125,11 @@ def _sub_commands(parser, name="sandmle"):
 
 def test_help_descriptions_are_whole_sentences():
     commands = dict(_sub_commands(build_parser()))
-    for name in ("sandmle report", "sandmle sft", "sandmle train", "sandmle eval"):
-        text = commands[name].description
-        assert text and text.endswith("."), (name, text)
+    assert {"sandmle report", "sandmle sft", "sandmle train", "sandmle eval", "sandmle bank stats"} <= set(commands)
     for name, parser in commands.items():
-        assert (parser.description or "").count("`") % 2 == 0, (name, parser.description)
+        text = parser.description
+        assert text and text.rstrip().endswith("."), (name, text)
+        assert text.count("`") % 2 == 0, (name, text)
 
 
 def test_every_eval_option_says_what_it_does_and_its_default():

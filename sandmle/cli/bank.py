@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandmle.sources.mlebench_lite import LITE
-from sandmle.cli import out_file, out_folder
+from sandmle.arguments import description, out_file, out_folder
 
 EXPORT_HELP = """Formats:
   sandmle-release  SandMLE's released layout: <DIR>/<task_id>/prepared/public/ with the data,
@@ -33,9 +33,12 @@ answers (nothing large is copied). Known competitions: the 22 of MLE-bench-lite:
 def register(subparsers) -> None:
     import argparse
 
-    parser = subparsers.add_parser("bank", help="statistics and export of a task bank")
+    parser = subparsers.add_parser("bank", help="statistics and export of a task bank",
+                                   description=description(__doc__))
     commands = parser.add_subparsers(dest="bank_command", metavar="COMMAND", parser_class=type(parser))
-    stats = commands.add_parser("stats", help="modality, domain, metric and size mix, and the funnel")
+    stats = commands.add_parser("stats", help="modality, domain, metric and size mix, and the funnel",
+                                description="Statistics of a task bank: its modality, domain, metric and size "
+                                            "mix, and the synthesis funnel (tasks attempted and accepted at each stage).")
     stats.add_argument("bank", type=Path, metavar="BANK")
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     stats.add_argument("--chart", type=out_file, default=None, metavar="FILE.png", help="also write a PNG chart")

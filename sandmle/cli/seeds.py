@@ -10,20 +10,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandmle.cli import count, out_file, out_folder
+from sandmle.arguments import count, description, out_file, out_folder
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("seeds", help="list, show and extract task DNA seeds")
+    parser = subparsers.add_parser("seeds", help="list, show and extract task DNA seeds",
+                                   description=description(__doc__))
     sub = parser.add_subparsers(dest="seeds_command", metavar="ACTION", parser_class=type(parser))
-    p = sub.add_parser("list", help="every shipped seed")
+    p = sub.add_parser("list", help="every shipped seed", description="List every seed shipped with sandmle.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_list)
-    p = sub.add_parser("show", help="one seed's DNA")
+    p = sub.add_parser("show", help="one seed's DNA", description="Show one seed's task DNA.")
     p.add_argument("seed_id", metavar="ID")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_show)
-    p = sub.add_parser("from-csv", help="extract a task DNA from a dataset")
+    p = sub.add_parser("from-csv", help="extract a task DNA from a dataset",
+                       description="Extract a task DNA (a seed) from a CSV dataset's structure.")
     p.add_argument("csv", metavar="DATA.csv")
     p.add_argument("--target", required=True, help="target column (comma-separated for several)")
     p.add_argument("--metric", required=True, help="metric name (see sandmle.metrics)")

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandmle.cli import out_folder
+from sandmle.arguments import description, out_folder
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("task", help="check a task folder, or make one from a CSV file")
+    parser = subparsers.add_parser("task", help="check a task folder, or make one from a CSV file",
+                                   description=description(__doc__))
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
-    check = actions.add_parser("check", help="validate a task folder and grade its sample submission")
+    check = actions.add_parser("check", help="validate a task folder and grade its sample submission",
+                               description="Validate a task folder, grade its sample submission (must be "
+                                           "valid) and its own answers (must reach gold).")
     check.add_argument("task_dir", type=Path, metavar="TASK_DIR")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     check.set_defaults(handler=run_check)
 
-    make = actions.add_parser("from-csv", help="build a task folder from a CSV file")
+    make = actions.add_parser("from-csv", help="build a task folder from a CSV file",
+                              description="Build a task folder from a CSV file: a train/test split, its answers "
+                                          "and medal thresholds from a leaderboard of baseline models.")
     make.add_argument("data", type=Path, metavar="DATA.csv")
     make.add_argument("--target", action="append", required=True, metavar="COL",
                       help="target column (repeat for several targets)")
