@@ -169,14 +169,17 @@ def test_scratch_learns_its_vocabulary_from_the_data(tmp_path):
     (["--data", "chat.jsonl", "--min-reward", "5"], "passes the filters"),
     (["--data", "chat.jsonl", "--set", "sft.batch_size=0"], "batch_size=0"),
     (["--data", "chat.jsonl", "--model", "no-such-folder"], "not a local model folder"),
+    (["--data", "table.csv"], "not JSON"),
     ([], "files is empty"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     chat_data(tmp_path / "chat.jsonl")
+    (tmp_path / "table.csv").write_text("id,target\n1,0\n")
     assert main(["sft", *args, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sandmle: error:") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()                 # nothing left behind
 
 
 SCRIPT = r'''

@@ -224,7 +224,6 @@ def run_sft(config: SFTRun, run_dir: Path, *, say=print, steps: int | None = Non
 
     hf_logging.disable_progress_bar()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=config.sft.mixed_precision, cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     stats = DataStats()
@@ -241,6 +240,7 @@ def run_sft(config: SFTRun, run_dir: Path, *, say=print, steps: int | None = Non
         accelerator.wait_for_everyone()
     elif not (path / "config.json").is_file():
         raise UserError(f"[model] path={config.model.path!r} is not a local model folder (or write \"scratch\")")
+    run_dir.mkdir(parents=True, exist_ok=True)        # after the inputs check out: bad input leaves nothing
     torch.manual_seed(config.sft.seed)
     model, tokenizer = load_model(config.model, path)
     sequences = tokenize_records(tokenizer, records, d.max_seq_tokens, stats)
