@@ -207,4 +207,4 @@ def test_bench_commands_describe_themselves_in_their_help(capsys):
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "kernels", "--help"])
-    assert "metric kernels vs scikit-learn" in capsys.readouterr().out
+    assert "Metric kernels vs scikit-learn / scipy." in capsys.readouterr().out
