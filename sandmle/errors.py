@@ -26,3 +26,19 @@ class InvalidSubmission(Exception):
 
 class NativeBuildError(ImportError):
     """The compiled kernels are missing or were built from other sources: run `make build`."""
+
+
+def native_module(name: str, what: str):
+    """The compiled module sandmle._native.NAME (`what` names it in the message). A stale build
+    raises sandmle._native's own NativeBuildError; one never compiled in this checkout raises
+    NativeBuildError "sandmle's compiled WHAT (sandmle._native.NAME) is missing: run `make
+    build` ...". There is no slow pure-Python fallback."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"sandmle._native.{name}")
+    except NativeBuildError:
+        raise
+    except ImportError as exc:
+        raise NativeBuildError(f"sandmle's compiled {what} (sandmle._native.{name}) is missing: "
+                               "run `make build` in the sandmle checkout") from exc

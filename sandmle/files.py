@@ -38,23 +38,23 @@ _UMASK_LOCK = threading.Lock()
 def existing_folder(path: str | os.PathLike, what: str) -> Path:
     """`path` as a Path when it is a folder; else UserError "WHAT PATH does not exist" or
     "WHAT PATH is a file, not a folder"."""
-    from sandmle.errors import UserError
-
-    path = Path(path)
-    if not path.is_dir():
-        raise UserError(f"{what} {path} {'is a file, not a folder' if path.exists() else 'does not exist'}")
-    return path
+    return _existing(Path(path), what, folder=True)
 
 
 def existing_file(path: str | os.PathLike, what: str) -> Path:
     """`path` as a Path when it is a file; else UserError "WHAT PATH does not exist" or
     "WHAT PATH is a folder, not a file"."""
+    return _existing(Path(path), what, folder=False)
+
+
+def _existing(path: Path, what: str, folder: bool) -> Path:
     from sandmle.errors import UserError
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} {path} {'is a folder, not a file' if path.is_dir() else 'does not exist'}")
-    return path
+    if path.is_dir() if folder else path.is_file():
+        return path
+    other = "is a file, not a folder" if folder else "is a folder, not a file"
+    wrong_kind = path.exists() if folder else path.is_dir()
+    raise UserError(f"{what} {path} {other if wrong_kind else 'does not exist'}")
 
 
 def current_umask() -> int:

@@ -22,15 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandmle.errors import NativeBuildError, UserError
+from sandmle.errors import UserError, native_module
 
-try:
-    from sandmle._native import reward as _kernel
-except NativeBuildError:               # built from older sources: the message says so
-    raise
-except ImportError as exc:  # the extension was never compiled in this checkout
-    raise NativeBuildError("sandmle's compiled reward kernel (sandmle._native.reward) is "
-                           "missing: run `make build` in the sandmle checkout") from exc
+_kernel = native_module("reward", "reward kernel")
 
 SCHEMES = ("paper", "release", "sparse")
 

@@ -234,3 +234,12 @@ def test_the_command_line_parser_loads_no_numeric_library():
             "print(sorted(m for m in ('numpy', 'polars', 'torch', 'sklearn') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_kernel_never_compiled_names_the_build_command():
+    from sandmle.errors import NativeBuildError, native_module
+
+    with pytest.raises(NativeBuildError, match=r"compiled CSV reader \(sandmle._native.absent\) is missing: run "
+                                               r"`make build`"):
+        native_module("absent", "CSV reader")
+    assert native_module("reward", "reward kernel").__name__ == "sandmle._native.reward"

@@ -20,15 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sandmle.errors import NativeBuildError
+from sandmle.errors import native_module
 
-try:
-    from sandmle._native import plaincsv as _kernel
-except NativeBuildError:               # built from older sources: the message says so
-    raise
-except ImportError as exc:  # the extension was never compiled in this checkout
-    raise NativeBuildError("sandmle's compiled CSV reader (sandmle._native.plaincsv) is missing: "
-                           "run `make build` in the sandmle checkout") from exc
+_kernel = native_module("plaincsv", "CSV reader")
 
 
 FIRST_RECORD_SCAN_BYTES = 4096     # the first record's length sizes the arrays

@@ -4,16 +4,9 @@ imported once for the package.
 A missing or stale build is a `NativeBuildError` (an ImportError) that names the command
 to run; there is no slow pure-Python fallback.
 """
-from sandmle.errors import NativeBuildError
+from sandmle.errors import native_module
 
-try:
-    from sandmle._native import forecast as forecast_kernels
-    from sandmle._native import metrics as kernels
-except NativeBuildError:               # built from older sources: the message says so
-    raise
-except ImportError as exc:  # the extension was never compiled in this checkout
-    raise NativeBuildError(
-        f"sandmle's compiled metric kernels ({exc.name or 'sandmle._native'}) are missing: "
-        "run `make build` in the sandmle checkout") from exc
+forecast_kernels = native_module("forecast", "metric kernels")
+kernels = native_module("metrics", "metric kernels")
 
 __all__ = ["forecast_kernels", "kernels"]
