@@ -291,16 +291,23 @@ def object_features(rgb):
 
 
 def image_block(train, test, idc, spec):
-    folder = INPUT / "images"
+    return _media_block(train, test, idc, spec, "images", ".png", precompute_images, IMAGE_PARTS, image_vector)
+
+
+def _media_block(train, test, idc, spec, folder_name, suffix, precompute, parts, vector):
+    """(train, test) feature matrices of the media files named by the id column, each file's
+    features computed in batches first (`precompute`), then stacked; (None, None) without
+    the folder or with spec "none"."""
+    folder = INPUT / folder_name
     if spec == "none" or not folder.is_dir():
         return None, None
     root = folder.resolve()
     out = []
     for frame in (train, test):
         ids = frame[idc].astype(str).tolist()
-        paths, keys = [folder / f"{i}.png" for i in ids], [f"{root}/{i}.png" for i in ids]
-        precompute_images(paths, keys, IMAGE_PARTS[spec])
-        out.append(np.stack([image_vector(path, spec, key) for path, key in zip(paths, keys)]))
+        paths, keys = [folder / f"{i}{suffix}" for i in ids], [f"{root}/{i}{suffix}" for i in ids]
+        precompute(paths, keys, parts[spec])
+        out.append(np.stack([vector(path, spec, key) for path, key in zip(paths, keys)]))
     return tuple(out)
 
 
@@ -439,17 +446,7 @@ def mains_hum(x, rate):
 
 
 def audio_block(train, test, idc, spec):
-    folder = INPUT / "audio"
-    if spec == "none" or not folder.is_dir():
-        return None, None
-    root = folder.resolve()
-    out = []
-    for frame in (train, test):
-        ids = frame[idc].astype(str).tolist()
-        paths, keys = [folder / f"{i}.wav" for i in ids], [f"{root}/{i}.wav" for i in ids]
-        precompute_audio(paths, keys, AUDIO_PARTS[spec])
-        out.append(np.stack([audio_vector(path, spec, key) for path, key in zip(paths, keys)]))
-    return tuple(out)
+    return _media_block(train, test, idc, spec, "audio", ".wav", precompute_audio, AUDIO_PARTS, audio_vector)
 
 
 def features(train, test, idc):
