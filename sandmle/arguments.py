@@ -85,6 +85,20 @@ def _check_ancestors(path: Path, text: str) -> None:
             return
 
 
+TARGET_HELP = "target column; several as COL,COL or a repeated --target"
+
+
+def add_target_argument(parser, single: bool = False) -> None:
+    """--target COL[,COL...], repeatable: `target_columns(args.target)` gives the list."""
+    parser.add_argument("--target", action="append", required=True, metavar="COL",
+                        help="target column" if single else TARGET_HELP)
+
+
+def target_columns(values: list[str]) -> list[str]:
+    """The columns of every --target given, split at commas, blanks dropped, in order."""
+    return [c.strip() for value in values for c in value.split(",") if c.strip()]
+
+
 def description(doc: str) -> str:
     """A command's `--help` description: the first paragraph of its module docstring, whole
     (a first line alone may stop mid-sentence or inside a `code` span)."""

@@ -159,6 +159,9 @@ def test_from_csv_json_then_check(tmp_path, data_csv, capsys):
     assert t["median"] >= t["bronze"] >= t["silver"] >= t["gold"]
     code, check = run_json(capsys, ["task", "check", str(out), "--json"])
     assert code == 0 and check["ok"] is True
+    code, comma = run_json(capsys, ["task", "from-csv", str(data_csv), "--target", "y1,y2", "--metric",
+                                    "mean_column_rmsle", "--out", str(tmp_path / "comma"), "--seed", "2", "--json"])
+    assert code == 0 and comma["target_columns"] == ["y1", "y2"]       # as seeds from-csv takes them
 
 
 def test_from_csv_human_output(tmp_path, data_csv, capsys):

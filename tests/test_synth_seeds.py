@@ -129,3 +129,7 @@ def test_cli_from_csv_writes_a_loadable_dna(user_csv, tmp_path, capsys):
 
     assert TaskDNA.from_json(json.loads(out.read_text())) == TaskDNA.from_json(printed["dna"])
     assert main(["seeds", "from-csv", str(tmp_path / "missing.csv"), "--target", "y", "--metric", "auc"]) == 2
+    capsys.readouterr()
+    for targets in (["--target", "price,price2"], ["--target", "price", "--target", "price2"]):   # as task from-csv
+        assert main(["seeds", "from-csv", str(user_csv), *targets, "--metric", "mean_column_rmsle", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["dna"]["num_targets"] == 2

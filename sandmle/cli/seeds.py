@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandmle.arguments import count, description, out_file, out_folder
+from sandmle.arguments import add_target_argument, count, description, out_file, out_folder, target_columns
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("from-csv", help="extract a task DNA from a dataset",
                        description="Extract a task DNA (a seed) from a CSV dataset's structure.")
     p.add_argument("csv", metavar="DATA.csv")
-    p.add_argument("--target", required=True, help="target column (comma-separated for several)")
+    add_target_argument(p)
     p.add_argument("--metric", required=True, help="metric name (see sandmle.metrics)")
     p.add_argument("--id", dest="seed_id", default=None, help="seed id (default csv-<file stem>)")
     p.add_argument("--out", default=None, help="write the DNA to this JSON file")
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
                                    "seed; print the Spearman of the rankings, the real split-vs-split ceiling, "
                                    "twin acceptance and each solution's rank shift.")
     p.add_argument("csv", metavar="DATA.csv")
-    p.add_argument("--target", required=True, help="target column")
+    add_target_argument(p, single=True)
     p.add_argument("--metric", required=True, help="metric name (see sandmle.metrics)")
     p.add_argument("--twins", type=count, default=5, metavar="K", help="twins to synthesise (default 5)")
     p.add_argument("--splits", type=count, default=8, metavar="R", help="micro tasks drawn from the real data (default 8)")
@@ -106,7 +106,7 @@ def _from_csv(args) -> int:
     from sandmle.sources.csv_seed import dna_from_csv
     from sandmle.task import write_json_atomic
 
-    targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    targets = target_columns(args.target)
     dna = dna_from_csv(args.csv, targets, args.metric, seed_id=args.seed_id, data_model=not args.no_data_model)
     if args.out:
         write_json_atomic(Path(args.out), dna.to_json())
@@ -134,8 +134,11 @@ def _fidelity(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
+    targets = target_columns(args.target)
+    if len(targets) != 1:
+        raise UserError(f"seeds fidelity takes one target column, got {len(targets)}: {', '.join(targets)}")
     log = None if args.json else (lambda line: print(line, flush=True))
-    report = measure_fidelity(Path(args.csv), args.target, args.metric, num_twins=args.twins,
+    report = measure_fidelity(Path(args.csv), targets[0], args.metric, num_twins=args.twins,
                               real_splits=args.splits, control=args.control, bank=args.bank,
                               workers=args.workers, seed=args.seed, seed_file=args.seed_file, log=log)
     if args.chart is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandmle.arguments import description, out_folder
+from sandmle.arguments import add_target_argument, description, out_folder, target_columns
 
 
 def register(subparsers) -> None:
@@ -30,8 +30,7 @@ def register(subparsers) -> None:
                               description="Build a task folder from a CSV file: a train/test split, its answers "
                                           "and medal thresholds from a leaderboard of baseline models.")
     make.add_argument("data", type=Path, metavar="DATA.csv")
-    make.add_argument("--target", action="append", required=True, metavar="COL",
-                      help="target column (repeat for several targets)")
+    add_target_argument(make)
     make.add_argument("--metric", required=True, metavar="NAME", help="metric name (see sandmle.metrics)")
     make.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="task folder to create")
     make.add_argument("--seed", type=int, default=0, metavar="S", help="split and model seed (default 0)")
@@ -76,7 +75,7 @@ def run_check(args) -> int:
 def run_from_csv(args) -> int:
     from sandmle.sources.csv_task import make_task_from_csv
 
-    task = make_task_from_csv(args.data, args.target, args.metric, args.out, seed=args.seed,
+    task = make_task_from_csv(args.data, target_columns(args.target), args.metric, args.out, seed=args.seed,
                               test_fraction=args.test_fraction, id_column=args.id_column,
                               task_id=args.task_id)
     spec = task.spec
