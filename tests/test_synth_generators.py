@@ -128,3 +128,20 @@ def test_quirks_show_in_the_data():
 
     assert g.dna.quirks.grouped and header[1] == DOMAINS[g.domain].group_column
     assert any(cell == "" for r in train[1:] for cell in r)
+
+
+def test_coarse_columns_get_finer_cells_instead_of_repeating_training_rows(tmp_path):
+    """Random seed 10 of the melanoma seed draws a count column (prior visits) and two
+    categories: as drawn, 62% of its 1869 test rows repeat a training row's features, which
+    verification refuses; the count is shown finer until the repeats are within its limit."""
+    from sandmle.synth.design import Design
+    from sandmle.synth.verify import MAX_DUPLICATE_SHARE, check_no_duplicate_rows
+
+    g = generate_task(load_seeds()["siim-isic-melanoma-classification"], 10, design=Design(test_scale=3.5))
+    header, *cells = rows(g.public_files["test.csv"])
+    assert "prior_visits" in header and any("." in row[header.index("prior_visits")] for row in cells)
+    task = write_task(tmp_path / g.spec.id, g.spec, g.write)
+    result = check_no_duplicate_rows(task)
+    assert result.passed, result.reason
+    repeated, total = map(int, result.reason.split(" test rows")[0].split(" of "))
+    assert 0 < repeated <= MAX_DUPLICATE_SHARE * total

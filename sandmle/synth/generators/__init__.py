@@ -42,7 +42,7 @@ def generate_data(dna: TaskDNA, bp: Blueprint, rng: np.random.Generator, signal:
     parts: list[Part] = []
     if dna.features.tabular_columns or bp.group_column:
         from sandmle.synth.generators.tabular import tabular_part
-        parts.append(tabular_part(dna, bp, is_test, rng))
+        parts.append(tabular_part(dna, bp, is_test, rng, rows_distinct=bool(dna.features.text)))
     if dna.features.text:
         from sandmle.synth.generators.text import text_part
         parts.append(text_part(dna, bp, is_test, rng))

@@ -6,6 +6,12 @@ per level; a datetime column contributes its hour-of-day cycle and a weekend fla
 act on what the agent sees, never on the latent values the rule reads: missing cells,
 gross outliers, distractor columns (visible, not latent), test covariate shift, and a group
 column whose random effect the rule adds.
+
+A few coarse columns (counts, a level of two categories) can leave so few distinct rows that
+test rows repeat training rows by chance alone, which verification refuses as a leak
+(`sandmle.synth.verify.check_no_duplicate_rows`): then the numeric column with the fewest
+distinct values is shown with one more decimal, up to `MAX_EXTRA_DECIMALS`, until the repeats
+are within the check's limit. Tables already within it are unchanged.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ _UNIT_TOKENS = {"mmhg", "bpm", "kg", "m2", "mg", "dl", "pct", "usd", "years", "c
                 "ev", "hz", "v", "mwh", "kwh", "kpa", "deg", "angstrom", "months", "days", "minutes", "hours",
                 "h", "w", "r", "t", "um", "kg_ha", "soc"}
 _EPOCH = dt.datetime(2023, 1, 2)
+MAX_EXTRA_DECIMALS = 3      # finer cells a coarse numeric column may get against repeated rows
 
 
 def humanise(name: str) -> str:
@@ -32,10 +39,14 @@ def humanise(name: str) -> str:
     return " ".join(words)
 
 
-def tabular_part(dna: TaskDNA, bp: Blueprint, is_test: np.ndarray, rng: np.random.Generator) -> Part:
+def tabular_part(dna: TaskDNA, bp: Blueprint, is_test: np.ndarray, rng: np.random.Generator,
+                 rows_distinct: bool = False) -> Part:
+    """The tabular columns of n = len(is_test) rows. `rows_distinct`: another part (a text
+    column) already tells every row apart, so repeated tabular cells leak nothing."""
     n = len(is_test)
     q = dna.quirks
     latent, names, columns, docs = [], [], {}, []
+    numeric: dict[str, tuple[np.ndarray, int]] = {}      # name -> (unrounded values, decimals shown)
     for col in bp.columns:
         if col.kind == "numeric":
             z = rng.standard_normal(n)
@@ -45,15 +56,15 @@ def tabular_part(dna: TaskDNA, bp: Blueprint, is_test: np.ndarray, rng: np.rando
             values = spec.mean + spec.sd * z
             if spec.non_negative:
                 values = np.maximum(values, 0.0)
-            values = np.round(values, spec.decimals)
             wild = rng.random(n) < q.outlier_rate
             if wild.any():
-                values[wild] = np.round(spec.mean + spec.sd * rng.choice([-1, 1], int(wild.sum()))
-                                        * rng.uniform(6, 12, int(wild.sum())), spec.decimals)
+                values[wild] = (spec.mean + spec.sd * rng.choice([-1, 1], int(wild.sum()))
+                                * rng.uniform(6, 12, int(wild.sum())))
                 if spec.non_negative:
                     values[wild] = np.abs(values[wild])
             values[rng.random(n) < q.missing_rate] = np.nan
-            columns[col.name] = fmt(values, spec.decimals)
+            numeric[col.name] = (values, spec.decimals)
+            columns[col.name] = fmt(np.round(values, spec.decimals), spec.decimals)
             docs.append(ColumnDoc(col.name, humanise(col.name), col.unit))
             if not col.distractor:
                 latent.append(z)
@@ -88,5 +99,33 @@ def tabular_part(dna: TaskDNA, bp: Blueprint, is_test: np.ndarray, rng: np.rando
         group_effect = (0.8 * rng.standard_normal(groups))[gid]
         columns = {bp.group_column: [f"G{g:03d}" for g in gid.tolist()], **columns}
         docs.insert(0, ColumnDoc(bp.group_column, f"{humanise(bp.group_column)} shared by related rows"))
+    if not rows_distinct:
+        _spread_repeated_rows(columns, numeric, is_test)
     z = np.stack(latent, axis=1) if latent else np.zeros((n, 0))
     return Part(latent=z, input_names=names, columns=columns, docs=docs, group_effect=group_effect)
+
+
+def repeated_share(columns: dict[str, list[str]], is_test: np.ndarray) -> float:
+    """Share of test rows whose cells in `columns` all repeat one training row's, as
+    `sandmle.synth.verify.check_no_duplicate_rows` counts them."""
+    if not columns or not is_test.any():
+        return 0.0
+    rows = list(zip(*columns.values()))
+    seen = {row for row, test in zip(rows, is_test.tolist()) if not test}
+    return sum(row in seen for row, test in zip(rows, is_test.tolist()) if test) / int(is_test.sum())
+
+
+def _spread_repeated_rows(columns: dict[str, list[str]], numeric: dict[str, tuple[np.ndarray, int]],
+                          is_test: np.ndarray) -> None:
+    """Show numeric columns with more decimals (`columns` in place) until at most
+    MAX_DUPLICATE_SHARE of test rows repeat a training row, coarsest column first."""
+    from sandmle.synth.verify import MAX_DUPLICATE_SHARE
+
+    shown = {name: decimals for name, (_, decimals) in numeric.items()}
+    while repeated_share(columns, is_test) > MAX_DUPLICATE_SHARE:
+        finer = [name for name, (_, decimals) in numeric.items() if shown[name] < decimals + MAX_EXTRA_DECIMALS]
+        if not finer:
+            return
+        name = min(finer, key=lambda c: len(set(columns[c])))
+        shown[name] += 1
+        columns[name] = fmt(np.round(numeric[name][0], shown[name]), shown[name])
