@@ -117,7 +117,8 @@ def report_tables(report: dict[str, Any]) -> list:
     for key in RATE_KEYS:
         totals.add_row(names[key], f"{report['rates'][key]['count']}  {_rate_cell(report['rates'][key])}")
     se = report.get("reward_task_se")
-    totals.add_row("mean reward", _fmt(report["mean_reward"], 3) + ("" if se is None else f" ± {se:.3f} (SE over tasks)"))
+    reward = "-" if report["mean_reward"] is None else f"{report['mean_reward']:.3f}"
+    totals.add_row("mean reward", reward + ("" if se is None else f" ± {se:.3f} (SE over tasks)"))
     if report.get("mean_human_rank") is not None:
         totals.add_row(f"mean HumanRank ({report['human_rank_episodes']} episodes)",
                        _fmt(report["mean_human_rank"], 3))

@@ -577,3 +577,13 @@ def test_report_lines_up_stages_and_draws_them(make_task, tmp_path, capsys):
     assert "--stages" in capsys.readouterr().err
     assert main(["report", "--stages", *runs, "--labels", "a,b"]) == 2
     assert "--labels names 2 runs, but 3" in capsys.readouterr().err
+
+
+def test_one_run_shows_its_mean_reward_and_se_with_the_same_digits(tmp_path, capsys):
+    from sandmle.rollout.episode import save_episodes
+
+    run = tmp_path / "run"
+    save_episodes(run / "episodes.jsonl", [episode(t, grade(t, 0.7, "bronze"), reward=r, i=0)
+                                           for t, r in (("t1", 0.7), ("t2", 0.9))])
+    assert main(["report", str(run)]) == 0
+    assert "0.800 ± 0.100 (SE over tasks)" in capsys.readouterr().out

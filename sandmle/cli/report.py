@@ -165,7 +165,7 @@ def _show(runs: list[Path], reports: list[dict], as_json: bool) -> int:
         console.print(f"mean reward: {m['a']:.3f} -> {m['b']:.3f} ({m['delta']:+.3f})")
     p = comparison["reward_paired"]
     if p["se"] is not None:
-        console.print(f"paired over {p['tasks']} tasks: reward {p['delta']:+.3f} ± {p['se']:.3f} (SE), "
+        console.print(f"paired over {p['tasks']} task{'' if p['tasks'] == 1 else 's'}: reward {p['delta']:+.3f} ± {p['se']:.3f} (SE), "
                       f"{p['z']:+.1f} standard errors")
     console.print(f"tasks better in B: {comparison['tasks_better']}, worse: {comparison['tasks_worse']}, "
                   f"compared: {comparison['tasks_compared']}")
