@@ -26,7 +26,7 @@ SLOW = {
     "tabular-multilabel-auc": ("constant_prior", "forest_40", "svm_rbf_C10"),
     "tabular-binary-mcc": ("constant_prior", "forest_40", "mlp_32_lbfgs"),
     "jigsaw-toxic-comment-classification-challenge": ("constant_prior", "logreg_word12_C10", "linear_svm_word12"),
-    "random-acts-of-pizza": ("constant_prior", "logreg_word12_C10", "forest_200_counts"),
+    "random-acts-of-pizza": ("constant_prior", "logreg_word12_C10", "forest_100_counts"),
     "plant-pathology-2020-fgvc7": ("constant_prior", "forest_40_object", "linear_C1"),
     "the-icml-2013-whale-challenge-right-whale-redux": ("constant_prior", "forest_40_object", "svm_rbf_C10_hist"),
     "leaf-classification": ("constant_prior", "linear_C1", "forest_40_object"),
