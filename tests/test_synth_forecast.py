@@ -81,3 +81,15 @@ def test_seeds_from_csv_recognises_a_time_index(tmp_path):
     shuffled = pd.DataFrame(rows).assign(day=[f"2023-01-{1 + i % 28:02d}" for i in range(len(rows))])
     shuffled.to_csv(path, index=False)                        # repeated, unevenly spaced stamps: not a series
     assert dna_from_csv(path, ["sales"], "mae").modality == "tabular"
+
+
+def test_a_single_series_grows_its_horizon_past_the_seeds_range_when_a_repair_asks_for_more_rows():
+    from sandmle.synth.amplify import MAX_HORIZON, amplify
+    from sandmle.synth.seeds import load_seeds
+
+    seed = load_seeds()["forecast-hourly-single-mape"]
+    assert seed.series.series == (1, 1) and seed.sizes.test[1] <= 60
+    plain, _ = amplify(seed, np.random.default_rng(3))
+    grown, _ = amplify(seed, np.random.default_rng(3), test_scale=3.0)
+    assert grown.sizes.test[0] == min(MAX_HORIZON, 3 * plain.sizes.test[0]) > 60      # more scored steps
+    assert grown.series.series == (1, 1)

@@ -20,7 +20,7 @@ from sandmle.synth.domains import (DOMAINS, GRAPH_VOCABULARY, SERIES_VOCABULARY,
 
 MAX_TEST_UNITS = 5000      # Sizes' cap on test units
 MAX_SERIES = 200           # SeriesSchema's cap on series
-MAX_HORIZON = 60           # Sizes' cap on forecast steps
+MAX_HORIZON = 240          # Sizes' cap on forecast steps (a single series grows its horizon up to it)
 
 
 @dataclass(frozen=True)

@@ -188,8 +188,8 @@ class Sizes:
             raise ValueError(f"sizes.train must lie within 50..200 {self.unit}s for micro tasks, got {self.train}")
         if self.unit == "pair" and not (50 <= self.train[0] and self.train[1] <= 400):
             raise ValueError(f"sizes.train must lie within 50..400 pairs for micro tasks, got {self.train}")
-        if self.unit == "step" and not (8 <= self.train[0] and self.train[1] <= 400 and self.test[1] <= 60):
-            raise ValueError(f"forecasting sizes must be 8..400 history steps and at most 60 horizon steps, "
+        if self.unit == "step" and not (8 <= self.train[0] and self.train[1] <= 400 and self.test[1] <= 240):
+            raise ValueError(f"forecasting sizes must be 8..400 history steps and at most 240 horizon steps, "
                              f"got train {self.train}, test {self.test}")
         if self.test[1] > 5000:
             raise ValueError(f"sizes.test must be at most 5000 {self.unit}s, got {self.test}")
