@@ -13,7 +13,7 @@ from libc.stdlib cimport calloc, free, malloc
 
 from arrays cimport f64_data, i64_data, same_rows
 from sorting cimport (Keyed, RADIX_BINS, RADIX_MIN_N, RADIX_PASSES, _key_value, _midranks, _order_key,
-                     _radix_sort_keys)
+                     _radix_sort)
 
 cnp.import_array()
 
@@ -382,7 +382,7 @@ def radix_sort(double[::1] x):
     with nogil:
         for i in range(n):
             work[i] = _order_key(x[i])
-        v = _radix_sort_keys(work, work + n, n, counts) if n else work
+        v = _radix_sort(work, work + n, n, counts) if n else work
         for i in range(n):
             x[i] = _key_value(v[i])
     free(work)

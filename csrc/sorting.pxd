@@ -109,22 +109,34 @@ cdef enum:
     RADIX_MIN_N = 4096  # below this the quicksort wins (no 98 KB of counts to clear)
 
 
-cdef inline Keyed* _radix_sort(Keyed* v, Keyed* spare, Py_ssize_t n,
-                        Py_ssize_t* counts) noexcept nogil:
+ctypedef fused Radixed:
+    Keyed             # a key and the index it carries
+    uint64_t          # a bare key: half the bytes moved a pass
+
+
+cdef inline uint64_t _radix_key(Radixed x) noexcept nogil:
+    if Radixed is Keyed:
+        return x.key
+    else:
+        return x
+
+
+cdef inline Radixed* _radix_sort(Radixed* v, Radixed* spare, Py_ssize_t n,
+                                 Py_ssize_t* counts) noexcept nogil:
     """LSD radix sort of v[:n] by key, 11 bits a pass; returns v or spare, whichever holds
     the result. counts: RADIX_PASSES * RADIX_BINS zeroed slots. Passes where every key has
     the same digit (the exponent bits of similar values) are skipped."""
     cdef Py_ssize_t i, p, total, c
     cdef Py_ssize_t* count
     cdef int shift
-    cdef Keyed* t
+    cdef Radixed* t
     for i in range(n):
         for p in range(RADIX_PASSES):
-            counts[p * RADIX_BINS + ((v[i].key >> (p * RADIX_BITS)) & (RADIX_BINS - 1))] += 1
+            counts[p * RADIX_BINS + ((_radix_key(v[i]) >> (p * RADIX_BITS)) & (RADIX_BINS - 1))] += 1
     for p in range(RADIX_PASSES):
         shift = p * RADIX_BITS
         count = counts + p * RADIX_BINS
-        if count[(v[0].key >> shift) & (RADIX_BINS - 1)] == n:
+        if count[(_radix_key(v[0]) >> shift) & (RADIX_BINS - 1)] == n:
             continue
         total = 0
         for i in range(RADIX_BINS):  # counts -> start offsets
@@ -132,7 +144,7 @@ cdef inline Keyed* _radix_sort(Keyed* v, Keyed* spare, Py_ssize_t n,
             count[i] = total
             total += c
         for i in range(n):
-            c = (v[i].key >> shift) & (RADIX_BINS - 1)
+            c = (_radix_key(v[i]) >> shift) & (RADIX_BINS - 1)
             spare[count[c]] = v[i]
             count[c] += 1
         t = v
@@ -147,36 +159,6 @@ cdef inline double _key_value(uint64_t key) noexcept nogil:
     cdef double x
     memcpy(&x, &u, sizeof(double))
     return x
-
-
-cdef inline uint64_t* _radix_sort_keys(uint64_t* v, uint64_t* spare, Py_ssize_t n,
-                                       Py_ssize_t* counts) noexcept nogil:
-    """_radix_sort for bare keys (no index to carry): half the bytes moved a pass."""
-    cdef Py_ssize_t i, p, total, c
-    cdef Py_ssize_t* count
-    cdef int shift
-    cdef uint64_t* t
-    for i in range(n):
-        for p in range(RADIX_PASSES):
-            counts[p * RADIX_BINS + ((v[i] >> (p * RADIX_BITS)) & (RADIX_BINS - 1))] += 1
-    for p in range(RADIX_PASSES):
-        shift = p * RADIX_BITS
-        count = counts + p * RADIX_BINS
-        if count[(v[0] >> shift) & (RADIX_BINS - 1)] == n:
-            continue
-        total = 0
-        for i in range(RADIX_BINS):  # counts -> start offsets
-            c = count[i]
-            count[i] = total
-            total += c
-        for i in range(n):
-            c = (v[i] >> shift) & (RADIX_BINS - 1)
-            spare[count[c]] = v[i]
-            count[c] += 1
-        t = v
-        v = spare
-        spare = t
-    return v
 
 
 cdef inline int _midranks(const double* x, Keyed* work, Keyed* spare, Py_ssize_t* counts,
