@@ -47,6 +47,7 @@ def test_load_recipe_applies_overrides(tmp_path):
     ("[eval]\nbank = 'held'\n", "bank='held' needs every > 0"),
     ("[train]\nsave_model = 'adapter'\n", "save_model=\"adapter\" needs LoRA"),
     ("[train]\nsave_model = 'pickle'\n", "save_model='pickle' is unknown"),
+    ("[model]\nattention = 'flash'\n", "attention='flash' is unknown: use \"auto\" or \"sdpa\""),
 ])
 def test_bad_recipes_raise_one_line_naming_the_value(tmp_path, text, message):
     recipe = tmp_path / "bad.toml"

@@ -1,5 +1,5 @@
 """Compiled Cython kernels (built from csrc/ by `make build`). Only the Python wrappers in
-sandmle.metrics, sandmle.reward and sandmle.grading.plain import from here.
+sandmle.metrics, sandmle.reward, sandmle.grading.plain and sandmle.train.attention import from here.
 
 A checkout whose csrc/ changed after the last build (a pull or a rebase without `make
 build`) is refused here with the command to run: a kernel added since would otherwise show

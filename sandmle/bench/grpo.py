@@ -5,7 +5,9 @@ the same run, and the log-prob memory per token.
 Update step: forward, loss, backward, gradient clipping and optimizer step on one fixed
 batch of 8 sequences (96 prompt + 160, 152 or 144 response tokens), on two tiny models: the
 protocol-tokenizer Qwen2 (vocabulary ~530) and a Qwen3 of the same size at Qwen3's
-vocabulary (151,936). sandmle's step is `Trainer._update`. The baseline (`--baseline auto`:
+vocabulary (151,936). sandmle's step is `Trainer._update` as a recipe runs it (`[model]
+attention = "auto"`: on the CPU both models' 8-dimension heads run sandmle's causal-attention
+kernel, `sandmle.train.attention`, where TRL's model runs transformers' SDPA). The baseline (`--baseline auto`:
 TRL when it is installed, `pip install -e .[bench]`, else the previous path):
 
 - `trl`: TRL's `GRPOTrainer` update as its training loop runs it once the completions are

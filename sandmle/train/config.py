@@ -67,6 +67,9 @@ class ModelConfig:
     lora_dropout: float = 0.0
     lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     hidden_size: int = 64             # actions: GRU width
+    # "auto": training on the CPU runs sandmle's causal-attention kernel for float32 models with
+    # heads of <= 32 dimensions (sandmle.train.attention); "sdpa": transformers' SDPA everywhere
+    attention: str = "auto"
 
     def __post_init__(self) -> None:
         if self.kind not in ("hf", "actions"):
@@ -81,6 +84,8 @@ class ModelConfig:
             _fail("model", f"lora_dropout={self.lora_dropout} must be in [0, 1)")
         if self.hidden_size < 1:
             _fail("model", f"hidden_size={self.hidden_size} must be >= 1")
+        if self.attention not in ("auto", "sdpa"):
+            _fail("model", f"attention={self.attention!r} is unknown: use \"auto\" or \"sdpa\"")
 
 
 @dataclass(frozen=True)

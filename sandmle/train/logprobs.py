@@ -21,7 +21,7 @@ Memory per trained token (measured by `sandmle bench grpo` at Qwen3's vocabulary
 Batches are right-padded (`sandmle.train.batch.collate`): when every row's attention mask is
 a run of ones then zeros, the causal mask alone hides the padding from every real token, so
 the model gets no attention mask and SDPA runs its causal kernel instead of the masked one:
-the same log-probs (bit-identical in `tests/test_logprobs.py`), a GRPO update step of the
+the same log-probs (bit-identical in `tests/test_train_logprobs.py`), a GRPO update step of the
 protocol-tokenizer Qwen2 14% less CPU (57 -> 49 ms, `sandmle bench grpo`'s batch); on a GPU
 an explicit mask also keeps SDPA off its flash kernel.
 

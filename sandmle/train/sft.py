@@ -69,6 +69,7 @@ class SFTTrainer:
                  fingerprint: str):
         import torch
 
+        from sandmle.train.attention import select_attention
         from sandmle.train.logprobs import accepts_logits_to_keep
         from sandmle.train.trainer import lr_lambda
 
@@ -79,6 +80,7 @@ class SFTTrainer:
         self.steps_per_epoch = math.ceil(len(sequences) / s.batch_size)
         self.total_steps = s.max_steps or math.ceil(s.epochs * self.steps_per_epoch)
         self.keep_logits = accepts_logits_to_keep(model)
+        self.attention = select_attention(model, config.model.attention, accelerator.device)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=s.lr, betas=(s.adam_beta1, s.adam_beta2), eps=s.adam_eps,
                                       weight_decay=s.weight_decay)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from sandmle.errors import UserError
+from sandmle.train.attention import select_attention
 from sandmle.train.batch import Batch, Rollouts, collate
 from sandmle.train.checkpoint import load_checkpoint, log_and_save, save_checkpoint
 from sandmle.train.config import RunConfig
@@ -99,6 +100,7 @@ class Trainer:
             raise UserError(f"[grpo] each of the {acc.num_processes} processes trains on {local} rollouts a step, "
                             f"which mini_batches={config.grpo.mini_batches} must divide")
         g, t = config.grpo, config.train
+        self.attention = select_attention(model, config.model.attention, acc.device)
         self.ref_model = None
         if g.kl_coef > 0 and not _is_peft(model):
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(acc.device)

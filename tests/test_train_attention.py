@@ -1,0 +1,141 @@
+"""sandmle's CPU causal-attention kernel: the same outputs and gradients as attention computed
+in float64, the same answers whatever the thread count, and a transformers model switched to it
+computes what SDPA computes, falling back to SDPA for every call the kernel does not cover."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sandmle.train.attention import MAX_HEAD_DIM, NAME, causal_attention, select_attention
+
+
+def _reference(q, k, v, scale):
+    """float64 causal attention with grouped-query heads (SDPA's math on doubles)."""
+    q, k, v = (x.detach().double().requires_grad_() for x in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=True)
+    return out, (q, k, v)
+
+
+def _relative(a, b):
+    return ((a.double() - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
+@pytest.mark.parametrize("shape", [
+    (2, 4, 2, 37, 8),       # grouped-query heads, a length that is no multiple of the 4-row blocks
+    (1, 2, 2, 1, 8),        # one token
+    (3, 3, 1, 70, 16),      # three query heads on one key-value head
+    (2, 4, 4, 130, 32),
+    (1, 2, 1, 19, 5),       # a head size without a specialised copy
+])
+def test_matches_float64_attention(shape):
+    torch.manual_seed(0)
+    batch, heads, kv_heads, length, dim = shape
+    q = torch.randn(batch, heads, length, dim, requires_grad=True)
+    k = torch.randn(batch, kv_heads, length, dim, requires_grad=True)
+    v = torch.randn(batch, kv_heads, length, dim, requires_grad=True)
+    grad = torch.randn(batch, heads, length, dim)
+    scale = dim ** -0.5
+    out = causal_attention(q, k, v, scale)
+    out.backward(grad)
+    ref, leaves = _reference(q, k, v, scale)
+    ref.backward(grad.double())
+    assert _relative(out, ref) < 2e-6
+    for mine, exact in zip((q, k, v), leaves):
+        assert _relative(mine.grad, exact.grad) < 5e-6
+
+
+def test_scores_far_apart_stay_finite():
+    # one key dominates each row by far: probabilities round to 0 and 1 without overflow
+    torch.manual_seed(1)
+    q = torch.randn(1, 2, 40, 8) * 30
+    k = torch.randn(1, 2, 40, 8) * 30
+    v = torch.randn(1, 2, 40, 8)
+    q.requires_grad_(), k.requires_grad_(), v.requires_grad_()
+    out = causal_attention(q, k, v, 1.0)
+    out.sum().backward()
+    ref, leaves = _reference(q, k, v, 1.0)
+    ref.sum().backward()
+    assert torch.isfinite(out).all() and all(torch.isfinite(x.grad).all() for x in (q, k, v))
+    assert _relative(out, ref) < 1e-5
+    assert _relative(v.grad, leaves[2].grad) < 1e-5
+
+
+def test_result_does_not_depend_on_threads():
+    torch.manual_seed(2)
+    q = torch.randn(3, 4, 50, 8, requires_grad=True)
+    k = torch.randn(3, 2, 50, 8, requires_grad=True)
+    v = torch.randn(3, 2, 50, 8, requires_grad=True)
+    grad = torch.randn(3, 4, 50, 8)
+    results = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 4):
+            torch.set_num_threads(threads)
+            for x in (q, k, v):
+                x.grad = None
+            out = causal_attention(q, k, v, 0.3)
+            out.backward(grad)
+            results.append([out.detach().clone()] + [x.grad.clone() for x in (q, k, v)])
+    finally:
+        torch.set_num_threads(before)
+    for one, four in zip(*results):
+        assert torch.equal(one, four)
+
+
+def test_bad_shapes_raise_value_error():
+    q = torch.randn(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="attention shapes"):
+        causal_attention(q, torch.randn(1, 2, 8, 8), torch.randn(1, 2, 8, 8), 1.0)   # 3 heads on 2
+    with pytest.raises(ValueError, match="attention shapes"):
+        causal_attention(q, torch.randn(1, 1, 9, 8), torch.randn(1, 1, 9, 8), 1.0)   # lengths differ
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from sandmle.policies.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def _load(folder, **kwargs):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+
+
+def test_model_switched_to_the_kernel_computes_what_sdpa_computes(tiny_folder, tmp_path):
+    sdpa, ours = _load(tiny_folder), _load(tiny_folder)
+    assert select_attention(ours, "auto", "cpu") == NAME
+    ids = torch.randint(0, 500, (3, 45), generator=torch.Generator().manual_seed(0))
+    a, b = sdpa(input_ids=ids).logits, ours(input_ids=ids).logits
+    assert (a - b).abs().max().item() < 1e-5
+    a.logsumexp(-1).sum().backward()
+    b.logsumexp(-1).sum().backward()
+    for (name, p), q in zip(sdpa.named_parameters(), ours.parameters()):
+        assert _relative(q.grad, p.grad.double()) < 1e-4, name
+    # a padding mask, and generation with a KV cache, go to SDPA itself: the same numbers
+    mask = torch.ones_like(ids)
+    mask[0, :7] = 0
+    assert torch.equal(sdpa(input_ids=ids, attention_mask=mask).logits, ours(input_ids=ids, attention_mask=mask).logits)
+    assert torch.equal(sdpa.generate(ids[:, :9], max_new_tokens=6, do_sample=False),
+                       ours.generate(ids[:, :9], max_new_tokens=6, do_sample=False))
+    # a saved model names no sandmle implementation: any transformers loads it
+    ours.save_pretrained(tmp_path / "saved")
+    assert NAME not in (tmp_path / "saved" / "config.json").read_text()
+    assert _load(tmp_path / "saved").config._attn_implementation == "sdpa"
+
+
+def test_select_attention_keeps_sdpa_where_the_kernel_does_not_apply(tiny_folder, tmp_path):
+    from sandmle.policies.tiny import build_tiny_model
+
+    assert select_attention(_load(tiny_folder), "sdpa", "cpu") == "sdpa"
+    assert select_attention(_load(tiny_folder), "auto", "cuda") == "sdpa"
+    assert select_attention(_load(tiny_folder, dtype=torch.bfloat16), "auto", "cpu") == "sdpa"
+    wide = build_tiny_model(tmp_path / "wide", architecture="qwen3", hidden_size=64, num_heads=1, num_kv_heads=1,
+                            head_dim=2 * MAX_HEAD_DIM)
+    assert json.loads((wide / "config.json").read_text())["head_dim"] > MAX_HEAD_DIM
+    assert select_attention(_load(wide), "auto", "cpu") == "sdpa"
+    assert select_attention(torch.nn.Linear(2, 2), "auto", "cpu") == ""
