@@ -93,6 +93,26 @@ def test_bad_shapes_raise_value_error():
         causal_attention(q, torch.randn(1, 1, 9, 8), torch.randn(1, 1, 9, 8), 1.0)   # lengths differ
 
 
+@pytest.mark.parametrize("dim, length, mask", [
+    (16, 1600, False),      # length x head dim past MAX_LENGTH_X_HEAD_DIM
+    (8, 40, True),          # a padding mask
+    (8, 1, False),          # one query: decoding
+])
+def test_calls_the_kernel_does_not_cover_go_to_sdpa(dim, length, mask):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from sandmle.train.attention import attention_forward
+
+    module = torch.nn.Module().eval()
+    module.is_causal, module.num_key_value_groups = True, 2
+    torch.manual_seed(3)
+    q, k, v = torch.randn(1, 4, length, dim), torch.randn(1, 2, length, dim), torch.randn(1, 2, length, dim)
+    attention_mask = torch.ones(1, 1, length, length, dtype=torch.bool).tril() if mask else None
+    ours, _ = attention_forward(module, q, k, v, attention_mask)
+    sdpa, _ = sdpa_attention_forward(module, q, k, v, attention_mask)
+    assert torch.equal(ours, sdpa)
+
+
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     from sandmle.policies.tiny import build_tiny_model

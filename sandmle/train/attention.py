@@ -10,17 +10,23 @@
 
 `NAME` runs sandmle's kernel for what a training forward asks (query length = key length >
 1, no attention mask: right-padded batches, see `sandmle.train.logprobs`; no dropout, no
-sliding window, float32 on the CPU) and hands every other call (generation with a KV cache,
-left-padded prompts, GPU tensors) to transformers' `sdpa_attention_forward` unchanged.
+sliding window, float32 on the CPU; sequences short enough, below) and hands every other
+call (generation with a KV cache, left-padded prompts, GPU tensors, long sequences) to
+transformers' `sdpa_attention_forward` unchanged.
 
 Why: PyTorch's CPU flash-attention kernel is built for large heads; at the head sizes of the
-CPU recipes it spends most of a training step. Measured forward + backward of one layer on
-one thread (`sandmle bench grpo`'s shape: batch 8, 4 query and 2 key-value heads, 256
-tokens; 2 shared cores, load ~0.8): head dim 8, SDPA 14.9 ms, this kernel 7.0 ms; head dim
-32 with 434 tokens (the scratch model of recipes/sft-cpu.toml) 50.8 vs 38.4 ms; from head
-dim 64 on the two are level (flash's blocking wins at 128), hence `MAX_HEAD_DIM`. Outputs and
+CPU recipes it spends most of a training step. Forward + backward of one layer on one thread
+(2 shared cores, load 0.8-1.3), SDPA vs this kernel:
+    head dim 8, batch 8 x 256 tokens (`sandmle bench grpo`'s tiny models)   14.9 vs 7.0 ms
+    head dim 8, 1 x 1024 / 2048 / 4096 tokens                                 26.8 vs 11.9, 79.5 vs 48.4, 268 vs 178 ms
+    head dim 16, batch 16 x 128 / 1 x 1024 / 1 x 2048 tokens                  6.2 vs 4.4, 15.3 vs 14.2, 49.8 vs 54.2 ms
+    head dim 32, batch 8 x 434 (recipes/sft-cpu.toml's model), 1 x 768, 1 x 1024
+                                                                              45.9 vs 35.0, 13.4 vs 12.2, 22.2 vs 23.0 ms
+    head dim 64 and 128 (2 x 512, 1 x 512 tokens)                             level, and flash ahead at 128
+hence `MAX_HEAD_DIM` and, above 8 dimensions, `MAX_LENGTH_X_HEAD_DIM`. With two threads the
+two are level (head dim 8: 9.7 vs 8.5 ms; head dim 32, 8 x 434: 26.3 vs 27.3 ms). Outputs and
 gradients agree with float64 attention as closely as SDPA's (relative 1e-6;
-tests/test_attention.py).
+tests/test_train_attention.py).
 
 With more than one torch thread, the (batch, key-value head) groups are split over that
 many threads (the kernel releases the GIL); each group is computed by one thread, so the
@@ -34,6 +40,9 @@ import torch
 
 NAME = "sandmle_cpu_causal"
 MAX_HEAD_DIM = 32
+# heads of more than 8 dimensions run the kernel while length x head dim stays within this: past
+# it SDPA's key tiling keeps its working set in cache and wins (see the module docstring)
+MAX_LENGTH_X_HEAD_DIM = 24_576
 # keyword arguments of a transformers attention call that change what attention computes
 _UNSUPPORTED = ("sliding_window", "softcap", "s_aux", "sinks", "position_bias")
 
@@ -102,7 +111,9 @@ def _kernel_applies(module, query, key, value, attention_mask, dropout: float, i
     return (attention_mask is None and query.shape[2] == key.shape[2] > 1
             and query.device.type == "cpu"
             and query.dtype == key.dtype == value.dtype == torch.float32
-            and query.shape[-1] <= MAX_HEAD_DIM and query.shape[1] % key.shape[1] == 0
+            and (query.shape[-1] <= 8 or query.shape[-1] <= MAX_HEAD_DIM
+                 and query.shape[2] * query.shape[-1] <= MAX_LENGTH_X_HEAD_DIM)
+            and query.shape[1] % key.shape[1] == 0
             and (dropout == 0.0 or not module.training)
             and is_causal is not False and getattr(module, "is_causal", True)
             and not kwargs.get("output_attentions")
