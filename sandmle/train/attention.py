@@ -150,10 +150,10 @@ def _register() -> bool:
 
 def select_attention(model, choice: str, device) -> str:
     """Switch `model` (a transformers model, or a peft wrapper of one) to `NAME` when `choice`
-    is "auto", `device` is the CPU, its weights are float32, its config uses SDPA and its heads
-    have at most `MAX_HEAD_DIM` dimensions; return the implementation it runs ("sdpa",
-    `NAME`, or whatever the model had). Models without a transformers config are left as
-    they are ("")."""
+    is "auto", `device` is the CPU, its weights are float32, its config uses SDPA, its heads
+    have at most `MAX_HEAD_DIM` dimensions and its attention calls transformers' attention
+    interface; return the implementation it runs ("sdpa", `NAME`, or whatever the model had).
+    Models without a transformers config are left as they are ("")."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(base, "config", None)
     current = getattr(config, "_attn_implementation", None)
@@ -161,8 +161,10 @@ def select_attention(model, choice: str, device) -> str:
         return ""
     if choice != "auto" or torch.device(device).type != "cpu" or current != "sdpa":
         return current
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    if head_dim > MAX_HEAD_DIM or next(base.parameters()).dtype != torch.float32 or not _register():
+    heads = getattr(config, "num_attention_heads", None)
+    head_dim = getattr(config, "head_dim", None) or (config.hidden_size // heads if heads else None)
+    if (head_dim is None or head_dim > MAX_HEAD_DIM or next(base.parameters()).dtype != torch.float32
+            or not getattr(base, "_supports_attention_backend", False) or not _register()):
         return current
     base.set_attn_implementation(NAME)
     return NAME
