@@ -9,11 +9,13 @@
 # Work on group g = b * KV + kv covers query heads kv * H/KV .. (kv + 1) * H/KV - 1, so the
 # gradients of a group's k and v are summed by one caller: groups run on threads in parallel.
 #
-# Each query row i loops over keys 0..i with the key axis innermost and contiguous (k and v
-# are transposed to (D, T) per group), so the compiler vectorises every pass; exp is the
+# Queries go in blocks of four rows: each pass over the keys (k and v transposed to (D, T) per
+# group, the key axis innermost and contiguous, so the compiler vectorises it) serves the four
+# rows, and the backward's key and value gradients take one rank-4 update per block. exp is the
 # Cephes single-precision polynomial written as plain arithmetic (vectorisable, unlike libm's
-# expf; within 2 ulp). The x86-64 Linux build carries AVX-512, AVX2+FMA and baseline copies
-# of both kernels, picked at load time by the CPU (gcc target_clones).
+# expf; relative error ~1e-7). x86-64 Linux builds with gcc carry AVX-512, AVX2 and baseline
+# copies of both kernels, picked at load time by the CPU's features (target_clones); other
+# compilers build the baseline.
 
 cdef extern from *:
     """
@@ -24,19 +26,20 @@ cdef extern from *:
 
     /* FP exceptions are never read: without trapping math, gcc if-converts (so vectorises) the
        clamp in exp */
+    #if defined(__GNUC__) && !defined(__clang__)
     #pragma GCC push_options
     #pragma GCC optimize ("no-trapping-math")
+    #endif
 
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
     #define SM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 6
+    #define SM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
     #else
     #define SM_CLONES
     #endif
     #define SM_LANES 16
 
-    /* s[j] = exp(s[j] - shift) for j < n; returns their sum. Cephes expf: k = round(x / ln 2),
-       r = x - k ln 2 in two parts, degree-6 polynomial, times 2^k built in the exponent bits.
-       x <= 0 here (shift >= every s[j]); below -87 it is clamped, exp(-87) ~ 1.6e-38. */
     #define SM_ROWS 4         /* query rows per block: every pass over the keys serves four rows */
     #define SM_INLINE static inline __attribute__((always_inline))
 
@@ -288,7 +291,9 @@ cdef extern from *:
         free(kt);
         return 0;
     }
+    #if defined(__GNUC__) && !defined(__clang__)
     #pragma GCC pop_options
+    #endif
     """
     int sm_attention_forward(const float *q, const float *k, const float *v, float *o, float *lse,
                              int H, int KV, int T, int D, float scale, int g0, int g1) nogil
