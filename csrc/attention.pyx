@@ -302,11 +302,11 @@ cdef extern from *:
                               int H, int KV, int T, int D, float scale, int g0, int g1) nogil
 
 
-def _shape(q, k):
+def _shape(q, k, v):
     cdef Py_ssize_t H = q.shape[1], KV = k.shape[1]
     if (q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2] or q.shape[3] != k.shape[3] or KV == 0 or H % KV
-            or not 0 < q.shape[3] <= 256):
-        raise ValueError(f"attention shapes: q {tuple(q.shape)}, k and v {tuple(k.shape)}")
+            or not 0 < q.shape[3] <= 256 or tuple(v.shape) != tuple(k.shape)):
+        raise ValueError(f"attention shapes: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
     return H, KV, q.shape[2], q.shape[3]
 
 
@@ -316,7 +316,7 @@ def attention_forward(const float[:, :, :, ::1] q, const float[:, :, :, ::1] k, 
     `o` (B, H, T, D) and `lse` (B, H, T). Raises MemoryError when the work buffers (2 D T + T + 16
     floats) cannot be allocated."""
     cdef int H, KV, T, D, rc
-    H, KV, T, D = _shape(q, k)
+    H, KV, T, D = _shape(q, k, v)
     if T == 0 or g0 >= g1:
         return
     with nogil:
@@ -333,7 +333,7 @@ def attention_backward(const float[:, :, :, ::1] q, const float[:, :, :, ::1] k,
     """Backward over groups g0..g1-1: writes those groups' heads of `dq` (B, H, T, D) and their
     `dk`, `dv` (B, KV, T, D), summed over the group's query heads. MemoryError as the forward."""
     cdef int H, KV, T, D, rc
-    H, KV, T, D = _shape(q, k)
+    H, KV, T, D = _shape(q, k, v)
     if T == 0 or g0 >= g1:
         return
     with nogil:

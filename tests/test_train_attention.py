@@ -91,14 +91,18 @@ def test_bad_shapes_raise_value_error():
         causal_attention(q, torch.randn(1, 2, 8, 8), torch.randn(1, 2, 8, 8), 1.0)   # 3 heads on 2
     with pytest.raises(ValueError, match="attention shapes"):
         causal_attention(q, torch.randn(1, 1, 9, 8), torch.randn(1, 1, 9, 8), 1.0)   # lengths differ
+    for value in (torch.randn(1, 1, 8, 4), torch.randn(1, 1, 7, 8), torch.randn(2, 1, 8, 8)):   # v unlike k
+        with pytest.raises(ValueError, match="attention shapes"):
+            causal_attention(q, torch.randn(1, 1, 8, 8), value, 1.0)
 
 
-@pytest.mark.parametrize("dim, length, mask", [
-    (16, 1600, False),      # length x head dim past MAX_LENGTH_X_HEAD_DIM
-    (8, 40, True),          # a padding mask
-    (8, 1, False),          # one query: decoding
+@pytest.mark.parametrize("dim, length, mask, value_dim", [
+    (16, 1600, False, 16),      # length x head dim past MAX_LENGTH_X_HEAD_DIM
+    (8, 40, True, 8),           # a padding mask
+    (8, 1, False, 8),           # one query: decoding
+    (24, 40, False, 16),        # value heads narrower than the keys' (DeepSeek-V3's latent attention)
 ])
-def test_calls_the_kernel_does_not_cover_go_to_sdpa(dim, length, mask):
+def test_calls_the_kernel_does_not_cover_go_to_sdpa(dim, length, mask, value_dim):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     from sandmle.train.attention import attention_forward
@@ -106,7 +110,7 @@ def test_calls_the_kernel_does_not_cover_go_to_sdpa(dim, length, mask):
     module = torch.nn.Module().eval()
     module.is_causal, module.num_key_value_groups = True, 2
     torch.manual_seed(3)
-    q, k, v = torch.randn(1, 4, length, dim), torch.randn(1, 2, length, dim), torch.randn(1, 2, length, dim)
+    q, k, v = torch.randn(1, 4, length, dim), torch.randn(1, 2, length, dim), torch.randn(1, 2, length, value_dim)
     attention_mask = torch.ones(1, 1, length, length, dtype=torch.bool).tril() if mask else None
     ours, _ = attention_forward(module, q, k, v, attention_mask)
     sdpa, _ = sdpa_attention_forward(module, q, k, v, attention_mask)
@@ -159,3 +163,26 @@ def test_select_attention_keeps_sdpa_where_the_kernel_does_not_apply(tiny_folder
     assert json.loads((wide / "config.json").read_text())["head_dim"] > MAX_HEAD_DIM
     assert select_attention(_load(wide), "auto", "cpu") == "sdpa"
     assert select_attention(torch.nn.Linear(2, 2), "auto", "cpu") == ""
+
+
+def test_model_with_value_heads_unlike_its_keys_trains_as_with_sdpa():
+    # DeepSeek-V3's latent attention: keys of 16 + 8 dimensions, values of 8; its config's head_dim (8) gets it switched
+    import copy
+
+    from transformers import AutoModelForCausalLM, DeepseekV3Config
+
+    config = DeepseekV3Config(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                              num_attention_heads=4, num_key_value_heads=4, first_k_dense_replace=1, q_lora_rank=None,
+                              kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=8)
+    torch.manual_seed(0)
+    sdpa = AutoModelForCausalLM.from_config(copy.deepcopy(config), attn_implementation="sdpa")
+    ours = AutoModelForCausalLM.from_config(copy.deepcopy(config), attn_implementation="sdpa")
+    ours.load_state_dict(sdpa.state_dict())
+    assert select_attention(ours, "auto", "cpu") == NAME
+    ids = torch.randint(0, 100, (2, 30), generator=torch.Generator().manual_seed(0))
+    a, b = sdpa(input_ids=ids).logits, ours(input_ids=ids).logits
+    assert torch.equal(a, b)
+    a.logsumexp(-1).sum().backward()
+    b.logsumexp(-1).sum().backward()
+    for (name, p), q in zip(sdpa.named_parameters(), ours.parameters()):
+        assert torch.equal(p.grad, q.grad), name

@@ -10,8 +10,9 @@
 
 `NAME` runs sandmle's kernel for what a training forward asks (query length = key length >
 1, no attention mask: right-padded batches, see `sandmle.train.logprobs`; no dropout, no
-sliding window, float32 on the CPU; sequences short enough, below) and hands every other
-call (generation with a KV cache, left-padded prompts, GPU tensors, long sequences) to
+sliding window, float32 on the CPU; value heads of the keys' size; sequences short enough,
+below) and hands every other call (generation with a KV cache, left-padded prompts, GPU
+tensors, long sequences, DeepSeek-V3's latent attention: value heads of another size) to
 transformers' `sdpa_attention_forward` unchanged.
 
 Why: PyTorch's CPU flash-attention kernel is built for large heads; at the head sizes of the
@@ -112,6 +113,7 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
 
 def _kernel_applies(module, query, key, value, attention_mask, dropout: float, is_causal, kwargs) -> bool:
     return (attention_mask is None and query.shape[2] == key.shape[2] > 1
+            and value.shape == key.shape            # not so in DeepSeek-V3's latent attention
             and query.device.type == "cpu"
             and query.dtype == key.dtype == value.dtype == torch.float32
             and (query.shape[-1] <= 8 or query.shape[-1] <= MAX_HEAD_DIM
