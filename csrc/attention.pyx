@@ -302,21 +302,30 @@ cdef extern from *:
                               int H, int KV, int T, int D, float scale, int g0, int g1) nogil
 
 
-def _shape(q, k, v):
-    cdef Py_ssize_t H = q.shape[1], KV = k.shape[1]
-    if (q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2] or q.shape[3] != k.shape[3] or KV == 0 or H % KV
-            or not 0 < q.shape[3] <= 256 or tuple(v.shape) != tuple(k.shape)):
-        raise ValueError(f"attention shapes: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
-    return H, KV, q.shape[2], q.shape[3]
+def _check(int g0, int g1, **arrays):
+    """(H, KV, T, D) after checking the shapes of every array (q, k, v, lse and the outputs
+    named as their inputs: o, dout, dq like q; dk, dv like k) and the group range; ValueError
+    naming the shapes otherwise (the C code trusts them)."""
+    shapes = {name: tuple(x.shape[:x.ndim]) for name, x in arrays.items()}
+    B, H, T, D = shapes["q"]
+    KV = shapes["k"][1]
+    want = {"q": (B, H, T, D), "o": (B, H, T, D), "dout": (B, H, T, D), "dq": (B, H, T, D), "lse": (B, H, T),
+            "k": (B, KV, T, D), "v": (B, KV, T, D), "dk": (B, KV, T, D), "dv": (B, KV, T, D)}
+    if KV == 0 or H % KV or not 0 < D <= 256 or any(shape != want[name] for name, shape in shapes.items()):
+        raise ValueError("attention shapes: " + ", ".join(f"{name} {shape}" for name, shape in shapes.items()))
+    if not 0 <= g0 <= g1 <= B * KV:
+        raise ValueError(f"attention groups {g0}..{g1} outside 0..{B * KV} (batch x key-value heads)")
+    return H, KV, T, D
 
 
 def attention_forward(const float[:, :, :, ::1] q, const float[:, :, :, ::1] k, const float[:, :, :, ::1] v,
                       float[:, :, :, ::1] o, float[:, :, ::1] lse, float scale, int g0, int g1):
     """Forward over groups g0..g1-1 (g = batch * KV + kv head): writes those groups' heads of
-    `o` (B, H, T, D) and `lse` (B, H, T). Raises MemoryError when the work buffers (2 D T + T + 16
-    floats) cannot be allocated."""
+    `o` (B, H, T, D) and `lse` (B, H, T). ValueError on shapes that do not fit together or
+    groups out of range; MemoryError when the work buffers (about (D + 4) T floats) cannot be
+    allocated."""
     cdef int H, KV, T, D, rc
-    H, KV, T, D = _shape(q, k, v)
+    H, KV, T, D = _check(g0, g1, q=q, k=k, v=v, o=o, lse=lse)
     if T == 0 or g0 >= g1:
         return
     with nogil:
@@ -331,9 +340,9 @@ def attention_backward(const float[:, :, :, ::1] q, const float[:, :, :, ::1] k,
                        float[:, :, :, ::1] dq, float[:, :, :, ::1] dk, float[:, :, :, ::1] dv,
                        float scale, int g0, int g1):
     """Backward over groups g0..g1-1: writes those groups' heads of `dq` (B, H, T, D) and their
-    `dk`, `dv` (B, KV, T, D), summed over the group's query heads. MemoryError as the forward."""
+    `dk`, `dv` (B, KV, T, D), summed over the group's query heads. Errors as the forward's."""
     cdef int H, KV, T, D, rc
-    H, KV, T, D = _shape(q, k, v)
+    H, KV, T, D = _check(g0, g1, q=q, k=k, v=v, o=o, lse=lse, dout=dout, dq=dq, dk=dk, dv=dv)
     if T == 0 or g0 >= g1:
         return
     with nogil:

@@ -186,3 +186,22 @@ def test_model_with_value_heads_unlike_its_keys_trains_as_with_sdpa():
     b.logsumexp(-1).sum().backward()
     for (name, p), q in zip(sdpa.named_parameters(), ours.parameters()):
         assert torch.equal(p.grad, q.grad), name
+
+
+def test_kernel_refuses_outputs_or_groups_that_do_not_fit():
+    # the C code trusts its arrays: the wrapper checks every shape and the group range first
+    import numpy as np
+
+    from sandmle._native import attention as kernel
+
+    q, k = np.zeros((1, 2, 4, 8), np.float32), np.zeros((1, 1, 4, 8), np.float32)
+    out, lse = np.zeros_like(q), np.zeros((1, 2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"o \(1, 2, 5, 8\)"):
+        kernel.attention_forward(q, k, k, np.zeros((1, 2, 5, 8), np.float32), lse, 1.0, 0, 1)
+    with pytest.raises(ValueError, match=r"lse \(1, 2, 3\)"):
+        kernel.attention_forward(q, k, k, out, np.zeros((1, 2, 3), np.float32), 1.0, 0, 1)
+    with pytest.raises(ValueError, match="groups 0..2 outside 0..1"):
+        kernel.attention_forward(q, k, k, out, lse, 1.0, 0, 2)
+    with pytest.raises(ValueError, match=r"dk \(1, 1, 4, 7\)"):
+        kernel.attention_backward(q, k, k, out, lse, q, np.zeros_like(q), np.zeros((1, 1, 4, 7), np.float32),
+                                  np.zeros_like(k), 1.0, 0, 1)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import threading
 
 import torch
+from torch.autograd.function import once_differentiable
 
 NAME = "sandmle_cpu_causal"
 MAX_HEAD_DIM = 32
@@ -93,6 +94,7 @@ class _CausalAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
         from sandmle._native import attention as kernel
 
