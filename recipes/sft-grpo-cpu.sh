@@ -49,8 +49,18 @@
 #     before SFT   valid   0%, medal  0%, reward 0.006 +/- 0.002
 #     after SFT    valid  99%, medal 49%, reward 0.615 +/- 0.021  (paired +0.609 +/- 0.021, +29.5 SE)
 #     after GRPO   valid 100%, medal 74%, reward 0.736 +/- 0.028  (paired +0.122 +/- 0.028, +4.3 SE)
+#   run 4 (the seeds of runs 1 and 2, training with the CPU attention kernel; load 1.1-3.3;
+#   12.0 min: synth 39 + 30, teacher 15, sft 53, evaluations 40, 121 and 159, grpo 266 s):
+#     before SFT   valid   0%, medal  0%, reward 0.012 +/- 0.003
+#     after SFT    valid  79%, medal 32%, reward 0.493 +/- 0.029  (paired +0.481 +/- 0.029, +16.4 SE)
+#     after GRPO   valid  65%, medal 38%, reward 0.450 +/- 0.046  (paired -0.043 +/- 0.042, -1.0 SE)
+#   Two more GRPO stages from run 4's SFT model: with [model] attention = "sdpa" valid 85%,
+#   medal 38%, 0.553 +/- 0.030 (+0.060 +/- 0.031, +1.9 SE); with the kernel again valid 85%,
+#   medal 49%, 0.601 +/- 0.027 (+0.109 +/- 0.026, +4.1 SE). SFT with either attention reached
+#   the same loss (0.0386 at step 150; weights within 3e-5). GRPO's gain varies from run to
+#   run of the same SFT model (-0.043 to +0.109 here): a tendency, not a promise for each run.
 #   The runs differ with the same seeds: the hf backend's batches depend on which episodes are
-#   in flight. KL to the SFT model at most 0.012, 0.035 and 0.022 a token.
+#   in flight. KL to the SFT model at most 0.012, 0.035, 0.022 and 0.008 a token.
 # Earlier runs with 18 held-out tasks (same stages and defaults otherwise) gained +0.088, +0.096
 # and +0.112 (20 GRPO steps) but at +2.4, +1.6 and +2.4 SE: the held-out bank was too small to
 # show a gain of this size every time, so it went to 36 tasks (SE 0.036-0.061 -> 0.028-0.030).
