@@ -205,3 +205,21 @@ def test_kernel_refuses_outputs_or_groups_that_do_not_fit():
     with pytest.raises(ValueError, match=r"dk \(1, 1, 4, 7\)"):
         kernel.attention_backward(q, k, k, out, lse, q, np.zeros_like(q), np.zeros((1, 1, 4, 7), np.float32),
                                   np.zeros_like(k), 1.0, 0, 1)
+
+
+@pytest.mark.parametrize("precision, expected", [("no", NAME), ("bf16", "sdpa")])
+def test_trainer_switches_the_model_only_without_bf16_autocast(tiny_folder, tmp_path, precision, expected):
+    from accelerate.state import AcceleratorState
+
+    from sandmle.train.config import GRPOConfig, LogConfig, ModelConfig, RunConfig, TrainConfig
+    from sandmle.train.trainer import Trainer
+
+    AcceleratorState._reset_state(reset_partial_state=True)        # one precision per process state
+    try:
+        config = RunConfig(model=ModelConfig(path=str(tiny_folder)), grpo=GRPOConfig(group_size=2, tasks_per_step=1),
+                           train=TrainConfig(steps=1, mixed_precision=precision), log=LogConfig(live=False))
+        trainer = Trainer(config, tmp_path / precision, tasks=[0], env=None, model=_load(tiny_folder))
+        assert trainer.attention == expected
+        assert trainer.model.config._attn_implementation == expected
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)

@@ -67,8 +67,8 @@ class ModelConfig:
     lora_dropout: float = 0.0
     lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     hidden_size: int = 64             # actions: GRU width
-    # "auto": training on the CPU runs sandmle's causal-attention kernel for float32 models with
-    # heads of <= 32 dimensions (sandmle.train.attention); "sdpa": transformers' SDPA everywhere
+    # "auto": training on the CPU in float32 (no bf16 autocast) runs sandmle's causal-attention
+    # kernel for heads of <= 32 dimensions (sandmle.train.attention); "sdpa": transformers' SDPA
     attention: str = "auto"
 
     def __post_init__(self) -> None:
