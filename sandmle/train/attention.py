@@ -27,10 +27,9 @@ CPU recipes it spends most of a training step. Forward + backward of one layer o
 hence `MAX_HEAD_DIM` and, above 8 dimensions, `MAX_LENGTH_X_HEAD_DIM`. A whole training step
 gains what attention was of it: the GRPO update of the tiny model 1.67x -> 2.44x TRL's
 (`sandmle bench grpo`); a forward + backward of recipes/sft-cpu.toml's model on 4 x 434 tokens
-232 -> 220 ms (its matrix products are 45% of it). With two threads the
-two are level (head dim 8: 9.7 vs 8.5 ms; head dim 32, 8 x 434: 26.3 vs 27.3 ms). Outputs and
-gradients agree with float64 attention as closely as SDPA's (relative 1e-6;
-tests/test_train_attention.py).
+232 -> 220 ms (its matrix products are 45% of it). With two threads the two are level (head
+dim 8: 9.7 vs 8.5 ms; head dim 32, 8 x 434: 26.3 vs 27.3 ms). Outputs and gradients agree with
+float64 attention as closely as SDPA's (relative 1e-6; tests/test_train_attention.py).
 
 With more than one torch thread, the (batch, key-value head) groups are split over that
 many threads (the kernel releases the GIL); each group is computed by one thread, so the
