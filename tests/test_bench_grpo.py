@@ -41,3 +41,14 @@ def test_trl_update_moves_the_weights_as_sandmle_update_does(tmp_path):
         total += int(changed.sum())
     assert total > 1000
     assert agree / total > 0.98
+
+
+def test_attention_choice_reaches_sandmle_step_and_the_previous_path_runs_sdpa(tmp_path):
+    from sandmle.policies.tiny import build_tiny_model
+    from sandmle.train.attention import NAME
+
+    folder = build_tiny_model(tmp_path / "tiny", seed=0)
+    runs = {(method, attention): grpo.update_step(method, folder, folder, tmp_path / f"{method}-{attention}",
+                                                  attention)[1].config._attn_implementation
+            for method, attention in (("today", "auto"), ("today", "sdpa"), ("previous", "auto"))}
+    assert runs == {("today", "auto"): NAME, ("today", "sdpa"): "sdpa", ("previous", "auto"): "sdpa"}

@@ -223,3 +223,17 @@ def test_trainer_switches_the_model_only_without_bf16_autocast(tiny_folder, tmp_
         assert trainer.model.config._attn_implementation == expected
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_the_run_log_names_the_kernel_and_its_length_limit(tiny_folder, tmp_path):
+    from sandmle.policies.tiny import build_tiny_model
+    from sandmle.train.attention import describe_attention, kernel_max_tokens
+
+    assert kernel_max_tokens(8) is None and kernel_max_tokens(32) == 768 and kernel_max_tokens(16) == 1536
+    tiny = _load(tiny_folder)
+    assert "head dim 8, any length" in describe_attention(tiny, select_attention(tiny, "auto", "cpu"))
+    scratch = _load(build_tiny_model(tmp_path / "h32", architecture="qwen3", hidden_size=64, num_heads=2,
+                                     num_kv_heads=2, head_dim=32))
+    line = describe_attention(scratch, select_attention(scratch, "auto", "cpu"))
+    assert "head dim 32, up to 768 tokens" in line and "past that" in line
+    assert describe_attention(_load(tiny_folder), "sdpa") == "attention: sdpa"

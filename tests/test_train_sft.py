@@ -220,3 +220,25 @@ def test_two_processes_train_like_one(tmp_path):
     one, two = _weights(tmp_path / "one" / "model"), _weights(tmp_path / "two" / "model")
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("choice, said", [("auto", "attention: sandmle's CPU kernel in training forwards (head dim 8"),
+                                          ("sdpa", "attention: sdpa")])
+def test_sft_runs_and_names_the_attention_it_trains_with(tmp_path, choice, said):
+    from sandmle.train import attention
+
+    calls = []
+    kernel = attention.causal_attention
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return kernel(*args)
+
+    data = chat_data(tmp_path / "chat.jsonl", n=4)
+    lines = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(attention, "causal_attention", counted)
+        run_sft(recipe(tmp_path, data, "sft.max_steps=2", f'model.attention="{choice}"'), tmp_path / "run",
+                say=lines.append)
+    assert any(line.startswith(said) for line in lines)
+    assert bool(calls) == (choice == "auto")

@@ -1,4 +1,5 @@
-"""`sandmle bench grpo [--json] [--baseline auto|trl|previous] [--repeats N] [--tokens 1024] [--threads 1]`:
+"""`sandmle bench grpo [--json] [--baseline auto|trl|previous] [--repeats N] [--tokens 1024] [--threads 1]
+[--attention auto|sdpa]`:
 the GRPO update step against TRL's GRPOTrainer (or the previous sandmle path), measured in
 the same run, and the log-prob memory per token.
 
@@ -6,8 +7,9 @@ Update step: forward, loss, backward, gradient clipping and optimizer step on on
 batch of 8 sequences (96 prompt + 160, 152 or 144 response tokens), on two tiny models: the
 protocol-tokenizer Qwen2 (vocabulary ~530) and a Qwen3 of the same size at Qwen3's
 vocabulary (151,936). sandmle's step is `Trainer._update` as a recipe runs it (`[model]
-attention = "auto"`: on the CPU both models' 8-dimension heads run sandmle's causal-attention
-kernel, `sandmle.train.attention`, where TRL's model runs transformers' SDPA). The baseline (`--baseline auto`:
+attention = "auto"`: on the CPU the 8-dimension heads of both tiny models run sandmle's
+causal-attention kernel, `sandmle.train.attention`, where TRL's model runs transformers' SDPA;
+`--attention sdpa` runs sandmle's step with SDPA too). The baseline (`--baseline auto`:
 TRL when it is installed, `pip install -e .[bench]`, else the previous path):
 
 - `trl`: TRL's `GRPOTrainer` update as its training loop runs it once the completions are
@@ -17,7 +19,8 @@ TRL when it is installed, `pip install -e .[bench]`, else the previous path):
   seq-mean-token-mean, epsilon 0.2 / 0.28), no KL, entropy bonus 0.001 on both, advantages
   given; generation and rewards are not part of either.
 - `previous`: sandmle's update before `sandmle.train.logprobs` (full logits, a temperature
-  copy, float32 chunks kept for backward, a second softmax for the entropy).
+  copy, float32 chunks kept for backward, a second softmax for the entropy) and before the CPU
+  attention kernel (SDPA).
 
 Each of `--repeats` rounds times one step of each, alternating, after a warm-up step; the
 ratio is the median over rounds of baseline / sandmle, in wall and in CPU seconds (the
@@ -58,8 +61,11 @@ def register(subparsers) -> None:
                         help="trl: TRL's GRPOTrainer; previous: sandmle's earlier log-prob path; "
                              "auto (default): trl when TRL is installed, else previous")
     parser.add_argument("--repeats", type=count, default=3, help="alternating timed rounds per model (default 3)")
-    parser.add_argument("--tokens", type=count, default=1024, help="positions in the memory measurement")
+    parser.add_argument("--tokens", type=count, default=1024, help="positions in the memory measurement (default 1024)")
     parser.add_argument("--threads", type=count, default=1, help="torch threads for both methods (default 1)")
+    parser.add_argument("--attention", choices=("auto", "sdpa"), default="auto",
+                        help="sandmle's [model] attention (default auto: its CPU attention kernel at these models' "
+                             "8-dimension heads; sdpa: transformers' SDPA, as the baselines run)")
     parser.add_argument("--peak-child", choices=("previous", "today"), help=argparse.SUPPRESS)
     parser.add_argument("--step-child", choices=("today", "trl", "previous"), help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -117,22 +123,22 @@ def _previous_trainer_logp(trainer):
     return logp
 
 
-def _config(model_dir):
+def _config(model_dir, attention: str = "auto"):
     from sandmle.train.config import GRPOConfig, LogConfig, ModelConfig, RunConfig, TrainConfig
 
-    return RunConfig(model=ModelConfig(path=str(model_dir)),
+    return RunConfig(model=ModelConfig(path=str(model_dir), attention=attention),
                      grpo=GRPOConfig(group_size=ROWS, tasks_per_step=1, micro_batch_size=ROWS, entropy_coef=0.001),
                      train=TrainConfig(steps=1000, lr=1e-5), log=LogConfig(live=False))
 
 
-def _trainer(model_dir, tmp):
+def _trainer(model_dir, tmp, attention: str):
     import torch
     from transformers import AutoModelForCausalLM
 
     from sandmle.train.trainer import Trainer
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    return Trainer(_config(model_dir), tmp, tasks=[0], env=None, model=model)
+    return Trainer(_config(model_dir, attention), tmp, tasks=[0], env=None, model=model)
 
 
 def _batch(vocab: int):
@@ -202,16 +208,17 @@ def _trl_update(model_dir, tokenizer_dir, tmp, batch, adv):
     return step, trainer.model
 
 
-def update_step(method: str, model_dir, tokenizer_dir, tmp):
+def update_step(method: str, model_dir, tokenizer_dir, tmp, attention: str = "auto"):
     """(step, model): one update step of `method` ("today", "previous" or "trl") on the bench
-    batch as a callable, and the model it trains."""
+    batch as a callable, and the model it trains; "today" with [model] attention `attention`,
+    "previous" with SDPA (as before the CPU attention kernel)."""
     from pathlib import Path
 
     vocab = json.loads((Path(model_dir) / "config.json").read_text())["vocab_size"]
     batch, adv = _batch(vocab)
     if method == "trl":
         return _trl_update(model_dir, tokenizer_dir, Path(tmp) / "trl", batch, adv)
-    trainer = _trainer(model_dir, Path(tmp) / method)
+    trainer = _trainer(model_dir, Path(tmp) / method, attention if method == "today" else "sdpa")
     if method == "previous":
         trainer._logp = _previous_trainer_logp(trainer)
     batch, adv = batch.to(trainer.accelerator.device), adv.to(trainer.accelerator.device)
@@ -238,7 +245,7 @@ def paired_times(ours, baseline, repeats: int) -> dict:
             "cpu_ratio": median(b / a for a, b in zip(cpu[0], cpu[1]))}
 
 
-def measure_update(tmp, baseline: str, repeats: int) -> list[dict]:
+def measure_update(tmp, baseline: str, repeats: int, attention: str = "auto") -> list[dict]:
     from pathlib import Path
 
     from sandmle.policies.tiny import build_tiny_model
@@ -246,34 +253,34 @@ def measure_update(tmp, baseline: str, repeats: int) -> list[dict]:
     tiny = build_tiny_model(Path(tmp) / "qwen2", seed=0)
     rows = []
     for name, folder in (("qwen2 tiny", tiny), (f"qwen3 tiny, vocab {VOCAB}", _wide_model(Path(tmp) / "qwen3"))):
-        ours, _ = update_step("today", folder, tiny, Path(tmp) / f"{len(rows)}")
+        ours, _ = update_step("today", folder, tiny, Path(tmp) / f"{len(rows)}", attention)
         base, _ = update_step(baseline, folder, tiny, Path(tmp) / f"{len(rows)}")
         row = {"model": name, **paired_times(ours, base, repeats)}
         del ours, base
         if name.startswith("qwen3"):
-            row["sandmle_peak_mb"] = _step_peak_mb("today", folder, tiny)
-            row["baseline_peak_mb"] = _step_peak_mb(baseline, folder, tiny)
+            row["sandmle_peak_mb"] = _step_peak_mb("today", folder, tiny, attention)
+            row["baseline_peak_mb"] = _step_peak_mb(baseline, folder, tiny, attention)
         rows.append(row)
     return rows
 
 
-def _step_peak_mb(method: str, model_dir, tokenizer_dir) -> float:
+def _step_peak_mb(method: str, model_dir, tokenizer_dir, attention: str) -> float:
     import torch
 
     out = subprocess.run([sys.executable, "-m", "sandmle", "bench", "grpo", "--step-child", method,
                           "--model-dir", str(model_dir), "--tokenizer-dir", str(tokenizer_dir),
-                          "--threads", str(torch.get_num_threads())],
+                          "--threads", str(torch.get_num_threads()), "--attention", attention],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"] / 2**20
 
 
-def _step_child(method: str, model_dir: str, tokenizer_dir: str) -> None:
+def _step_child(method: str, model_dir: str, tokenizer_dir: str, attention: str) -> None:
     """In a fresh process: the rise of the resident set during one update step, after a
     warm-up step (optimizer state allocated)."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="sandmle-bench-grpo-") as tmp:
-        step, _ = update_step(method, model_dir, tokenizer_dir, tmp)
+        step, _ = update_step(method, model_dir, tokenizer_dir, tmp, attention)
         step()
         base = _resident_bytes("VmRSS")
         with open("/proc/self/clear_refs", "w") as fh:
@@ -371,17 +378,17 @@ def run(args) -> int:
         _peak_child(args.peak_child, args.tokens)
         return 0
     if args.step_child:
-        _step_child(args.step_child, args.model_dir, args.tokenizer_dir)
+        _step_child(args.step_child, args.model_dir, args.tokenizer_dir, args.attention)
         return 0
     baseline = resolve_baseline(args.baseline)
     started, load = time.perf_counter(), [os.getloadavg()[0]]
     memory = measure_memory(args.tokens)
     with tempfile.TemporaryDirectory(prefix="sandmle-bench-grpo-") as tmp:
-        update = measure_update(tmp, baseline, args.repeats)
+        update = measure_update(tmp, baseline, args.repeats, args.attention)
     load.append(os.getloadavg()[0])
     if args.json:
-        print(json.dumps({"baseline": baseline, "update": update, "memory": memory, "vocab": VOCAB,
-                          "tokens": args.tokens, "threads": args.threads, "load": load}))
+        print(json.dumps({"baseline": baseline, "attention": args.attention, "update": update, "memory": memory,
+                          "vocab": VOCAB, "tokens": args.tokens, "threads": args.threads, "load": load}))
         return 0
     name = "TRL GRPOTrainer" if baseline == "trl" else "previous sandmle"
     for row in update:
@@ -398,6 +405,8 @@ def run(args) -> int:
     today = {r["method"]: r for r in memory}
     print(f"memory ratio previous/today: saved {today['previous']['saved_per_token_mb'] / today['today']['saved_per_token_mb']:.2f}x, "
           f"peak {today['previous']['peak_per_token_mb'] / today['today']['peak_per_token_mb']:.2f}x")
+    kernel = "its CPU attention kernel" if args.attention == "auto" else "SDPA"
+    print(f"sandmle's update step ran {kernel} ([model] attention = \"{args.attention}\"), {name} SDPA")
     print(f"median of {args.repeats} alternating rounds, {args.threads} torch thread(s); "
           f"load average {load[0]:.1f} -> {load[1]:.1f} "
           f"({time.perf_counter() - started:.0f} s)")

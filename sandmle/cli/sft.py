@@ -63,6 +63,8 @@ def handle(args) -> int:
     first, last = summary["loss_first"], summary["loss_last"]
     loss = "" if first is None else f": loss {first:.4f} -> {last:.4f}"
     where = f"model {summary['model']}" if summary["model"] else f"stopped before the end ({summary['total_steps']} steps)"
-    print(f"trained {summary['steps']} steps ({summary['epochs']:.2f} epochs) on {summary['sequences']} sequences "
+    steps, sequences = summary["steps"], summary["sequences"]
+    print(f"trained {steps} step{'s' * (steps != 1)} ({summary['epochs']:.2f} epochs) on {sequences} "
+          f"sequence{'s' * (sequences != 1)} "
           f"in {summary['wall_s']:.1f} s{loss}; {where}; metrics {out / 'metrics.jsonl'}")
     return 0

@@ -52,7 +52,8 @@ def handle(args) -> int:
         print(json.dumps(summary))
     else:
         first, last = summary["reward_first"], summary["reward_last"]
-        print(f"trained {summary['steps']} steps on {summary['tasks']} tasks in {summary['wall_s']:.1f} s: "
+        steps, tasks = summary["steps"], summary["tasks"]
+        print(f"trained {steps} step{'s' * (steps != 1)} on {tasks} task{'s' * (tasks != 1)} in {summary['wall_s']:.1f} s: "
               f"reward {first if first is None else round(first, 4)} -> {last if last is None else round(last, 4)}; "
               f"metrics {out / 'metrics.jsonl'}, curves {out / 'curves.png'}"
               + (f", model {summary['model_dir']}" if summary.get("model_dir") else ""))

@@ -5,6 +5,8 @@
         the implementation a trainer runs ([model] attention = "auto" | "sdpa"): "auto" on the
         CPU switches a float32 model whose heads have at most `MAX_HEAD_DIM` dimensions to
         `NAME`; anything else keeps the model's own (transformers' SDPA)
+    describe_attention(model, implementation) -> str
+        the line a run logs: which attention its training forwards run, up to which length
     causal_attention(q, k, v, scale) -> (B, H, T, D)
         the kernel with autograd, for q (B, H, T, D) and k, v (B, KV, T, D), H a multiple of KV
 
@@ -117,8 +119,7 @@ def _kernel_applies(module, query, key, value, attention_mask, dropout: float, i
             and value.shape == key.shape            # not so in DeepSeek-V3's latent attention
             and query.device.type == "cpu"
             and query.dtype == key.dtype == value.dtype == torch.float32
-            and (query.shape[-1] <= 8 or query.shape[-1] <= MAX_HEAD_DIM
-                 and query.shape[2] * query.shape[-1] <= MAX_LENGTH_X_HEAD_DIM)
+            and query.shape[-1] <= MAX_HEAD_DIM and _short_enough(query.shape[2], query.shape[-1])
             and query.shape[1] % key.shape[1] == 0
             and (dropout == 0.0 or not module.training)
             and is_causal is not False and getattr(module, "is_causal", True)
@@ -151,6 +152,38 @@ def _register() -> bool:
     return True
 
 
+def _head_dim(config) -> int | None:
+    heads = getattr(config, "num_attention_heads", None)
+    return getattr(config, "head_dim", None) or (config.hidden_size // heads if heads else None)
+
+
+def kernel_max_tokens(head_dim: int) -> int | None:
+    """The longest sequence (tokens) the kernel takes at this head size (None: any length);
+    longer ones go to SDPA. Source: the crossover measured in the module docstring."""
+    return None if head_dim <= 8 else MAX_LENGTH_X_HEAD_DIM // head_dim
+
+
+def _short_enough(length: int, head_dim: int) -> bool:
+    limit = kernel_max_tokens(head_dim)
+    return limit is None or length <= limit
+
+
+def describe_attention(model, implementation: str) -> str:
+    """One line for a run's log: the attention its training forwards run (`implementation`
+    as `select_attention` returned it)."""
+    if implementation != NAME:
+        return "attention: " + (implementation or "the model's own")
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head_dim = _head_dim(base.config)
+    limit = kernel_max_tokens(head_dim)
+    if limit is None:
+        scope, rest = f"head dim {head_dim}, any length", "in generation and with padding masks"
+    else:
+        scope, rest = f"head dim {head_dim}, up to {limit} tokens", "in generation, with padding masks and past that"
+    return (f"attention: sandmle's CPU kernel in training forwards ({scope}); SDPA {rest} "
+            f"([model] attention = \"sdpa\" turns it off)")
+
+
 def select_attention(model, choice: str, device) -> str:
     """Switch `model` (a transformers model, or a peft wrapper of one) to `NAME` when `choice`
     is "auto", `device` is the CPU, its weights are float32, its config uses SDPA, its heads
@@ -164,8 +197,7 @@ def select_attention(model, choice: str, device) -> str:
         return ""
     if choice != "auto" or torch.device(device).type != "cpu" or current != "sdpa":
         return current
-    heads = getattr(config, "num_attention_heads", None)
-    head_dim = getattr(config, "head_dim", None) or (config.hidden_size // heads if heads else None)
+    head_dim = _head_dim(config)
     if (head_dim is None or head_dim > MAX_HEAD_DIM or next(base.parameters()).dtype != torch.float32
             or not getattr(base, "_supports_attention_backend", False) or not _register()):
         return current

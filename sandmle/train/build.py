@@ -181,6 +181,7 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, r
     from accelerate import Accelerator
 
     from sandmle.sandbox.backend import open_pool, parse_sandbox
+    from sandmle.train.attention import describe_attention
     from sandmle.train.checkpoint import latest_checkpoint
     from sandmle.train.logging import MetricsLogger
     from sandmle.train.trainer import Trainer
@@ -242,6 +243,8 @@ def run(cfg: RunConfig, run_dir: Path, *, say=print, steps: int | None = None, r
                 export = ModelExport(model_dir, tokenizer, cfg.train.save_model, cfg.model.dtype)
             trainer = Trainer(cfg, run_dir, tasks, env, model, accelerator=accelerator, pad_id=pad_id,
                               model_export=export, eval_tasks=eval_tasks)
+            if main and cfg.model.kind == "hf":
+                say(describe_attention(model, trainer.attention))
             checkpoint = latest_checkpoint(run_dir)
             if checkpoint is not None:
                 trainer.resume(checkpoint)          # also syncs the restored weights to the engine

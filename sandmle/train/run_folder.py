@@ -11,7 +11,7 @@
 
 The stored config is RUN/config.json (what the last command trained with), else the latest
 checkpoint's. Settings that change how a run is shown or how fast it goes, not what it
-learns ([log], worker counts), may change freely.
+learns ([log], worker counts, the attention implementation), may change freely.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from sandmle.errors import UserError
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 FREE_SECTIONS = ("log",)
-FREE_KEYS = ("rollout.workers", "bank.workers")
+FREE_KEYS = ("rollout.workers", "bank.workers", "model.attention")
 # A checkpoint of another network cannot be loaded, whatever --override-config says.
 MODEL_KEYS = ("model.kind", "model.path", "model.hidden_size", "model.lora_rank", "model.lora_alpha",
               "model.lora_target_modules")

@@ -220,6 +220,7 @@ def run_sft(config: SFTRun, run_dir: Path, *, say=print, steps: int | None = Non
     from accelerate import Accelerator
     from transformers.utils import logging as hf_logging
 
+    from sandmle.train.attention import describe_attention
     from sandmle.train.build import load_model
     from sandmle.train.checkpoint import latest_checkpoint
     from sandmle.train.export import ModelExport
@@ -259,6 +260,8 @@ def run_sft(config: SFTRun, run_dir: Path, *, say=print, steps: int | None = Non
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     trainer = SFTTrainer(config, run_dir, sequences, model, accelerator=accelerator, pad_id=pad_id,
                          fingerprint=fingerprint(sequences))
+    if main:
+        say(describe_attention(model, trainer.attention))
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is not None:
         trainer.resume(checkpoint)
