@@ -85,6 +85,14 @@ def test_result_does_not_depend_on_threads():
         assert torch.equal(one, four)
 
 
+def test_other_dtypes_raise_value_error():
+    q = torch.randn(1, 2, 8, 8)
+    with pytest.raises(ValueError, match="float32 CPU tensors: k torch.float64 on cpu"):
+        causal_attention(q, q.double(), q, 1.0)
+    with pytest.raises(ValueError, match="q torch.bfloat16 on cpu"):
+        causal_attention(q.bfloat16(), q, q, 1.0)
+
+
 def test_bad_shapes_raise_value_error():
     q = torch.randn(1, 3, 8, 8)
     with pytest.raises(ValueError, match="attention shapes"):

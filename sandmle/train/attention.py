@@ -110,7 +110,11 @@ class _CausalAttention(torch.autograd.Function):
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
     """softmax(q k^T * scale, causal) v: (B, H, T, D) float32 CPU tensors q and (B, KV, T, D)
     k, v (grouped-query heads: H a multiple of KV, D <= 256); differentiable in q, k and v.
-    Raises ValueError on other shapes."""
+    Raises ValueError on other shapes, dtypes or devices."""
+    bad = [f"{name} {x.dtype} on {x.device}" for name, x in (("q", q), ("k", k), ("v", v))
+           if x.dtype != torch.float32 or x.device.type != "cpu"]
+    if bad:
+        raise ValueError(f"causal_attention takes float32 CPU tensors: {', '.join(bad)}")
     return _CausalAttention.apply(q, k, v, scale)
 
 
