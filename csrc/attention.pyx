@@ -41,6 +41,7 @@ cdef extern from *:
     #define SM_LANES 16
 
     #define SM_ROWS 4         /* query rows per block: every pass over the keys serves four rows */
+    _Static_assert(SM_ROWS == 4, "sm_rank_update spells out four rows");
     #define SM_INLINE static inline __attribute__((always_inline))
 
     static inline int sm_round_up(int n) { return (n + SM_LANES - 1) / SM_LANES * SM_LANES; }

@@ -1,7 +1,7 @@
 """Causal self-attention for training on the CPU with small heads: sandmle's kernel
 (csrc/attention.pyx) as a transformers attention implementation.
 
-    select_attention(model, choice, device) -> str
+    select_attention(model, choice, device, mixed_precision) -> str
         the implementation a trainer runs ([model] attention = "auto" | "sdpa"): "auto" on the
         CPU switches a float32 model whose heads have at most `MAX_HEAD_DIM` dimensions to
         `NAME`; anything else keeps the model's own (transformers' SDPA)
@@ -188,18 +188,19 @@ def describe_attention(model, implementation: str) -> str:
             f"([model] attention = \"sdpa\" turns it off)")
 
 
-def select_attention(model, choice: str, device) -> str:
+def select_attention(model, choice: str, device, mixed_precision: str = "no") -> str:
     """Switch `model` (a transformers model, or a peft wrapper of one) to `NAME` when `choice`
-    is "auto", `device` is the CPU, its weights are float32, its config uses SDPA, its heads
-    have at most `MAX_HEAD_DIM` dimensions and its attention calls transformers' attention
-    interface; return the implementation it runs ("sdpa", `NAME`, or whatever the model had).
+    is "auto", `device` is the CPU, its weights are float32 and it trains without bf16
+    autocast (`mixed_precision` "no": autocast hands attention bf16 tensors, which go to SDPA),
+    its config uses SDPA, its heads have at most `MAX_HEAD_DIM` dimensions and its attention
+    calls transformers' attention interface; return the implementation it runs ("sdpa", `NAME`, or whatever the model had).
     Models without a transformers config are left as they are ("")."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(base, "config", None)
     current = getattr(config, "_attn_implementation", None)
     if current is None:
         return ""
-    if choice != "auto" or torch.device(device).type != "cpu" or current != "sdpa":
+    if choice != "auto" or torch.device(device).type != "cpu" or mixed_precision != "no" or current != "sdpa":
         return current
     head_dim = _head_dim(config)
     if (head_dim is None or head_dim > MAX_HEAD_DIM or next(base.parameters()).dtype != torch.float32

@@ -80,9 +80,7 @@ class SFTTrainer:
         self.steps_per_epoch = math.ceil(len(sequences) / s.batch_size)
         self.total_steps = s.max_steps or math.ceil(s.epochs * self.steps_per_epoch)
         self.keep_logits = accepts_logits_to_keep(model)
-        # bf16 autocast hands the kernel bf16 tensors, which go to SDPA: switch only without it
-        self.attention = select_attention(model, config.model.attention if s.mixed_precision == "no" else "sdpa",
-                                          accelerator.device)
+        self.attention = select_attention(model, config.model.attention, accelerator.device, s.mixed_precision)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=s.lr, betas=(s.adam_beta1, s.adam_beta2), eps=s.adam_eps,
                                       weight_decay=s.weight_decay)

@@ -100,9 +100,7 @@ class Trainer:
             raise UserError(f"[grpo] each of the {acc.num_processes} processes trains on {local} rollouts a step, "
                             f"which mini_batches={config.grpo.mini_batches} must divide")
         g, t = config.grpo, config.train
-        # bf16 autocast hands the kernel bf16 tensors, which go to SDPA: switch only without it
-        self.attention = select_attention(model, config.model.attention if t.mixed_precision == "no" else "sdpa",
-                                          acc.device)
+        self.attention = select_attention(model, config.model.attention, acc.device, t.mixed_precision)
         self.ref_model = None
         if g.kl_coef > 0 and not _is_peft(model):
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(acc.device)
